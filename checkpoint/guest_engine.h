@@ -1,0 +1,36 @@
+// Where checkpoints come from. An engine owns (or attaches to) one guest and
+// can pause it, expose its RAM, serialize its device state, and resume it.
+// Implementations: SyntheticEngine (checkpoint/), QmpEngine (qemu/).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace ftd {
+
+class GuestEngine {
+ public:
+  virtual ~GuestEngine() = default;
+
+  virtual std::string name() const = 0;  // "synthetic", "qmp"
+  // Guest RAM as mapped into this process. Stable for the engine's lifetime.
+  virtual std::span<const std::byte> memory() const = 0;
+  virtual size_t page_size() const { return 4096; }
+
+  virtual Status pause() = 0;
+  virtual Status resume() = 0;
+  // Called while paused: the device state (everything but RAM) as an opaque blob.
+  virtual Result<std::vector<std::byte>> capture_device_state() = 0;
+  // Called while paused. Engines that know exactly which pages were written
+  // since the previous call (a KVM-style dirty log) return them, sorted;
+  // the others return nullopt and the pipeline finds dirty pages by scanning.
+  virtual std::optional<std::vector<uint32_t>> take_dirty_log() { return std::nullopt; }
+};
+
+}  // namespace ftd
