@@ -1,0 +1,301 @@
+#include "checkpoint/codec.h"
+
+#include <lz4.h>
+#include <zstd.h>
+
+#include <bit>
+#include <cstring>
+#include <string>
+#include <optional>
+
+#include "common/hash.h"
+
+namespace ftd {
+namespace {
+
+// Little-endian field writer/reader over a byte buffer. The header is packed
+// by hand (not memcpy of a struct) so the format does not depend on padding.
+void put(std::vector<std::byte>& out, const void* p, size_t n) {
+  auto b = static_cast<const std::byte*>(p);
+  out.insert(out.end(), b, b + n);
+}
+template <typename T>
+void put_le(std::vector<std::byte>& out, T v) {
+  static_assert(std::endian::native == std::endian::little);
+  put(out, &v, sizeof v);
+}
+template <typename T>
+T get_le(std::span<const std::byte> in, size_t offset) {
+  T v;
+  std::memcpy(&v, in.data() + offset, sizeof v);
+  return v;
+}
+
+void xor_into(std::byte* dst, const std::byte* a, const std::byte* b, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    x ^= y;
+    std::memcpy(dst + i, &x, 8);
+  }
+  for (; i < n; ++i) dst[i] = a[i] ^ b[i];
+}
+
+// Appends compressed `raw` to `out`; returns the stored size, or nullopt when
+// compression would not make it smaller.
+std::optional<size_t> compress_into(Compression c, std::span<const std::byte> raw,
+                                    std::vector<std::byte>& out) {
+  size_t start = out.size();
+  if (c == Compression::kLz4) {
+    if (raw.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) return std::nullopt;
+    int bound = LZ4_compressBound(static_cast<int>(raw.size()));
+    out.resize(start + static_cast<size_t>(bound));
+    int n = LZ4_compress_default(reinterpret_cast<const char*>(raw.data()),
+                                 reinterpret_cast<char*>(out.data() + start),
+                                 static_cast<int>(raw.size()), bound);
+    if (n <= 0 || static_cast<size_t>(n) >= raw.size()) {
+      out.resize(start);
+      return std::nullopt;
+    }
+    out.resize(start + static_cast<size_t>(n));
+    return static_cast<size_t>(n);
+  }
+  if (c == Compression::kZstd) {
+    size_t bound = ZSTD_compressBound(raw.size());
+    out.resize(start + bound);
+    size_t n = ZSTD_compress(out.data() + start, bound, raw.data(), raw.size(), 1);
+    if (ZSTD_isError(n) || n >= raw.size()) {
+      out.resize(start);
+      return std::nullopt;
+    }
+    out.resize(start + n);
+    return n;
+  }
+  return std::nullopt;
+}
+
+Status decompress(Compression c, std::span<const std::byte> stored, std::span<std::byte> raw) {
+  if (c == Compression::kNone) {
+    if (stored.size() != raw.size())
+      return make_error(ErrorCode::kCorrupt, "uncompressed payload is {} bytes, header says {}",
+                        stored.size(), raw.size());
+    std::memcpy(raw.data(), stored.data(), raw.size());
+    return ok();
+  }
+  if (c == Compression::kLz4) {
+    if (raw.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE) ||
+        stored.size() > static_cast<size_t>(INT32_MAX))
+      return make_error(ErrorCode::kCorrupt, "lz4 payload too large");
+    int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()),
+                                reinterpret_cast<char*>(raw.data()),
+                                static_cast<int>(stored.size()), static_cast<int>(raw.size()));
+    if (n < 0 || static_cast<size_t>(n) != raw.size())
+      return make_error(ErrorCode::kCorrupt, "lz4 payload does not decompress to {} bytes",
+                        raw.size());
+    return ok();
+  }
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+  if (ZSTD_isError(n) || n != raw.size())
+    return make_error(ErrorCode::kCorrupt, "zstd payload does not decompress to {} bytes: {}",
+                      raw.size(), ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
+  return ok();
+}
+
+// Refuses a payload that cannot decompress to `raw_size` bytes BEFORE the
+// decoder allocates them: a forged header may claim gigabytes.
+Status check_expansion(Compression c, std::span<const std::byte> stored, uint64_t raw_size) {
+  if (c == Compression::kLz4) {
+    // lz4's best case is ~255 output bytes per input byte.
+    if (raw_size > stored.size() * 255 + 16)
+      return make_error(ErrorCode::kCorrupt, "lz4 payload of {} bytes cannot expand to {}",
+                        stored.size(), raw_size);
+  } else if (c == Compression::kZstd) {
+    // Our encoder always records the content size in the frame header.
+    unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
+    if (n != raw_size)
+      return make_error(ErrorCode::kCorrupt, "zstd frame holds {} bytes, header says {}",
+                        n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR
+                            ? std::string("an unknown number of")
+                            : std::to_string(n),
+                        raw_size);
+  }
+  return ok();
+}
+
+}  // namespace
+
+std::string_view to_string(Compression c) {
+  switch (c) {
+    case Compression::kNone: return "none";
+    case Compression::kLz4: return "lz4";
+    case Compression::kZstd: return "zstd";
+  }
+  return "?";
+}
+
+Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
+                                      std::vector<std::byte>& out) {
+  const size_t n_pages = in.page_indices.size();
+  if (in.page_size == 0 || in.page_size % 8 != 0)
+    return make_error(ErrorCode::kInvalidArgument, "page size {} invalid", in.page_size);
+  if (in.pages.size() != n_pages * in.page_size)
+    return make_error(ErrorCode::kInvalidArgument, "{} page bytes for {} pages", in.pages.size(),
+                      n_pages);
+  if (!in.base_pages.empty() && in.base_pages.size() != in.pages.size())
+    return make_error(ErrorCode::kInvalidArgument, "base pages do not match pages");
+  for (size_t i = 1; i < n_pages; ++i)
+    if (in.page_indices[i] <= in.page_indices[i - 1])
+      return make_error(ErrorCode::kInvalidArgument, "page indices not strictly increasing");
+
+  // Raw payload: pages (XOR'ed against their base when we have one) + device state.
+  const bool xor_delta = !in.base_pages.empty();
+  std::vector<std::byte> raw(in.pages.size() + in.device_state.size());
+  if (xor_delta)
+    xor_into(raw.data(), in.pages.data(), in.base_pages.data(), in.pages.size());
+  else if (!in.pages.empty())
+    std::memcpy(raw.data(), in.pages.data(), in.pages.size());
+  if (!in.device_state.empty())
+    std::memcpy(raw.data() + in.pages.size(), in.device_state.data(), in.device_state.size());
+
+  out.clear();
+  out.reserve(kCheckpointHeaderSize + n_pages * 4 + raw.size() / 2 + 8);
+  out.resize(kCheckpointHeaderSize);  // patched below once sizes are known
+  put(out, in.page_indices.data(), n_pages * sizeof(uint32_t));
+  const size_t payload_at = out.size();
+
+  // Per-checkpoint choice: lz4 is cheap; zstd only when lz4 leaves a lot on the table.
+  Compression chosen = Compression::kNone;
+  std::optional<size_t> stored;
+  auto try_codec = [&](Compression c) {
+    std::vector<std::byte> candidate;
+    auto n = compress_into(c, raw, candidate);
+    if (n && (!stored || *n < *stored)) {
+      out.resize(payload_at);
+      put(out, candidate.data(), candidate.size());
+      stored = n;
+      chosen = c;
+    }
+  };
+  switch (policy) {
+    case CompressionPolicy::kNone: break;
+    case CompressionPolicy::kLz4: try_codec(Compression::kLz4); break;
+    case CompressionPolicy::kZstd: try_codec(Compression::kZstd); break;
+    case CompressionPolicy::kAuto:
+      try_codec(Compression::kLz4);
+      if (!stored || *stored * 3 > raw.size()) try_codec(Compression::kZstd);
+      break;
+  }
+  if (!stored) {
+    put(out, raw.data(), raw.size());
+    stored = raw.size();
+  }
+
+  std::vector<std::byte> header;
+  header.reserve(kCheckpointHeaderSize);
+  put_le<uint32_t>(header, kCheckpointMagic);
+  put_le<uint16_t>(header, kCheckpointVersion);
+  put_le<uint8_t>(header, static_cast<uint8_t>(chosen));
+  put_le<uint8_t>(header, static_cast<uint8_t>(in.flags | (xor_delta ? kFlagXorDelta : 0)));
+  put_le<uint64_t>(header, in.epoch);
+  put_le<uint64_t>(header, in.base_epoch);
+  put_le<uint32_t>(header, in.page_size);
+  put_le<uint32_t>(header, static_cast<uint32_t>(n_pages));
+  put_le<uint64_t>(header, raw.size());
+  put_le<uint64_t>(header, *stored);
+  put_le<uint64_t>(header, in.device_state.size());
+  header.resize(kCheckpointHeaderSize);  // reserved bytes stay zero
+  std::memcpy(out.data(), header.data(), kCheckpointHeaderSize);
+
+  put_le<uint64_t>(out, hash64(out));
+  return EncodeStats{chosen, raw.size(), out.size()};
+}
+
+Result<CheckpointHeader> peek_header(std::span<const std::byte> in) {
+  if (in.size() < kCheckpointHeaderSize + 8)
+    return make_error(ErrorCode::kCorrupt, "checkpoint truncated: {} bytes, header needs {}",
+                      in.size(), kCheckpointHeaderSize + 8);
+  CheckpointHeader h;
+  h.magic = get_le<uint32_t>(in, 0);
+  h.version = get_le<uint16_t>(in, 4);
+  h.compression = static_cast<Compression>(get_le<uint8_t>(in, 6));
+  h.flags = get_le<uint8_t>(in, 7);
+  h.epoch = get_le<uint64_t>(in, 8);
+  h.base_epoch = get_le<uint64_t>(in, 16);
+  h.page_size = get_le<uint32_t>(in, 24);
+  h.page_count = get_le<uint32_t>(in, 28);
+  h.payload_raw_size = get_le<uint64_t>(in, 32);
+  h.payload_stored_size = get_le<uint64_t>(in, 40);
+  h.device_state_size = get_le<uint64_t>(in, 48);
+  if (h.magic != kCheckpointMagic)
+    return make_error(ErrorCode::kCorrupt, "bad checkpoint magic {:#x}", h.magic);
+  if (h.version != kCheckpointVersion)
+    return make_error(ErrorCode::kCorrupt, "unsupported checkpoint version {}", h.version);
+  if (get_le<uint8_t>(in, 6) > static_cast<uint8_t>(Compression::kZstd))
+    return make_error(ErrorCode::kCorrupt, "unknown compression {}", get_le<uint8_t>(in, 6));
+  return h;
+}
+
+Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
+                                            std::span<const std::byte> memory) {
+  FTD_ASSIGN_OR_RETURN(CheckpointHeader h, peek_header(in));
+  const auto body = in.first(in.size() - 8);
+  const uint64_t want = get_le<uint64_t>(in, in.size() - 8);
+  if (uint64_t got = hash64(body); got != want)
+    return make_error(ErrorCode::kCorrupt, "checkpoint {} checksum mismatch ({:#x} != {:#x})",
+                      h.epoch, got, want);
+  // Sizes are 64-bit and attacker-controlled: check in an order that cannot overflow.
+  if (h.page_size == 0 || h.page_size % 8 != 0 || h.page_size > (1u << 21))
+    return make_error(ErrorCode::kCorrupt, "page size {} invalid", h.page_size);
+  const uint64_t pages_in_memory = memory.size() / h.page_size;
+  if (h.page_count > pages_in_memory)
+    return make_error(ErrorCode::kCorrupt, "{} pages but memory holds {}", h.page_count,
+                      pages_in_memory);
+  const uint64_t page_bytes = uint64_t{h.page_count} * h.page_size;
+  if (h.device_state_size > (uint64_t{1} << 32) ||
+      h.payload_raw_size != page_bytes + h.device_state_size)
+    return make_error(ErrorCode::kCorrupt, "payload size {} != {} pages + {} device bytes",
+                      h.payload_raw_size, h.page_count, h.device_state_size);
+  const uint64_t index_bytes = uint64_t{h.page_count} * 4;
+  // Subtract from the known size rather than add header fields: a forged
+  // stored size could otherwise wrap the sum around to the real length.
+  const uint64_t after_header = body.size() - kCheckpointHeaderSize;
+  if (index_bytes > after_header || h.payload_stored_size != after_header - index_bytes)
+    return make_error(ErrorCode::kCorrupt,
+                      "checkpoint is {} bytes, header describes {} index bytes and {} payload "
+                      "bytes",
+                      in.size(), index_bytes, h.payload_stored_size);
+  FTD_TRY(check_expansion(h.compression,
+                          body.subspan(kCheckpointHeaderSize + index_bytes, h.payload_stored_size),
+                          h.payload_raw_size));
+
+  DecodedCheckpoint d;
+  d.header = h;
+  d.page_indices.resize(h.page_count);
+  std::memcpy(d.page_indices.data(), body.data() + kCheckpointHeaderSize, index_bytes);
+  for (size_t i = 0; i < d.page_indices.size(); ++i) {
+    if (d.page_indices[i] >= pages_in_memory)
+      return make_error(ErrorCode::kCorrupt, "page index {} beyond memory ({} pages)",
+                        d.page_indices[i], pages_in_memory);
+    if (i > 0 && d.page_indices[i] <= d.page_indices[i - 1])
+      return make_error(ErrorCode::kCorrupt, "page indices not strictly increasing at {}", i);
+  }
+
+  std::vector<std::byte> raw(h.payload_raw_size);
+  FTD_TRY(decompress(h.compression,
+                     body.subspan(kCheckpointHeaderSize + index_bytes, h.payload_stored_size),
+                     raw));
+  d.device_state.assign(raw.begin() + static_cast<ptrdiff_t>(page_bytes), raw.end());
+  raw.resize(page_bytes);
+  if (h.flags & kFlagXorDelta) {
+    for (size_t i = 0; i < d.page_indices.size(); ++i) {
+      std::byte* p = raw.data() + i * h.page_size;
+      xor_into(p, p, memory.data() + uint64_t{d.page_indices[i]} * h.page_size, h.page_size);
+    }
+  }
+  d.pages = std::move(raw);
+  return d;
+}
+
+}  // namespace ftd

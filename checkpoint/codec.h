@@ -1,0 +1,91 @@
+// The checkpoint byte format. One encoded checkpoint is self-describing and
+// self-verifying; the transport just moves its bytes (in chunks).
+//
+//   Header (little-endian, 64 bytes)
+//     magic "FTCK" u32 | version u16 | compression u8 | flags u8
+//     epoch u64 | base_epoch u64 | page_size u32 | page_count u32
+//     payload_raw_size u64 | payload_stored_size u64 | device_state_size u64
+//   page indices  page_count x u32, strictly increasing
+//   payload       compressed([pages][device state]); pages are XOR deltas
+//                 against the base epoch's content when kFlagXorDelta is set
+//   checksum      u64 xxh3 over everything above
+//
+// The decoder trusts nothing: every size is bounds-checked against the buffer
+// and the guest's memory before a byte is touched.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+
+namespace ftd {
+
+enum class Compression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
+std::string_view to_string(Compression c);
+
+inline constexpr uint32_t kCheckpointMagic = 0x4b435446;  // "FTCK"
+inline constexpr uint16_t kCheckpointVersion = 1;
+inline constexpr uint8_t kFlagXorDelta = 1;    // pages are XOR deltas vs base epoch
+inline constexpr uint8_t kFlagSyncChunk = 2;   // initial-sync part: no device state, not consistent
+inline constexpr size_t kCheckpointHeaderSize = 64;
+
+struct CheckpointHeader {
+  uint32_t magic = kCheckpointMagic;
+  uint16_t version = kCheckpointVersion;
+  Compression compression = Compression::kNone;
+  uint8_t flags = 0;
+  uint64_t epoch = 0;
+  uint64_t base_epoch = 0;  // replica must be at this epoch to apply (XOR deltas)
+  uint32_t page_size = 0;
+  uint32_t page_count = 0;
+  uint64_t payload_raw_size = 0;
+  uint64_t payload_stored_size = 0;
+  uint64_t device_state_size = 0;
+};
+
+// What the primary captured while the guest was paused.
+struct CheckpointInput {
+  uint64_t epoch = 0;
+  uint64_t base_epoch = 0;
+  uint8_t flags = 0;
+  uint32_t page_size = 4096;
+  std::span<const uint32_t> page_indices;  // strictly increasing
+  std::span<const std::byte> pages;        // page_indices.size() * page_size, new contents
+  // Previous contents of the same pages (same layout) for XOR deltas; empty = no delta.
+  std::span<const std::byte> base_pages;
+  std::span<const std::byte> device_state;
+};
+
+enum class CompressionPolicy { kAuto, kNone, kLz4, kZstd };
+
+struct EncodeStats {
+  Compression compression = Compression::kNone;
+  uint64_t raw_bytes = 0;      // pages + device state before delta/compression
+  uint64_t encoded_bytes = 0;  // whole encoded checkpoint
+};
+
+// Encodes into `out` (replacing its contents).
+Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
+                                      std::vector<std::byte>& out);
+
+// A verified, decompressed checkpoint. Pages hold ABSOLUTE contents (XOR
+// deltas already resolved), so applying it is a plain copy and idempotent.
+struct DecodedCheckpoint {
+  CheckpointHeader header;
+  std::vector<uint32_t> page_indices;
+  std::vector<std::byte> pages;
+  std::vector<std::byte> device_state;
+};
+
+// Parses and verifies only the header fields (no checksum): for early rejects.
+Result<CheckpointHeader> peek_header(std::span<const std::byte> encoded);
+
+// Verifies the checksum and every bound, decompresses, and resolves XOR deltas
+// against `memory` (the replica's current image). `memory` is only read.
+Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> encoded,
+                                            std::span<const std::byte> memory);
+
+}  // namespace ftd

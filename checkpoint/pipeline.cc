@@ -1,0 +1,362 @@
+#include "checkpoint/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace ftd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t us_between(Clock::time_point a, Clock::time_point b) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
+}
+
+// Sorted union of two sorted page lists.
+std::vector<uint32_t> merge_pages(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  std::vector<uint32_t> out;
+  out.reserve(a.size() + b.size());
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CheckpointPipeline>> CheckpointPipeline::create(
+    GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config) {
+  if (engine.page_size() == 0 || engine.memory().size() % engine.page_size() != 0)
+    return make_error(ErrorCode::kInvalidArgument, "guest memory {} not a multiple of page size {}",
+                      engine.memory().size(), engine.page_size());
+  if (config.max_inflight == 0) config.max_inflight = 1;
+  FTD_ASSIGN_OR_RETURN(MappedRegion shadow, MappedRegion::anonymous(engine.memory().size()));
+  return std::unique_ptr<CheckpointPipeline>(
+      new CheckpointPipeline(engine, transport, config, std::move(shadow)));
+}
+
+CheckpointPipeline::CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport,
+                                       PipelineConfig config, MappedRegion shadow)
+    : engine_(engine),
+      transport_(transport),
+      config_(config),
+      page_size_(engine.page_size()),
+      page_count_(engine.memory().size() / engine.page_size()),
+      scanner_(engine.page_size(), config.scan_threads),
+      shadow_(std::move(shadow)) {
+  ship_thread_ = std::thread([this] { ship_loop(); });
+}
+
+CheckpointPipeline::~CheckpointPipeline() {
+  stop();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (ship_thread_.joinable()) ship_thread_.join();
+}
+
+void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
+  std::lock_guard lock(mu_);
+  ++generation_;
+  ship_queue_.clear();  // items of the old stream; their pages are in unacked_pages_
+  connected_ = true;
+  const uint64_t captured = captured_epoch_.load();
+  bool have_all = replica_epoch <= captured;
+  for (uint64_t e = replica_epoch + 1; have_all && e <= captured; ++e)
+    have_all = unacked_pages_.contains(e);
+  if (!need_full_sync_ && replica_epoch == captured && replica_epoch > 0) {
+    spdlog::info("replication.resume in_step epoch={}", replica_epoch);
+  } else if (!need_full_sync_ && replica_epoch > 0 && have_all) {
+    catch_up_from_ = replica_epoch;
+    spdlog::info("replication.resume catch_up from_epoch={} to_epoch={}", replica_epoch, captured);
+  } else {
+    need_full_sync_ = true;
+    // Epoch numbers stay monotonic across the pair, also after a primary restart.
+    if (replica_epoch > captured) captured_epoch_ = replica_epoch;
+    spdlog::info("replication.resume full_sync replica_epoch={}", replica_epoch);
+  }
+  acked_epoch_ = std::min<uint64_t>(replica_epoch, captured_epoch_.load());
+  cv_.notify_all();
+}
+
+void CheckpointPipeline::on_disconnected() {
+  std::lock_guard lock(mu_);
+  connected_ = false;
+  cv_.notify_all();
+}
+
+void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
+  {
+    std::lock_guard lock(mu_);
+    if (epoch > acked_epoch_) acked_epoch_ = epoch;
+    std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= epoch; });
+    std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= epoch; });
+  }
+  stats_.record_apply(apply_us);
+  for (OutputGate* g : gates_) g->commit(epoch);
+  cv_.notify_all();
+}
+
+bool CheckpointPipeline::wait_for_room() {
+  std::unique_lock lock(mu_);
+  auto room = [&] {
+    return stopping_ || !connected_ ||
+           (unacked_pages_.size() < config_.max_inflight &&
+            ship_queue_.size() < config_.max_inflight);
+  };
+  if (!room()) {
+    stats_.record_backpressure();
+    cv_.wait(lock, room);
+  }
+  return !stopping_ && connected_;
+}
+
+void CheckpointPipeline::copy_pages(std::span<const uint32_t> pages,
+                                    std::vector<std::byte>& out) const {
+  out.resize(pages.size() * page_size_);
+  const std::byte* mem = engine_.memory().data();
+  for (size_t i = 0; i < pages.size(); ++i)
+    std::memcpy(out.data() + i * page_size_, mem + size_t{pages[i]} * page_size_, page_size_);
+}
+
+Status CheckpointPipeline::initial_sync() {
+  auto t0 = Clock::now();
+  // Arm dirty tracking BEFORE copying: a page written after its hash (or log
+  // reset) is re-sent by the first checkpoint even if the copy already saw it.
+  FTD_TRY(engine_.pause());
+  bool has_log = engine_.take_dirty_log().has_value();
+  FTD_TRY(engine_.resume());
+  if (!has_log) {
+    scanner_.reset();
+    scanner_.scan(engine_.memory());
+  }
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    generation = generation_;
+    carry_over_.clear();
+    catch_up_from_.reset();
+  }
+  spdlog::info("sync.start pages={} bytes={}", page_count_, page_count_ * page_size_);
+  int last_decile = -1;
+  for (size_t first = 0; first < page_count_; first += config_.sync_chunk_pages) {
+    if (!wait_for_room()) return make_error(ErrorCode::kUnavailable, "secondary disconnected during initial sync");
+    size_t n = std::min(config_.sync_chunk_pages, page_count_ - first);
+    Captured c{.epoch = 0, .base_epoch = 0, .flags = kFlagSyncChunk, .xor_delta = false};
+    c.pages.resize(n);
+    for (size_t i = 0; i < n; ++i) c.pages[i] = static_cast<uint32_t>(first + i);
+    copy_pages(c.pages, c.contents);
+    c.generation = generation;
+    {
+      std::lock_guard lock(mu_);
+      if (generation != generation_)
+        return make_error(ErrorCode::kUnavailable, "reconnected during initial sync");
+      ship_queue_.push_back(std::move(c));
+    }
+    cv_.notify_all();
+    double progress = static_cast<double>(first + n) / static_cast<double>(page_count_);
+    stats_.set_sync_progress(progress, false);
+    if (int decile = static_cast<int>(progress * 10); decile != last_decile) {
+      last_decile = decile;
+      spdlog::info("sync.progress percent={:.0f} pages={}/{}", progress * 100, first + n,
+                   page_count_);
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    need_full_sync_ = false;
+    replica_base_epoch_ = 0;  // sync chunks leave the replica at "epoch 0, syncing"
+  }
+  stats_.set_sync_progress(1.0, true);
+  spdlog::info("sync.queued ms={}", us_between(t0, Clock::now()) / 1000);
+  return ok();
+}
+
+Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
+  Captured c;
+  PauseBreakdown p;
+  std::optional<uint64_t> catch_up;
+  std::vector<uint32_t> carry;
+  {
+    std::lock_guard lock(mu_);
+    catch_up = catch_up_from_;
+    carry = std::move(carry_over_);
+    carry_over_.clear();
+    c.generation = generation_;
+    c.base_epoch = catch_up ? *catch_up : replica_base_epoch_;
+    if (catch_up) {
+      for (auto& [epoch, pages] : unacked_pages_)
+        if (epoch > *catch_up) carry = merge_pages(carry, pages);
+    }
+  }
+  // Pages in `carry` reached neither the replica nor (maybe) the shadow in the
+  // form the secondary has, so they go as absolute contents, not XOR deltas.
+  c.xor_delta = !catch_up && carry.empty();
+
+  auto t0 = Clock::now();
+  FTD_TRY(engine_.pause());
+  auto t1 = Clock::now();
+  auto log = engine_.take_dirty_log();
+  std::vector<uint32_t> dirty = log ? std::move(*log) : scanner_.scan(engine_.memory());
+  c.pages = carry.empty() ? std::move(dirty) : merge_pages(dirty, carry);
+  auto t2 = Clock::now();
+  copy_pages(c.pages, c.contents);
+  auto t3 = Clock::now();
+  auto dev = engine_.capture_device_state();
+  auto t4 = Clock::now();
+  if (!dev) {
+    // The scan already consumed these pages: keep them for the next attempt.
+    std::lock_guard lock(mu_);
+    carry_over_ = std::move(c.pages);
+  } else {
+    c.device_state = std::move(*dev);
+    c.epoch = captured_epoch_.load() + 1;
+    // Output produced from now on belongs to the next epoch.
+    for (OutputGate* g : gates_) g->advance_epoch();
+    captured_epoch_ = c.epoch;
+  }
+  auto resumed = engine_.resume();
+  auto t5 = Clock::now();
+  if (!dev) return std::unexpected(dev.error().with_context("capture device state"));
+  if (!resumed) return std::unexpected(resumed.error().with_context("resume"));
+
+  p.stop_us = us_between(t0, t1);
+  p.dirty_us = us_between(t1, t2);
+  p.copy_us = us_between(t2, t3);
+  p.devstate_us = us_between(t3, t4);
+  p.resume_us = us_between(t4, t5);
+  p.total_us = us_between(t0, t5);
+  p.dirty_pages = static_cast<uint32_t>(c.pages.size());
+  stats_.record_pause(p);
+  {
+    std::lock_guard lock(mu_);
+    catch_up_from_.reset();
+    replica_base_epoch_ = c.epoch;
+  }
+  return c;
+}
+
+Status CheckpointPipeline::step() {
+  bool full_sync;
+  {
+    std::lock_guard lock(mu_);
+    if (!connected_) return make_error(ErrorCode::kUnavailable, "no secondary connected");
+    full_sync = need_full_sync_;
+  }
+  if (full_sync) FTD_TRY(initial_sync());
+  if (!wait_for_room()) return make_error(ErrorCode::kUnavailable, "secondary disconnected");
+  FTD_ASSIGN_OR_RETURN(Captured c, capture());
+  {
+    std::lock_guard lock(mu_);
+    unacked_pages_[c.epoch] = c.pages;
+    unacked_since_[c.epoch] = Clock::now();
+    ship_queue_.push_back(std::move(c));
+  }
+  cv_.notify_all();
+  return ok();
+}
+
+Status CheckpointPipeline::ship(Captured& c) {
+  std::vector<std::byte> base;
+  if (c.xor_delta)
+  {
+    base.resize(c.contents.size());
+    for (size_t i = 0; i < c.pages.size(); ++i)
+      std::memcpy(base.data() + i * page_size_, shadow_.data() + size_t{c.pages[i]} * page_size_,
+                  page_size_);
+  }
+  CheckpointInput in{.epoch = c.epoch,
+                     .base_epoch = c.base_epoch,
+                     .flags = c.flags,
+                     .page_size = static_cast<uint32_t>(page_size_),
+                     .page_indices = c.pages,
+                     .pages = c.contents,
+                     .base_pages = base,
+                     .device_state = c.device_state};
+  std::vector<std::byte> encoded;
+  FTD_ASSIGN_OR_RETURN(EncodeStats es, encode_checkpoint(in, config_.compression, encoded));
+  for (size_t i = 0; i < c.pages.size(); ++i)
+    std::memcpy(shadow_.data() + size_t{c.pages[i]} * page_size_,
+                c.contents.data() + i * page_size_, page_size_);
+  FTD_TRY(transport_.send(c.epoch, encoded));
+  stats_.record_sent(es.raw_bytes, es.encoded_bytes);
+  return ok();
+}
+
+void CheckpointPipeline::ship_loop() {
+  while (true) {
+    Captured c;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || (connected_ && !ship_queue_.empty()); });
+      if (stopping_) return;
+      c = std::move(ship_queue_.front());
+      ship_queue_.pop_front();
+      if (c.generation != generation_) continue;  // belongs to a stream that broke
+    }
+    cv_.notify_all();
+    if (auto st = ship(c); !st) {
+      spdlog::warn("ship.failed epoch={} error=\"{}\"", c.epoch, st.error().to_string());
+      std::lock_guard lock(mu_);
+      if (c.flags & kFlagSyncChunk) need_full_sync_ = true;
+      connected_ = false;  // the owner of the transport reconnects and calls on_connected
+    }
+  }
+}
+
+void CheckpointPipeline::start() {
+  if (loop_thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
+  loop_thread_ = std::thread([this] {
+    auto next = Clock::now();
+    Clock::time_point last_warn{};
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_until(lock, next, [&] { return stopping_; })) return;
+      }
+      next = Clock::now() + config_.epoch_interval;
+      if (auto st = step(); !st) {
+        if (Clock::now() - last_warn > std::chrono::seconds(2)) {
+          spdlog::warn("checkpoint.skipped error=\"{}\"", st.error().to_string());
+          last_warn = Clock::now();
+        }
+        next = Clock::now() + std::chrono::milliseconds(50);
+      }
+    }
+  });
+}
+
+void CheckpointPipeline::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!loop_thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  loop_thread_.join();
+  std::lock_guard lock(mu_);
+  stopping_ = false;  // the ship thread keeps running until destruction
+}
+
+PipelineStats CheckpointPipeline::stats() const {
+  PipelineStats s;
+  stats_.fill(s);
+  std::lock_guard lock(mu_);
+  s.epoch = captured_epoch_.load();
+  s.acked_epoch = acked_epoch_.load();
+  s.lag_epochs = s.epoch > s.acked_epoch ? s.epoch - s.acked_epoch : 0;
+  if (!unacked_since_.empty())
+    s.lag_ms = std::chrono::duration<double, std::milli>(Clock::now() -
+                                                         unacked_since_.begin()->second)
+                   .count();
+  s.connected = connected_;
+  return s;
+}
+
+}  // namespace ftd

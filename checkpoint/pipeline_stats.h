@@ -1,0 +1,73 @@
+// Numbers an operator (ftctl status) and the benchmarks need from the pipeline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace ftd {
+
+// Where one pause went (microseconds).
+struct PauseBreakdown {
+  uint64_t stop_us = 0;      // engine.pause()
+  uint64_t dirty_us = 0;     // finding dirty pages (scan or dirty log)
+  uint64_t copy_us = 0;      // copying dirty pages out
+  uint64_t devstate_us = 0;  // capturing device state
+  uint64_t resume_us = 0;    // engine.resume()
+  uint64_t total_us = 0;     // guest not running, end to end
+  uint32_t dirty_pages = 0;
+};
+
+struct PipelineStats {
+  uint64_t epoch = 0;        // last captured
+  uint64_t acked_epoch = 0;  // last acknowledged
+  uint64_t checkpoints = 0;  // total captured
+  double checkpoints_per_sec = 0;
+  PauseBreakdown last_pause;
+  uint64_t pause_p50_us = 0, pause_p99_us = 0, pause_max_us = 0;
+  double bytes_per_sec = 0;      // encoded bytes sent, recent window
+  double compression_ratio = 0;  // raw / encoded, all time
+  uint64_t bytes_sent = 0, raw_bytes = 0;
+  uint64_t lag_epochs = 0;
+  double lag_ms = 0;  // age of the oldest unacknowledged checkpoint
+  uint64_t last_apply_us = 0;
+  uint64_t backpressure_waits = 0;
+  double sync_progress = 0;  // 0..1
+  bool synced = false;
+  bool connected = false;
+};
+
+// Thread-safe accumulator; rates are over a sliding window of recent events.
+class StatsRecorder {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  void record_pause(const PauseBreakdown& p);
+  void record_sent(uint64_t raw_bytes, uint64_t encoded_bytes);
+  void record_apply(uint64_t apply_us);
+  void record_backpressure();
+  void set_sync_progress(double p, bool done);
+
+  // Fills the fields this recorder owns.
+  void fill(PipelineStats& s) const;
+
+ private:
+  static constexpr auto kWindow = std::chrono::seconds(5);
+  static constexpr size_t kPauseSamples = 2048;
+
+  mutable std::mutex mu_;
+  std::deque<Clock::time_point> checkpoint_times_;
+  std::deque<std::pair<Clock::time_point, uint64_t>> sends_;
+  std::deque<uint64_t> pauses_;
+  PauseBreakdown last_pause_;
+  uint64_t checkpoints_ = 0, raw_ = 0, sent_ = 0, last_apply_us_ = 0, backpressure_ = 0;
+  double sync_progress_ = 0;
+  bool synced_ = false;
+};
+
+// p-th percentile (0..100) of samples; 0 for none.
+uint64_t percentile(std::vector<uint64_t> samples, double p);
+
+}  // namespace ftd

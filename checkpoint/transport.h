@@ -1,0 +1,36 @@
+// How encoded checkpoints leave the primary. The gRPC client implements it
+// (primary/replication_client.h); tests may use an in-process double.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "common/result.h"
+
+namespace ftd {
+
+class CheckpointTransport {
+ public:
+  virtual ~CheckpointTransport() = default;
+  // Sends one whole encoded checkpoint; blocks under flow control. An error
+  // means the stream is broken and the checkpoint may not have arrived.
+  virtual Status send(uint64_t epoch, std::span<const std::byte> encoded) = 0;
+};
+
+// Something that holds guest output until checkpoints are acknowledged
+// (OutputCommitBuffer users: the network proxy, the synthetic message log).
+class OutputGate {
+ public:
+  struct Stats {
+    uint64_t held = 0;
+    uint64_t released = 0;
+    uint64_t dropped = 0;
+  };
+  virtual ~OutputGate() = default;
+  virtual void advance_epoch() = 0;         // called while the guest is paused
+  virtual void commit(uint64_t epoch) = 0;  // the secondary applied `epoch`
+  virtual void set_passthrough() = 0;       // protection ended: let output flow
+  virtual Stats stats() const = 0;
+};
+
+}  // namespace ftd

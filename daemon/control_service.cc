@@ -1,0 +1,83 @@
+#include "daemon/control_service.h"
+
+#include <spdlog/spdlog.h>
+
+namespace ftd {
+
+grpc::Status to_grpc_status(const Error& e) {
+  using C = grpc::StatusCode;
+  C code = C::INTERNAL;
+  switch (e.code) {
+    case ErrorCode::kInvalidArgument: code = C::INVALID_ARGUMENT; break;
+    case ErrorCode::kNotFound: code = C::NOT_FOUND; break;
+    case ErrorCode::kCorrupt: code = C::DATA_LOSS; break;
+    case ErrorCode::kTimeout: code = C::DEADLINE_EXCEEDED; break;
+    case ErrorCode::kUnavailable: code = C::UNAVAILABLE; break;
+    case ErrorCode::kFailedPrecondition: code = C::FAILED_PRECONDITION; break;
+    case ErrorCode::kUnimplemented: code = C::UNIMPLEMENTED; break;
+    default: break;
+  }
+  return {code, e.message};
+}
+
+Result<ControlTarget*> ControlService::find(const std::string& name) const {
+  if (auto it = targets_.find(name); it != targets_.end()) return it->second;
+  if (name.empty() && targets_.size() == 1) return targets_.begin()->second;
+  std::string known;
+  for (auto& [n, t] : targets_) known += (known.empty() ? "" : ", ") + n;
+  if (name.empty())
+    return make_error(ErrorCode::kInvalidArgument, "name a VM (this daemon has: {})", known);
+  return make_error(ErrorCode::kNotFound, "no VM named '{}' on this daemon (it has: {})", name,
+                    known);
+}
+
+grpc::Status ControlService::Status(grpc::ServerContext*, const v1::StatusRequest* req,
+                                    v1::StatusReply* reply) {
+  if (req->vm_name().empty()) {
+    for (auto& [n, t] : targets_) *reply->add_vms() = t->status();
+    return grpc::Status::OK;
+  }
+  auto t = find(req->vm_name());
+  if (!t) return to_grpc_status(t.error());
+  *reply->add_vms() = (*t)->status();
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Protect(grpc::ServerContext*, const v1::ProtectRequest* req,
+                                     v1::ProtectReply* reply) {
+  auto t = find(req->vm_name());
+  if (!t) return to_grpc_status(t.error());
+  if (auto st = (*t)->protect(); !st) return to_grpc_status(st.error());
+  reply->set_message("protected");
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Unprotect(grpc::ServerContext*, const v1::UnprotectRequest* req,
+                                       v1::UnprotectReply* reply) {
+  auto t = find(req->vm_name());
+  if (!t) return to_grpc_status(t.error());
+  if (auto st = (*t)->unprotect(); !st) return to_grpc_status(st.error());
+  reply->set_message("unprotected: output is no longer held");
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Failover(grpc::ServerContext*, const v1::FailoverRequest* req,
+                                      v1::FailoverReply* reply) {
+  auto t = find(req->vm_name());
+  if (!t) return to_grpc_status(t.error());
+  auto r = (*t)->failover();
+  if (!r) return to_grpc_status(r.error());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Migrate(grpc::ServerContext*, const v1::MigrateRequest* req,
+                                     v1::MigrateReply* reply) {
+  auto t = find(req->vm_name());
+  if (!t) return to_grpc_status(t.error());
+  if (auto st = (*t)->migrate(); !st) return to_grpc_status(st.error());
+  reply->set_message("migrated");
+  return grpc::Status::OK;
+}
+
+}  // namespace ftd

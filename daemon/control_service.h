@@ -1,0 +1,46 @@
+// The Control gRPC service (ftctl, cluster managers): routes each request to
+// the VM it names. Unknown names get NOT_FOUND listing the VMs that exist.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "ftd.grpc.pb.h"
+
+namespace ftd {
+
+// What the control API can do with one VM; implemented per role.
+class ControlTarget {
+ public:
+  virtual ~ControlTarget() = default;
+  virtual v1::VmStatus status() = 0;
+  virtual Status protect() = 0;
+  virtual Status unprotect() = 0;
+  virtual Result<v1::FailoverReply> failover() = 0;
+  virtual Status migrate() = 0;
+};
+
+class ControlService final : public v1::Control::Service {
+ public:
+  void add(const std::string& name, ControlTarget* target) { targets_[name] = target; }
+
+  grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*, v1::StatusReply*) override;
+  grpc::Status Protect(grpc::ServerContext*, const v1::ProtectRequest*,
+                       v1::ProtectReply*) override;
+  grpc::Status Unprotect(grpc::ServerContext*, const v1::UnprotectRequest*,
+                         v1::UnprotectReply*) override;
+  grpc::Status Failover(grpc::ServerContext*, const v1::FailoverRequest*,
+                        v1::FailoverReply*) override;
+  grpc::Status Migrate(grpc::ServerContext*, const v1::MigrateRequest*,
+                       v1::MigrateReply*) override;
+
+ private:
+  Result<ControlTarget*> find(const std::string& name) const;
+  std::map<std::string, ControlTarget*> targets_;
+};
+
+grpc::Status to_grpc_status(const Error& e);
+
+}  // namespace ftd

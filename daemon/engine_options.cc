@@ -1,0 +1,81 @@
+#include "daemon/engine_options.h"
+
+#include "checkpoint/synthetic_engine.h"
+#include "failover/synthetic_activator.h"
+#include "primary/message_log_gate.h"
+
+namespace ftd {
+namespace {
+
+SyntheticEngine::Config synthetic_config(const EngineOptions& o) {
+  return {.memory_bytes = o.memory_mib << 20,
+          .dirty_pages_per_sec = o.dirty_rate,
+          .locality = o.locality,
+          .seed = o.seed,
+          .bytes_per_write = o.bytes_per_write,
+          .messages_per_sec = o.messages_per_sec};
+}
+
+}  // namespace
+
+void add_pipeline_options(CLI::App& app, PipelineOptions& o) {
+  app.add_option("--epoch-ms", o.epoch_ms, "checkpoint interval in milliseconds")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--max-inflight", o.max_inflight,
+                 "checkpoints captured but not yet acknowledged before epochs stretch");
+  app.add_option("--compression", o.compression, "auto|none|lz4|zstd")
+      ->check(CLI::IsMember({"auto", "none", "lz4", "zstd"}));
+  app.add_option("--scan-threads", o.scan_threads, "threads hashing guest RAM for dirty pages");
+}
+
+void add_engine_options(CLI::App& app, EngineOptions& o) {
+  app.add_option("--engine", o.engine, "guest engine: synthetic or qmp")
+      ->check(CLI::IsMember({"synthetic", "qmp"}));
+  app.add_option("--memory-mib", o.memory_mib, "guest RAM in MiB");
+  app.add_option("--dirty-rate", o.dirty_rate, "synthetic: page writes per second");
+  app.add_option("--locality", o.locality, "synthetic: fraction of writes to a hot 10% of pages")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--seed", o.seed, "synthetic: workload seed");
+  app.add_option("--bytes-per-write", o.bytes_per_write, "synthetic: bytes changed per write");
+  app.add_option("--messages-per-sec", o.messages_per_sec, "synthetic: output messages per second");
+  app.add_option("--output-log", o.output_log,
+                 "synthetic primary: file receiving released output messages");
+  app.add_flag("--verify-on-failover,!--no-verify-on-failover", o.verify_on_failover,
+               "synthetic secondary: check the replica against a replay at failover");
+}
+
+PipelineConfig to_config(const PipelineOptions& o) {
+  CompressionPolicy c = CompressionPolicy::kAuto;
+  if (o.compression == "none") c = CompressionPolicy::kNone;
+  if (o.compression == "lz4") c = CompressionPolicy::kLz4;
+  if (o.compression == "zstd") c = CompressionPolicy::kZstd;
+  return {.epoch_interval = std::chrono::milliseconds(o.epoch_ms),
+          .max_inflight = o.max_inflight,
+          .compression = c,
+          .scan_threads = o.scan_threads};
+}
+
+Result<std::unique_ptr<GuestEngine>> build_primary_engine(
+    const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates) {
+  if (o.engine == "synthetic") {
+    SyntheticEngine::MessageSink sink;
+    if (!o.output_log.empty()) {
+      FTD_ASSIGN_OR_RETURN(auto gate, MessageLogGate::open(o.output_log));
+      auto* g = gate.get();
+      sink = [g](uint64_t m) { g->push(m); };
+      gates.push_back(std::move(gate));
+    }
+    FTD_ASSIGN_OR_RETURN(auto engine, SyntheticEngine::create(synthetic_config(o), sink));
+    return std::unique_ptr<GuestEngine>(std::move(engine));
+  }
+  return make_error(ErrorCode::kUnimplemented, "engine '{}' is not built into this ftd", o.engine);
+}
+
+Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm) {
+  if (o.engine == "synthetic")
+    return std::unique_ptr<Activator>(
+        std::make_unique<SyntheticActivator>(synthetic_config(o), o.verify_on_failover));
+  return make_error(ErrorCode::kUnimplemented, "engine '{}' is not built into this ftd", o.engine);
+}
+
+}  // namespace ftd

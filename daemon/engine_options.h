@@ -1,0 +1,47 @@
+// Command-line options that choose and configure the guest engine (primary)
+// and the matching activator (secondary), and the pipeline's knobs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoint/guest_engine.h"
+#include "checkpoint/pipeline.h"
+#include "checkpoint/transport.h"
+#include "failover/activator.h"
+
+namespace ftd {
+
+struct PipelineOptions {
+  int epoch_ms = 40;
+  size_t max_inflight = 4;
+  std::string compression = "auto";
+  unsigned scan_threads = 2;
+};
+
+struct EngineOptions {
+  std::string engine = "synthetic";  // synthetic | qmp
+  uint64_t memory_mib = 256;
+  // synthetic workload
+  uint64_t dirty_rate = 1000;
+  double locality = 0.5;
+  uint64_t seed = 1;
+  size_t bytes_per_write = 256;
+  uint64_t messages_per_sec = 100;
+  std::string output_log;  // released messages go here
+  bool verify_on_failover = true;
+};
+
+void add_pipeline_options(CLI::App& app, PipelineOptions& o);
+void add_engine_options(CLI::App& app, EngineOptions& o);
+PipelineConfig to_config(const PipelineOptions& o);
+
+// Builds the primary's engine; output gates it feeds are appended to `gates`.
+Result<std::unique_ptr<GuestEngine>> build_primary_engine(
+    const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates);
+Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm);
+
+}  // namespace ftd

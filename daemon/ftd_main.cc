@@ -1,0 +1,153 @@
+// ftd: the replication daemon. One process per host and role; it protects the
+// VM named on its command line (or config file) and serves the control API.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+
+#include "checkpoint/synthetic_engine.h"
+#include "common/log.h"
+#include "daemon/control_service.h"
+#include "daemon/engine_options.h"
+#include "daemon/targets.h"
+#include "failover/synthetic_activator.h"
+#include "primary/message_log_gate.h"
+#include "primary/replication_client.h"
+#include "secondary/replication_service.h"
+
+namespace {
+
+using namespace ftd;
+
+struct Options {
+  std::string role;
+  std::string vm = "vm0";
+  std::string control;           // control API listen address
+  std::string listen;            // secondary: replication listen address
+  std::string peer;              // primary: secondary's replication address
+  std::string log_level = "info";
+  bool start_protected = true;
+  PipelineOptions pipeline;
+  EngineOptions engine;
+  std::string replica_dir = "/dev/shm/ftd";
+};
+
+// Blocks until SIGINT/SIGTERM. Signals are blocked in every thread (mask set
+// before any thread starts) and taken here synchronously.
+int wait_for_signal(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+std::unique_ptr<grpc::Server> start_server(const std::vector<std::string>& addresses,
+                                           std::vector<grpc::Service*> services) {
+  grpc::ServerBuilder builder;
+  apply_replication_server_args(builder);
+  for (const auto& a : addresses)
+    if (!a.empty()) builder.AddListeningPort(a, grpc::InsecureServerCredentials());
+  for (auto* s : services) builder.RegisterService(s);
+  return builder.BuildAndStart();
+}
+
+int run_primary(const Options& o, const sigset_t& signals) {
+  std::vector<std::unique_ptr<OutputGate>> gates;
+  auto built = build_primary_engine(o.engine, o.vm, gates);
+  if (!built) {
+    spdlog::critical("engine.failed error=\"{}\"", built.error().to_string());
+    return 1;
+  }
+  PrimaryVmConfig config{.vm_name = o.vm, .peer = o.peer, .pipeline = to_config(o.pipeline)};
+  auto vm = PrimaryVm::create(config, std::move(gates), std::move(*built));
+  if (!vm) {
+    spdlog::critical("vm.failed error=\"{}\"", vm.error().to_string());
+    return 1;
+  }
+  ControlService control;
+  PrimaryTarget target(**vm);
+  control.add(o.vm, &target);
+  auto server = start_server({o.control}, {&control});
+  if (!server) {
+    spdlog::critical("control.listen_failed address={}", o.control);
+    return 1;
+  }
+  spdlog::info("ftd.start role=primary vm={} control={} peer={}", o.vm, o.control, o.peer);
+  if (o.start_protected) {
+    if (auto st = (*vm)->protect(); !st) spdlog::error("protect.failed {}", st.error().to_string());
+  }
+  int sig = wait_for_signal(signals);
+  spdlog::info("ftd.stop signal={}", sig);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
+
+int run_secondary(const Options& o, const sigset_t& signals) {
+  auto activator = build_activator(o.engine, o.vm);
+  if (!activator) {
+    spdlog::critical("activator.failed error=\"{}\"", activator.error().to_string());
+    return 1;
+  }
+  SecondaryVmConfig config{.vm_name = o.vm,
+                           .memory_bytes = o.engine.memory_mib << 20,
+                           .page_size = 4096,
+                           .replica_dir = o.replica_dir};
+  auto vm = SecondaryVm::open(config, std::move(*activator));
+  if (!vm) {
+    spdlog::critical("replica.failed error=\"{}\"", vm.error().to_string());
+    return 1;
+  }
+  ReplicationService replication(**vm);
+  ControlService control;
+  SecondaryTarget target(**vm);
+  control.add(o.vm, &target);
+  auto server = start_server({o.listen, o.control}, {&replication, &control});
+  if (!server) {
+    spdlog::critical("listen_failed replication={} control={}", o.listen, o.control);
+    return 1;
+  }
+  spdlog::info("ftd.start role=secondary vm={} listen={} control={} replica={}", o.vm, o.listen,
+               o.control, (*vm)->replica().ram_path());
+  int sig = wait_for_signal(signals);
+  spdlog::info("ftd.stop signal={}", sig);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ftd: fault-tolerance replication daemon for QEMU/KVM virtual machines"};
+  app.set_config("--config", "", "read options from this TOML/INI file");
+  Options o;
+  app.add_option("--role", o.role, "primary or secondary")
+      ->required()
+      ->check(CLI::IsMember({"primary", "secondary"}));
+  app.add_option("--vm", o.vm, "name of the protected VM");
+  app.add_option("--control", o.control, "control API address (unix:/path or host:port)")
+      ->required();
+  app.add_option("--listen", o.listen, "secondary: replication address to listen on");
+  app.add_option("--peer", o.peer, "primary: the secondary's replication address");
+  app.add_option("--replica-dir", o.replica_dir, "secondary: where replica files live (tmpfs)");
+  app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error");
+  app.add_flag("--start-protected,!--no-start-protected", o.start_protected,
+               "primary: begin replication at start-up (default) or wait for `ftctl protect`");
+  add_pipeline_options(app, o.pipeline);
+  add_engine_options(app, o.engine);
+  CLI11_PARSE(app, argc, argv);
+
+  init_logging(o.role, o.log_level);
+  if (o.role == "primary" && o.peer.empty()) {
+    spdlog::critical("--peer is required for the primary");
+    return 2;
+  }
+  if (o.role == "secondary" && o.listen.empty()) {
+    spdlog::critical("--listen is required for the secondary");
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return o.role == "primary" ? run_primary(o, signals) : run_secondary(o, signals);
+}

@@ -1,0 +1,30 @@
+// What "failover" does on the secondary once replication has stopped: turn
+// the replica at its last applied epoch into the running VM. StandbyActivator
+// (QEMU) feeds a prelaunched standby QEMU; SyntheticActivator verifies and
+// reports the synthetic workload's state.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "common/result.h"
+
+namespace ftd {
+
+struct ActivationReport {
+  uint64_t epoch = 0;
+  uint64_t activation_us = 0;  // from "go" to the guest running
+  std::string detail;          // human-readable breakdown
+};
+
+class Activator {
+ public:
+  virtual ~Activator() = default;
+  virtual std::string name() const = 0;
+  // `memory` is the replica image, `device_state` the blob of `epoch`.
+  virtual Result<ActivationReport> activate(uint64_t epoch, std::span<const std::byte> memory,
+                                            std::span<const std::byte> device_state) = 0;
+};
+
+}  // namespace ftd

@@ -1,0 +1,130 @@
+#include "primary/replication_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace ftd {
+
+grpc::ChannelArguments replication_channel_args() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return args;
+}
+
+void apply_replication_server_args(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.SetMaxReceiveMessageSize(8 << 20);
+}
+
+ReplicationClient::ReplicationClient(std::string target, v1::Hello hello, size_t chunk_bytes)
+    : target_(std::move(target)), hello_(std::move(hello)), chunk_bytes_(chunk_bytes) {
+  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(),
+                                       replication_channel_args());
+  stub_ = v1::Replication::NewStub(channel_);
+}
+
+ReplicationClient::~ReplicationClient() { stop(); }
+
+void ReplicationClient::start(Listener listener) {
+  listener_ = std::move(listener);
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ReplicationClient::stop() {
+  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    if (context_) context_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReplicationClient::run() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_wait_for_ready(true);
+    auto* ctx = context.get();
+    std::unique_ptr<grpc::ClientReaderWriter<v1::PrimaryMessage, v1::SecondaryMessage>> stream;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      stream = stub_->Replicate(ctx);
+      context_ = std::move(context);
+    }
+    v1::PrimaryMessage hello;
+    *hello.mutable_hello() = hello_;
+    v1::SecondaryMessage msg;
+    if (stream->Write(hello) && stream->Read(&msg) && msg.has_welcome()) {
+      backoff = std::chrono::milliseconds(100);
+      spdlog::info("replication.connected peer={} replica_epoch={}", target_,
+                   msg.welcome().applied_epoch());
+      {
+        std::lock_guard lock(mu_);
+        stream_ = std::move(stream);
+      }
+      connected_ = true;
+      listener_.on_connected(msg.welcome().applied_epoch());
+      // Only this thread reads; writers hold mu_ and use stream_ concurrently.
+      auto* reader = stream_.get();
+      while (reader->Read(&msg)) {
+        if (msg.has_ack()) listener_.on_ack(msg.ack().epoch(), msg.ack().apply_micros());
+      }
+      connected_ = false;
+      ctx->TryCancel();  // unblocks a writer stuck in flow control before we take mu_
+      std::unique_lock lock(mu_);
+      auto finished = std::move(stream_);
+      lock.unlock();
+      grpc::Status st = finished->Finish();
+      std::string why = st.ok() ? "stream closed" : st.error_message();
+      spdlog::warn("replication.disconnected peer={} code={} reason=\"{}\"", target_,
+                   static_cast<int>(st.error_code()), why);
+      listener_.on_disconnected(why);
+    } else {
+      ctx->TryCancel();
+      grpc::Status st = stream->Finish();
+      if (!stopping_)
+        spdlog::warn("replication.connect_failed peer={} reason=\"{}\"", target_,
+                     st.error_message());
+    }
+    if (stopping_) break;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+  std::lock_guard lock(mu_);
+  context_.reset();
+}
+
+Status ReplicationClient::send(uint64_t epoch, std::span<const std::byte> encoded) {
+  std::lock_guard lock(mu_);
+  if (!stream_) return make_error(ErrorCode::kUnavailable, "not connected to {}", target_);
+  v1::PrimaryMessage m;
+  auto* chunk = m.mutable_chunk();
+  chunk->set_epoch(epoch);
+  chunk->set_total_size(encoded.size());
+  size_t offset = 0;
+  do {
+    size_t n = std::min(chunk_bytes_, encoded.size() - offset);
+    chunk->set_offset(offset);
+    chunk->set_data(encoded.data() + offset, n);
+    offset += n;
+    chunk->set_last(offset == encoded.size());
+    if (!stream_->Write(m))
+      return make_error(ErrorCode::kUnavailable, "stream to {} broke while sending epoch {}",
+                        target_, epoch);
+  } while (offset < encoded.size());
+  return ok();
+}
+
+}  // namespace ftd

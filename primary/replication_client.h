@@ -1,0 +1,63 @@
+// The primary's end of the Replicate stream: connects (and reconnects) to the
+// secondary, says Hello, reports Welcome/Ack/disconnect to a listener, and
+// implements CheckpointTransport by cutting checkpoints into chunks.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "checkpoint/transport.h"
+#include "ftd.grpc.pb.h"
+
+namespace ftd {
+
+class ReplicationClient : public CheckpointTransport {
+ public:
+  struct Listener {
+    std::function<void(uint64_t replica_epoch)> on_connected;
+    std::function<void(uint64_t epoch, uint64_t apply_us)> on_ack;
+    std::function<void(const std::string& why)> on_disconnected;
+  };
+
+  ReplicationClient(std::string target, v1::Hello hello, size_t chunk_bytes = 1 << 20);
+  ~ReplicationClient() override;
+
+  // Starts the connect/read loop; callbacks run on its thread.
+  void start(Listener listener);
+  void stop();
+
+  Status send(uint64_t epoch, std::span<const std::byte> encoded) override;
+
+  bool connected() const { return connected_.load(); }
+  const std::string& target() const { return target_; }
+
+ private:
+  void run();
+
+  const std::string target_;
+  const v1::Hello hello_;
+  const size_t chunk_bytes_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Replication::Stub> stub_;
+  Listener listener_;
+
+  std::mutex mu_;  // guards the current stream for writers
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::PrimaryMessage, v1::SecondaryMessage>> stream_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// Channel/server keepalive settings shared by both ends, so a dead peer is
+// noticed in about two seconds rather than at the TCP timeout.
+grpc::ChannelArguments replication_channel_args();
+void apply_replication_server_args(grpc::ServerBuilder& builder);
+
+}  // namespace ftd

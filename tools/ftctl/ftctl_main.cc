@@ -1,0 +1,177 @@
+// ftctl: operator CLI for ftd's control API.
+//   ftctl --control ADDR status [--vm NAME] [--json] [--watch SEC]
+//   ftctl --control ADDR protect|unprotect|failover|migrate --vm NAME
+#include <grpcpp/grpcpp.h>
+
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "ftd.grpc.pb.h"
+
+namespace {
+
+using ftd::v1::Control;
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) {
+    b /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+nlohmann::json to_json(const ftd::v1::VmStatus& s) {
+  return {{"name", s.name()},
+          {"role", s.role()},
+          {"state", s.state()},
+          {"engine", s.engine()},
+          {"epoch", s.epoch()},
+          {"acked_epoch", s.acked_epoch()},
+          {"checkpoints_per_sec", s.checkpoints_per_sec()},
+          {"last_pause_us", s.last_pause_us()},
+          {"pause_p50_us", s.pause_p50_us()},
+          {"pause_p99_us", s.pause_p99_us()},
+          {"bytes_per_sec", s.bytes_per_sec()},
+          {"compression_ratio", s.compression_ratio()},
+          {"lag_epochs", s.lag_epochs()},
+          {"lag_ms", s.lag_ms()},
+          {"output_held", s.output_held()},
+          {"output_released", s.output_released()},
+          {"memory_bytes", s.memory_bytes()},
+          {"dirty_pages_last", s.dirty_pages_last()},
+          {"apply_us_last", s.apply_us_last()},
+          {"sync_progress", s.sync_progress()},
+          {"peer", s.peer()},
+          {"detail", s.detail()}};
+}
+
+void print_table(const ftd::v1::StatusReply& r) {
+  for (const auto& s : r.vms()) {
+    fmt::print("VM {} ({}, {} engine, {})  state: {}\n", s.name(), s.role(), s.engine(),
+               human_bytes(static_cast<double>(s.memory_bytes())), s.state());
+    if (s.role() == "primary") {
+      fmt::print("  epoch {}  acked {}  lag {} epochs / {:.0f} ms  sync {:.0f}%\n", s.epoch(),
+                 s.acked_epoch(), s.lag_epochs(), s.lag_ms(), s.sync_progress() * 100);
+      fmt::print("  checkpoints/s {:.1f}  pause last {:.2f} ms  p50 {:.2f} ms  p99 {:.2f} ms\n",
+                 s.checkpoints_per_sec(), s.last_pause_us() / 1e3, s.pause_p50_us() / 1e3,
+                 s.pause_p99_us() / 1e3);
+      fmt::print("  wire {}/s  compression {:.1f}x  dirty pages last {}  apply {:.2f} ms\n",
+                 human_bytes(s.bytes_per_sec()), s.compression_ratio(), s.dirty_pages_last(),
+                 s.apply_us_last() / 1e3);
+      fmt::print("  output held {}  released {}\n", s.output_held(), s.output_released());
+    } else {
+      fmt::print("  replica epoch {}  checkpoints/s {:.1f}  apply last {:.2f} ms\n", s.epoch(),
+                 s.checkpoints_per_sec(), s.apply_us_last() / 1e3);
+    }
+    if (!s.peer().empty()) fmt::print("  peer {}\n", s.peer());
+    if (!s.detail().empty()) fmt::print("  {}\n", s.detail());
+  }
+}
+
+int fail(const grpc::Status& st, const std::string& what) {
+  std::cerr << "ftctl: " << what << " failed: " << st.error_message() << " (code "
+            << static_cast<int>(st.error_code()) << ")\n";
+  return st.error_code() == grpc::StatusCode::UNAVAILABLE ? 3 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ftctl: control a ftd daemon"};
+  std::string control;
+  std::string vm;
+  bool json = false;
+  double watch = 0;
+  int timeout_s = 10;
+  app.add_option("--control,-c", control, "daemon control address (unix:/path or host:port)")
+      ->required()
+      ->envname("FTD_CONTROL");
+  app.add_option("--timeout", timeout_s, "seconds to wait for the daemon");
+  app.require_subcommand(1);
+  auto* status = app.add_subcommand("status", "show replication state and numbers");
+  status->add_option("--vm", vm, "only this VM");
+  status->add_flag("--json", json, "machine-readable output");
+  status->add_option("--watch", watch, "refresh every N seconds");
+  std::map<std::string, CLI::App*> actions;
+  for (const char* name : {"protect", "unprotect", "failover", "migrate"}) {
+    actions[name] = app.add_subcommand(name, std::string(name) + " a VM");
+    actions[name]->add_option("--vm", vm, "VM name (may be omitted if the daemon has one)");
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  auto channel = grpc::CreateChannel(control, grpc::InsecureChannelCredentials());
+  auto stub = Control::NewStub(channel);
+  auto context = [&] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+    return c;
+  };
+
+  if (status->parsed()) {
+    do {
+      ftd::v1::StatusRequest req;
+      req.set_vm_name(vm);
+      ftd::v1::StatusReply reply;
+      auto st = stub->Status(context().get(), req, &reply);
+      if (!st.ok()) return fail(st, "status");
+      if (json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& s : reply.vms()) arr.push_back(to_json(s));
+        std::cout << arr.dump() << std::endl;
+      } else {
+        print_table(reply);
+      }
+      if (watch > 0) std::this_thread::sleep_for(std::chrono::duration<double>(watch));
+    } while (watch > 0);
+    return 0;
+  }
+  if (actions["failover"]->parsed()) {
+    ftd::v1::FailoverRequest req;
+    req.set_vm_name(vm);
+    ftd::v1::FailoverReply reply;
+    auto st = stub->Failover(context().get(), req, &reply);
+    if (!st.ok()) return fail(st, "failover");
+    if (json) {
+      std::cout << nlohmann::json{{"epoch", reply.epoch()},
+                                  {"activation_us", reply.activation_us()},
+                                  {"message", reply.message()}}
+                       .dump()
+                << std::endl;
+    } else {
+      fmt::print("failed over at epoch {} in {:.1f} ms: {}\n", reply.epoch(),
+                 reply.activation_us() / 1e3, reply.message());
+    }
+    return 0;
+  }
+  grpc::Status st;
+  std::string message;
+  if (actions["protect"]->parsed()) {
+    ftd::v1::ProtectRequest req;
+    req.set_vm_name(vm);
+    ftd::v1::ProtectReply reply;
+    st = stub->Protect(context().get(), req, &reply);
+    message = reply.message();
+  } else if (actions["unprotect"]->parsed()) {
+    ftd::v1::UnprotectRequest req;
+    req.set_vm_name(vm);
+    ftd::v1::UnprotectReply reply;
+    st = stub->Unprotect(context().get(), req, &reply);
+    message = reply.message();
+  } else {
+    ftd::v1::MigrateRequest req;
+    req.set_vm_name(vm);
+    ftd::v1::MigrateReply reply;
+    st = stub->Migrate(context().get(), req, &reply);
+    message = reply.message();
+  }
+  if (!st.ok()) return fail(st, app.get_subcommands().front()->get_name());
+  std::cout << message << std::endl;
+  return 0;
+}
