@@ -1,0 +1,49 @@
+#!/bin/sh
+# /init of the ftd test guest (busybox). Never exits: PID 1 exiting panics the kernel.
+# Kernel cmdline knobs (all optional), see README.md:
+#   ftd.ip=A.B.C.D/NN  ftd.gw=A.B.C.D  ftd.tick=1  ftd.memload=<MiB>:<pages_per_sec>
+#   ftd.bench=1|<MiB>:<passes>
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+for m in $(cat /etc/modules.load); do
+  insmod "/lib/modules/$m" || echo "ftd-init insmod $m failed"
+done
+
+knob() {  # value of "ftd.<name>=" on the kernel cmdline, empty if absent
+  for w in $(cat /proc/cmdline); do
+    case "$w" in "ftd.$1="*) echo "${w#ftd.$1=}"; return ;; esac
+  done
+}
+
+ip link set lo up
+IP=$(knob ip)
+GW=$(knob gw)
+if [ -n "$IP" ]; then
+  # virtio-net probes asynchronously; wait for eth0 to appear.
+  i=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  ip addr add "$IP" dev eth0 && ip link set eth0 up || echo "ftd-init eth0 setup failed"
+  [ -n "$GW" ] && { ip route add default via "$GW" || echo "ftd-init default route failed"; }
+fi
+
+/bin/ftd-guest-svc 7000 &
+if [ "$(knob tick)" = 1 ]; then /bin/ftd-guest-tick 200 & fi
+ML=$(knob memload)
+case "$ML" in
+  "") ;;
+  *:*) /bin/ftd-guest-memload "${ML%%:*}" "${ML#*:}" & ;;
+  *) echo "ftd-init bad ftd.memload=$ML (want <MiB>:<pages_per_sec>)" ;;
+esac
+BENCH=$(knob bench)
+case "$BENCH" in
+  "") ;;
+  1) /bin/ftd-guest-bench & ;;
+  *:*) /bin/ftd-guest-bench "${BENCH%%:*}" "${BENCH#*:}" & ;;
+  *) echo "ftd-init bad ftd.bench=$BENCH (want 1 or <MiB>:<passes>)" ;;
+esac
+
+echo "FTD-GUEST-READY ip=${IP:-none} kernel=$(uname -r)"
+while :; do sleep 3600; done
