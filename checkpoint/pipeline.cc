@@ -58,27 +58,45 @@ CheckpointPipeline::~CheckpointPipeline() {
 }
 
 void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  std::optional<uint64_t> release_to;
   ++generation_;
   ship_queue_.clear();  // items of the old stream; their pages are in unacked_pages_
   connected_ = true;
   const uint64_t captured = captured_epoch_.load();
+  // The replica holds every epoch up to its own; the old stream's acks for
+  // them are gone. Left in unacked_pages_ they would fill the in-flight window
+  // forever and block the next capture.
+  std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= replica_epoch; });
+  std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= replica_epoch; });
   bool have_all = replica_epoch <= captured;
   for (uint64_t e = replica_epoch + 1; have_all && e <= captured; ++e)
     have_all = unacked_pages_.contains(e);
   if (!need_full_sync_ && replica_epoch == captured && replica_epoch > 0) {
     spdlog::info("replication.resume in_step epoch={}", replica_epoch);
+    release_to = replica_epoch;
   } else if (!need_full_sync_ && replica_epoch > 0 && have_all) {
     catch_up_from_ = replica_epoch;
+    release_to = replica_epoch;
     spdlog::info("replication.resume catch_up from_epoch={} to_epoch={}", replica_epoch, captured);
   } else {
     need_full_sync_ = true;
-    // Epoch numbers stay monotonic across the pair, also after a primary restart.
-    if (replica_epoch > captured) captured_epoch_ = replica_epoch;
+    // A full sync resends everything: no old epoch will be acked or caught up.
+    unacked_pages_.clear();
+    unacked_since_.clear();
+    // Our epoch numbering is kept even if the replica is ahead (a restarted
+    // primary): sync chunks reset the replica to epoch 0, and the output
+    // gates count epochs in step with us, never with the replica.
     spdlog::info("replication.resume full_sync replica_epoch={}", replica_epoch);
   }
   acked_epoch_ = std::min<uint64_t>(replica_epoch, captured_epoch_.load());
+  lock.unlock();
   cv_.notify_all();
+  // The replica holds these epochs even if their acks were lost with the old
+  // stream: their output may go. (Not after a full sync: then the replica's
+  // epoch number is not one of ours.)
+  if (release_to)
+    for (OutputGate* g : gates_) g->commit(*release_to);
 }
 
 void CheckpointPipeline::on_disconnected() {
@@ -101,8 +119,10 @@ void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
 
 bool CheckpointPipeline::wait_for_room() {
   std::unique_lock lock(mu_);
+  // A pending catch-up always has room: the epochs filling the window were
+  // lost with the old stream and only the catch-up checkpoint's ack clears them.
   auto room = [&] {
-    return stopping_ || !connected_ ||
+    return stopping_ || loop_stopping_ || !connected_ || catch_up_from_.has_value() ||
            (unacked_pages_.size() < config_.max_inflight &&
             ship_queue_.size() < config_.max_inflight);
   };
@@ -110,7 +130,7 @@ bool CheckpointPipeline::wait_for_room() {
     stats_.record_backpressure();
     cv_.wait(lock, room);
   }
-  return !stopping_ && connected_;
+  return !stopping_ && !loop_stopping_ && connected_;
 }
 
 void CheckpointPipeline::copy_pages(std::span<const uint32_t> pages,
@@ -166,6 +186,9 @@ Status CheckpointPipeline::initial_sync() {
   }
   {
     std::lock_guard lock(mu_);
+    // A reconnect after the last chunk was queued decided afresh; keep its decision.
+    if (generation != generation_)
+      return make_error(ErrorCode::kUnavailable, "reconnected during initial sync");
     need_full_sync_ = false;
     replica_base_epoch_ = 0;  // sync chunks leave the replica at "epoch 0, syncing"
   }
@@ -232,8 +255,12 @@ Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
   stats_.record_pause(p);
   {
     std::lock_guard lock(mu_);
-    catch_up_from_.reset();
-    replica_base_epoch_ = c.epoch;
+    // A reconnect during the pause decided afresh (catch-up from the replica's
+    // epoch, or full sync); this capture must not overwrite that decision.
+    if (c.generation == generation_) {
+      catch_up_from_.reset();
+      replica_base_epoch_ = c.epoch;
+    }
   }
   return c;
 }
@@ -300,6 +327,8 @@ void CheckpointPipeline::ship_loop() {
     if (auto st = ship(c); !st) {
       spdlog::warn("ship.failed epoch={} error=\"{}\"", c.epoch, st.error().to_string());
       std::lock_guard lock(mu_);
+      // A send of a stream that was already replaced says nothing about the new one.
+      if (c.generation != generation_) continue;
       if (c.flags & kFlagSyncChunk) need_full_sync_ = true;
       connected_ = false;  // the owner of the transport reconnects and calls on_connected
     }
@@ -310,7 +339,7 @@ void CheckpointPipeline::start() {
   if (loop_thread_.joinable()) return;
   {
     std::lock_guard lock(mu_);
-    stopping_ = false;
+    loop_stopping_ = false;
   }
   loop_thread_ = std::thread([this] {
     auto next = Clock::now();
@@ -318,7 +347,7 @@ void CheckpointPipeline::start() {
     while (true) {
       {
         std::unique_lock lock(mu_);
-        if (cv_.wait_until(lock, next, [&] { return stopping_; })) return;
+        if (cv_.wait_until(lock, next, [&] { return stopping_ || loop_stopping_; })) return;
       }
       next = Clock::now() + config_.epoch_interval;
       if (auto st = step(); !st) {
@@ -336,12 +365,13 @@ void CheckpointPipeline::stop() {
   {
     std::lock_guard lock(mu_);
     if (!loop_thread_.joinable()) return;
-    stopping_ = true;
+    // Not stopping_: that one ends the ship thread, which runs until destruction.
+    loop_stopping_ = true;
   }
   cv_.notify_all();
   loop_thread_.join();
   std::lock_guard lock(mu_);
-  stopping_ = false;  // the ship thread keeps running until destruction
+  loop_stopping_ = false;
 }
 
 PipelineStats CheckpointPipeline::stats() const {

@@ -115,7 +115,8 @@ class CheckpointPipeline {
   std::vector<uint32_t> carry_over_;       // dirty pages of a capture that failed
   uint64_t generation_ = 0;                // bumps on every (re)connect
   bool connected_ = false;
-  bool stopping_ = false;
+  bool stopping_ = false;       // destruction: ends the ship thread too
+  bool loop_stopping_ = false;  // stop(): ends only the timer loop
 
   std::atomic<uint64_t> captured_epoch_{0};
   std::atomic<uint64_t> acked_epoch_{0};

@@ -106,7 +106,10 @@ v1::VmStatus PrimaryVm::status() const {
   s.set_peer(config_.peer);
   s.set_apply_us_last(p.last_apply_us);
   s.set_sync_progress(p.sync_progress);
-  s.set_detail(fmt::format("pause: stop={}us dirty={}us copy={}us devstate={}us resume={}us",
+  if (std::string why = client_->last_error(); !p.connected && !why.empty())
+    s.set_detail("secondary: " + why);
+  else
+    s.set_detail(fmt::format("pause: stop={}us dirty={}us copy={}us devstate={}us resume={}us",
                            p.last_pause.stop_us, p.last_pause.dirty_us, p.last_pause.copy_us,
                            p.last_pause.devstate_us, p.last_pause.resume_us));
   return s;

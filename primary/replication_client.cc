@@ -8,8 +8,8 @@ namespace ftd {
 
 grpc::ChannelArguments replication_channel_args() {
   grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -18,8 +18,8 @@ grpc::ChannelArguments replication_channel_args() {
 }
 
 void apply_replication_server_args(grpc::ServerBuilder& builder) {
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
@@ -75,6 +75,7 @@ void ReplicationClient::run() {
         stream_ = std::move(stream);
       }
       connected_ = true;
+      set_last_error("");
       listener_.on_connected(msg.welcome().applied_epoch());
       // Only this thread reads; writers hold mu_ and use stream_ concurrently.
       auto* reader = stream_.get();
@@ -90,13 +91,17 @@ void ReplicationClient::run() {
       std::string why = st.ok() ? "stream closed" : st.error_message();
       spdlog::warn("replication.disconnected peer={} code={} reason=\"{}\"", target_,
                    static_cast<int>(st.error_code()), why);
+      set_last_error(why);
       listener_.on_disconnected(why);
     } else {
-      ctx->TryCancel();
+      // The secondary refused us (or is gone): Finish() carries its reason.
+      // Cancel only if it sent something unexpected and is still talking.
+      if (msg.kind_case() != v1::SecondaryMessage::KIND_NOT_SET) ctx->TryCancel();
       grpc::Status st = stream->Finish();
+      std::string why = st.ok() ? "secondary did not send Welcome" : st.error_message();
+      set_last_error(why);
       if (!stopping_)
-        spdlog::warn("replication.connect_failed peer={} reason=\"{}\"", target_,
-                     st.error_message());
+        spdlog::warn("replication.connect_failed peer={} reason=\"{}\"", target_, why);
     }
     if (stopping_) break;
     std::this_thread::sleep_for(backoff);
@@ -125,6 +130,20 @@ Status ReplicationClient::send(uint64_t epoch, std::span<const std::byte> encode
                         target_, epoch);
   } while (offset < encoded.size());
   return ok();
+}
+
+}  // namespace ftd
+
+namespace ftd {
+
+void ReplicationClient::set_last_error(std::string why) {
+  std::lock_guard lock(error_mu_);
+  last_error_ = std::move(why);
+}
+
+std::string ReplicationClient::last_error() const {
+  std::lock_guard lock(error_mu_);
+  return last_error_;
 }
 
 }  // namespace ftd

@@ -36,9 +36,12 @@ class ReplicationClient : public CheckpointTransport {
 
   bool connected() const { return connected_.load(); }
   const std::string& target() const { return target_; }
+  // Why the last connection attempt failed or ended ("" while connected).
+  std::string last_error() const;
 
  private:
   void run();
+  void set_last_error(std::string why);
 
   const std::string target_;
   const v1::Hello hello_;
@@ -52,11 +55,15 @@ class ReplicationClient : public CheckpointTransport {
   std::unique_ptr<grpc::ClientReaderWriter<v1::PrimaryMessage, v1::SecondaryMessage>> stream_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
+  mutable std::mutex error_mu_;
+  std::string last_error_;
   std::thread thread_;
 };
 
 // Channel/server keepalive settings shared by both ends, so a dead peer is
-// noticed in about two seconds rather than at the TCP timeout.
+// noticed within seconds rather than at the TCP timeout. The timeout is
+// generous because a loaded host (TCG guests, 2 cores) can stall a process
+// for a second; a real host-loss detector is the heartbeat's job.
 grpc::ChannelArguments replication_channel_args();
 void apply_replication_server_args(grpc::ServerBuilder& builder);
 

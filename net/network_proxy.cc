@@ -1,0 +1,397 @@
+#include "net/network_proxy.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "checkpoint/output_commit_buffer.h"
+#include "common/log.h"
+#include "net/frame_stream.h"
+#include "net/hold_time_stats.h"
+
+namespace ftd::net {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using UnixSocket = asio::local::stream_protocol::socket;
+
+struct GuestFrame {
+  FrameBytes bytes;
+  Clock::time_point received;
+  bool held = true;  // false when it went straight out (passthrough)
+};
+
+// One QEMU connection. Lives on the I/O thread only; handlers keep it alive.
+struct GuestConnection : std::enable_shared_from_this<GuestConnection> {
+  GuestConnection(UnixSocket s, uint64_t id) : socket(std::move(s)), id(id) {}
+  UnixSocket socket;
+  uint64_t id;
+  std::array<uint8_t, 64 * 1024> read_buf{};
+  FrameDecoder decoder;
+  std::deque<std::vector<uint8_t>> write_queue;
+  size_t queued_bytes = 0;
+  bool writing = false;
+  bool closed = false;
+};
+
+}  // namespace
+
+struct NetworkProxy::Impl {
+  Impl(NetworkProxyOptions opts, TapDevice t)
+      : options(std::move(opts)),
+        tap(std::move(t)),
+        buffer([this](GuestFrame&& f) { write_to_tap(std::move(f)); }, options.first_epoch),
+        acceptor(io),
+        tap_reader(io),
+        retry_timer(io) {}
+
+  // ---- guest -> host: hold, then tap. Everything below mu_ ----
+  void write_to_tap(GuestFrame&& f);  // the buffer's sink; called with mu_ held
+  void push_from_guest(FrameBytes&& bytes);
+
+  // ---- I/O thread ----
+  Status listen();
+  void accept_next();
+  void read_guest(const std::shared_ptr<GuestConnection>& c);
+  void close_guest(std::shared_ptr<GuestConnection> c,
+                   std::string_view why);  // by value: may reset `current`
+  void read_tap();
+  void send_to_guest(std::span<const uint8_t> frame);
+  void write_guest(const std::shared_ptr<GuestConnection>& c);
+
+  NetworkProxyOptions options;
+  TapDevice tap;
+
+  // Serialises buffer calls and the counters the sink updates.
+  mutable std::mutex mu;
+  OutputCommitBuffer<GuestFrame> buffer;
+  bool passthrough = false;
+  uint64_t frames_from_guest = 0, bytes_from_guest = 0;
+  uint64_t frames_held = 0, bytes_held = 0;
+  uint64_t frames_released = 0, bytes_released = 0;
+  uint64_t frames_dropped = 0, bytes_dropped = 0;
+  uint64_t tap_write_errors = 0;
+  HoldTimeStats hold_times;
+
+  // Connection state shared with wait_for_guest()/stats().
+  mutable std::mutex conn_mu;
+  mutable std::condition_variable conn_cv;
+  bool guest_connected = false;
+  uint64_t guest_connections = 0;
+  std::atomic<uint64_t> corrupt_streams{0};
+  std::atomic<uint64_t> frames_to_guest{0}, bytes_to_guest{0}, frames_to_guest_dropped{0};
+
+  asio::io_context io;
+  asio::local::stream_protocol::acceptor acceptor;
+  asio::posix::stream_descriptor tap_reader;
+  asio::steady_timer retry_timer;
+  std::array<uint8_t, kMaxFrameBytes> tap_buf{};
+  std::shared_ptr<GuestConnection> current;  // I/O thread only
+  std::thread thread;
+};
+
+void NetworkProxy::Impl::write_to_tap(GuestFrame&& f) {
+  // The tap fd is non-blocking (shared with the asio reader); a tap write only
+  // fails with EAGAIN under memory pressure, so retry briefly then count it.
+  ssize_t n = -1;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    n = ::write(tap.fd(), f.bytes.data(), f.bytes.size());
+    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  if (n != static_cast<ssize_t>(f.bytes.size())) {
+    if (tap_write_errors++ % 1000 == 0) {
+      spdlog::warn("net.tap.write_error tap={} size={} error={}", tap.name(), f.bytes.size(),
+                   n < 0 ? std::strerror(errno) : "short write");
+    }
+  }
+  if (f.held) {
+    --frames_held;
+    bytes_held -= f.bytes.size();
+    hold_times.add(std::chrono::duration<double, std::micro>(Clock::now() - f.received).count());
+  }
+  ++frames_released;
+  bytes_released += f.bytes.size();
+}
+
+void NetworkProxy::Impl::push_from_guest(FrameBytes&& bytes) {
+  std::lock_guard lock(mu);
+  ++frames_from_guest;
+  bytes_from_guest += bytes.size();
+  GuestFrame f{std::move(bytes), Clock::now(), !passthrough};
+  if (f.held) {
+    ++frames_held;
+    bytes_held += f.bytes.size();
+  }
+  buffer.push(std::move(f));
+}
+
+Status NetworkProxy::Impl::listen() {
+  const std::string& path = options.socket_path;
+  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return make_error(ErrorCode::kInvalidArgument, "bad unix socket path '{}'", path);
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return make_error(ErrorCode::kInvalidArgument, "{} exists and is not a socket", path);
+    }
+    ::unlink(path.c_str());  // stale socket of an earlier run
+  }
+  boost::system::error_code ec;
+  asio::local::stream_protocol::endpoint ep(path);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(ErrorCode::kIo, "listen on {}: {}", path, ec.message());
+  return ok();
+}
+
+void NetworkProxy::Impl::accept_next() {
+  acceptor.async_accept([this](boost::system::error_code ec, UnixSocket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      spdlog::warn("net.guest.accept_error path={} error={}", options.socket_path, ec.message());
+      accept_next();
+      return;
+    }
+    if (current) close_guest(current, "replaced by a newer connection");
+    uint64_t id;
+    {
+      std::lock_guard lock(conn_mu);
+      id = ++guest_connections;
+      guest_connected = true;
+    }
+    conn_cv.notify_all();
+    current = std::make_shared<GuestConnection>(std::move(socket), id);
+    spdlog::info("net.guest.connected path={} connection={}", options.socket_path, id);
+    read_guest(current);
+    accept_next();
+  });
+}
+
+void NetworkProxy::Impl::read_guest(const std::shared_ptr<GuestConnection>& c) {
+  c->socket.async_read_some(
+      asio::buffer(c->read_buf), [this, c](boost::system::error_code ec, size_t n) {
+        if (c->closed) return;
+        if (ec) {
+          close_guest(c, ec == asio::error::eof ? "guest closed the stream" : ec.message());
+          return;
+        }
+        std::vector<FrameBytes> frames;
+        auto fed = c->decoder.feed(std::span(c->read_buf.data(), n), frames);
+        for (auto& f : frames) push_from_guest(std::move(f));
+        if (!fed) {
+          ++corrupt_streams;
+          spdlog::error("net.guest.corrupt connection={} error={}", c->id, fed.error().to_string());
+          close_guest(c, "corrupt frame stream");
+          return;
+        }
+        read_guest(c);
+      });
+}
+
+void NetworkProxy::Impl::close_guest(std::shared_ptr<GuestConnection> c, std::string_view why) {
+  if (c->closed) return;
+  c->closed = true;
+  if (current == c) {  // before the close, so whoever sees EOF sees "disconnected"
+    current.reset();
+    std::lock_guard lock(conn_mu);
+    guest_connected = false;
+  }
+  boost::system::error_code ignored;
+  c->socket.shutdown(UnixSocket::shutdown_both, ignored);
+  c->socket.close(ignored);
+  if (c->decoder.pending_bytes() > 0) {
+    spdlog::warn("net.guest.partial_frame_lost connection={} bytes={}", c->id,
+                 c->decoder.pending_bytes());
+  }
+  spdlog::warn("net.guest.disconnected connection={} reason=\"{}\" tap_kept={}", c->id, why,
+               tap.name());
+}
+
+void NetworkProxy::Impl::read_tap() {
+  tap_reader.async_read_some(asio::buffer(tap_buf), [this](boost::system::error_code ec, size_t n) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // E.g. EIO/EBADFD while the link is being reconfigured: back off, keep serving.
+      spdlog::warn("net.tap.read_error tap={} error={}", tap.name(), ec.message());
+      retry_timer.expires_after(std::chrono::milliseconds(100));
+      retry_timer.async_wait([this](boost::system::error_code e) {
+        if (!e) read_tap();
+      });
+      return;
+    }
+    if (n > 0) send_to_guest(std::span(tap_buf.data(), n));
+    read_tap();
+  });
+}
+
+void NetworkProxy::Impl::send_to_guest(std::span<const uint8_t> frame) {
+  if (!current || current->queued_bytes + frame.size() > options.max_guest_backlog_bytes) {
+    ++frames_to_guest_dropped;
+    return;
+  }
+  auto encoded = encode_frame(frame);
+  if (!encoded) {  // a tap never yields an empty or 64 KiB+ frame, but do not trust it
+    ++frames_to_guest_dropped;
+    return;
+  }
+  ++frames_to_guest;
+  bytes_to_guest += frame.size();
+  current->queued_bytes += encoded->size();
+  current->write_queue.push_back(std::move(*encoded));
+  if (!current->writing) write_guest(current);
+}
+
+void NetworkProxy::Impl::write_guest(const std::shared_ptr<GuestConnection>& c) {
+  c->writing = true;
+  asio::async_write(c->socket, asio::buffer(c->write_queue.front()),
+                    [this, c](boost::system::error_code ec, size_t) {
+                      c->writing = false;
+                      if (c->closed) return;
+                      if (ec) {
+                        close_guest(c, "write: " + ec.message());
+                        return;
+                      }
+                      c->queued_bytes -= c->write_queue.front().size();
+                      c->write_queue.pop_front();
+                      if (!c->write_queue.empty()) write_guest(c);
+                    });
+}
+
+// ---- public ----
+
+NetworkProxy::NetworkProxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<NetworkProxy>> NetworkProxy::start(NetworkProxyOptions options,
+                                                          TapDevice tap) {
+  if (!tap.valid()) return make_error(ErrorCode::kInvalidArgument, "network proxy needs a tap");
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(tap));
+  FTD_TRY(impl->listen());
+  // The reader gets its own descriptor so asio may own and close it.
+  int reader_fd = ::fcntl(impl->tap.fd(), F_DUPFD_CLOEXEC, 0);
+  if (reader_fd < 0) return errno_error("dup tap fd");
+  boost::system::error_code ec;
+  impl->tap_reader.assign(reader_fd, ec);
+  if (!ec) impl->tap_reader.non_blocking(true, ec);
+  if (ec) return make_error(ErrorCode::kIo, "tap reader: {}", ec.message());
+  if (impl->options.passthrough) {
+    impl->buffer.set_passthrough();
+    impl->passthrough = true;
+  }
+  impl->accept_next();
+  impl->read_tap();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->io.run(); });
+  spdlog::info("net.proxy.started socket={} tap={} passthrough={}", raw->options.socket_path,
+               raw->tap.name(), raw->options.passthrough);
+  return std::unique_ptr<NetworkProxy>(new NetworkProxy(std::move(impl)));
+}
+
+NetworkProxy::~NetworkProxy() {
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  ::unlink(impl_->options.socket_path.c_str());
+  auto s = stats();
+  if (s.frames_held > 0) {
+    spdlog::warn("net.proxy.stopped_with_held frames={} bytes={}", s.frames_held, s.bytes_held);
+  }
+  spdlog::info(
+      "net.proxy.stopped tap={} released={} dropped={} hold_p50_us={:.0f} hold_p99_us={:.0f}",
+      impl_->tap.name(), s.frames_released, s.frames_dropped, s.hold_p50_us, s.hold_p99_us);
+}
+
+uint64_t NetworkProxy::advance_epoch() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->buffer.advance_epoch();
+}
+
+size_t NetworkProxy::commit(uint64_t epoch) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->buffer.commit(epoch);
+}
+
+size_t NetworkProxy::drop_all() {
+  std::lock_guard lock(impl_->mu);
+  size_t n = impl_->buffer.drop_all();
+  impl_->frames_dropped += n;
+  impl_->bytes_dropped += impl_->bytes_held;
+  impl_->frames_held = 0;
+  impl_->bytes_held = 0;
+  spdlog::warn("net.proxy.drop_all frames={}", n);
+  return n;
+}
+
+void NetworkProxy::set_passthrough() {
+  std::lock_guard lock(impl_->mu);
+  impl_->buffer.set_passthrough();
+  impl_->passthrough = true;
+  spdlog::info("net.proxy.passthrough tap={}", impl_->tap.name());
+}
+
+NetworkProxyStats NetworkProxy::stats() const {
+  const Impl& m = *impl_;
+  NetworkProxyStats s;
+  {
+    std::lock_guard lock(m.mu);
+    auto b = m.buffer.stats();
+    s.open_epoch = b.open_epoch;
+    s.committed_epoch = b.committed_epoch;
+    s.passthrough = m.passthrough;
+    s.frames_from_guest = m.frames_from_guest;
+    s.bytes_from_guest = m.bytes_from_guest;
+    s.frames_held = m.frames_held;
+    s.bytes_held = m.bytes_held;
+    s.frames_released = m.frames_released;
+    s.bytes_released = m.bytes_released;
+    s.frames_dropped = m.frames_dropped;
+    s.bytes_dropped = m.bytes_dropped;
+    s.tap_write_errors = m.tap_write_errors;
+    auto h = m.hold_times.summary();
+    s.hold_samples = h.count;
+    s.hold_p50_us = h.p50_us;
+    s.hold_p99_us = h.p99_us;
+    s.hold_max_us = h.max_us;
+  }
+  {
+    std::lock_guard lock(m.conn_mu);
+    s.guest_connected = m.guest_connected;
+    s.guest_connections = m.guest_connections;
+  }
+  s.corrupt_streams = m.corrupt_streams;
+  s.frames_to_guest = m.frames_to_guest;
+  s.bytes_to_guest = m.bytes_to_guest;
+  s.frames_to_guest_dropped = m.frames_to_guest_dropped;
+  return s;
+}
+
+Status NetworkProxy::wait_for_guest(std::chrono::milliseconds timeout, uint64_t connections) const {
+  std::unique_lock lock(impl_->conn_mu);
+  bool ok = impl_->conn_cv.wait_for(lock, timeout, [&] {
+    return impl_->guest_connected && impl_->guest_connections >= connections;
+  });
+  if (!ok) {
+    return make_error(ErrorCode::kTimeout, "no guest connection #{} on {} within {} ms",
+                      connections, impl_->options.socket_path, timeout.count());
+  }
+  return {};
+}
+
+const std::string& NetworkProxy::socket_path() const { return impl_->options.socket_path; }
+const std::string& NetworkProxy::tap_name() const { return impl_->tap.name(); }
+
+}  // namespace ftd::net

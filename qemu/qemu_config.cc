@@ -1,0 +1,45 @@
+#include "qemu/qemu_config.h"
+
+#include <fmt/format.h>
+
+namespace ftd {
+
+std::vector<std::string> qemu_argv(const QemuConfig& c) {
+  std::vector<std::string> a = {c.qemu_binary};
+  // -nodefaults / -vga none: no VGA VRAM or other big private RAM blocks, which
+  // would travel inside every device-state capture (x-ignore-shared skips only
+  // shared RAM).
+  a.insert(a.end(),
+           {"-machine", "pc,accel=tcg,memory-backend=ram0", "-m", fmt::format("{}M", c.memory_mib),
+            "-nodefaults", "-nographic", "-vga", "none", "-no-user-config"});
+  if (c.ram_file.empty()) {
+    a.insert(a.end(), {"-object", fmt::format("memory-backend-memfd,id=ram0,size={}M,share=on",
+                                              c.memory_mib)});
+  } else {
+    a.insert(a.end(), {"-object", fmt::format("memory-backend-file,id=ram0,size={}M,share=on,"
+                                              "mem-path={}",
+                                              c.memory_mib, c.ram_file)});
+  }
+  a.insert(a.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off", c.qmp_socket_path)});
+  a.insert(a.end(),
+           {"-serial", c.serial_log_path.empty() ? std::string("null")
+                                                 : fmt::format("file:{}", c.serial_log_path)});
+  a.insert(a.end(), {"-monitor", "none"});
+  if (!c.kernel.empty()) a.insert(a.end(), {"-kernel", c.kernel});
+  if (!c.initrd.empty()) a.insert(a.end(), {"-initrd", c.initrd});
+  if (!c.append.empty()) a.insert(a.end(), {"-append", c.append});
+  if (c.nic) {
+    // romfile= drops the iPXE option ROM: ~250 KB of private RAM that would
+    // otherwise ride along in every device-state capture (we boot with -kernel).
+    a.insert(
+        a.end(),
+        {"-netdev",
+         fmt::format("stream,id=n0,server=off,addr.type=unix,addr.path={}", c.nic->socket_path),
+         "-device", fmt::format("virtio-net-pci,netdev=n0,mac={},romfile=", c.nic->mac)});
+  }
+  if (c.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});
+  a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
+  return a;
+}
+
+}  // namespace ftd

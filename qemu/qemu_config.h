@@ -1,0 +1,50 @@
+// How to start a guest QEMU. The primary and the standby share this so the
+// two machines are identical except for where RAM lives and `-incoming`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ftd {
+
+// Guest NIC: QEMU connects as a *client* to a unix stream socket the daemon
+// listens on (the output-commit proxy). The socket must be listening before
+// QEMU starts: QEMU 7.2 does not reconnect.
+struct QemuNic {
+  std::string socket_path;
+  std::string mac = "52:54:00:12:34:56";
+};
+
+struct QemuConfig {
+  std::string qemu_binary = "qemu-system-x86_64";
+  uint64_t memory_mib = 256;
+  std::string kernel;  // empty: no -kernel (BIOS only; enough for QMP-level tests)
+  std::string initrd;
+  std::string append;
+  std::vector<std::string> extra_args;
+  std::string serial_log_path;  // empty: serial output discarded
+  std::string qmp_socket_path;  // required; other sockets are derived from it
+  std::string qemu_log_path;    // QEMU's stdout/stderr; empty: <qmp_socket_path>.log
+  std::optional<QemuNic> nic;
+  std::string netns;  // run QEMU inside /run/netns/<netns>; empty: current
+  std::chrono::milliseconds start_timeout{15000};
+
+  // Where guest RAM lives. Empty: an anonymous memfd (share=on) that the
+  // daemon maps through /proc/<pid>/fd (primary). Otherwise a file, e.g. the
+  // secondary's replica on tmpfs (standby).
+  std::string ram_file;
+  // Start with `-incoming defer -S` (standby waiting for a device state).
+  bool incoming = false;
+
+  std::string effective_log_path() const {
+    return qemu_log_path.empty() ? qmp_socket_path + ".log" : qemu_log_path;
+  }
+};
+
+// The full QEMU command line for `config`.
+std::vector<std::string> qemu_argv(const QemuConfig& config);
+
+}  // namespace ftd

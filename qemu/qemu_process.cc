@@ -1,0 +1,161 @@
+#include "qemu/qemu_process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "qemu/guest_memfd.h"
+
+namespace ftd {
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+Status check_binary(const std::string& binary) {
+  if (binary.find('/') != std::string::npos) {
+    if (::access(binary.c_str(), X_OK) == 0) return ok();
+    return make_error(ErrorCode::kNotFound, "QEMU binary {} is missing or not executable", binary);
+  }
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (::access((dir + "/" + binary).c_str(), X_OK) == 0) return ok();
+  }
+  return make_error(ErrorCode::kNotFound, "QEMU binary {} not found in PATH", binary);
+}
+
+}  // namespace
+
+Result<QemuProcess> QemuProcess::launch(const QemuConfig& config) {
+  if (config.qmp_socket_path.empty())
+    return make_error(ErrorCode::kInvalidArgument, "QemuConfig.qmp_socket_path is required");
+  if (config.memory_mib == 0)
+    return make_error(ErrorCode::kInvalidArgument, "QemuConfig.memory_mib must be > 0");
+  FTD_TRY(check_binary(config.qemu_binary));
+  // A stale socket file from an earlier run must not be mistaken for ours.
+  ::unlink(config.qmp_socket_path.c_str());
+
+  QemuProcess q;
+  q.config_ = config;
+  auto argv = qemu_argv(config);
+  std::string cmdline;
+  for (const auto& a : argv) cmdline += (cmdline.empty() ? "" : " ") + a;
+  {
+    std::ofstream log(config.effective_log_path(), std::ios::app);
+    log << "ftd: starting " << cmdline << "\n";
+  }
+  auto start = Clock::now();
+  FTD_ASSIGN_OR_RETURN(
+      Subprocess child,
+      Subprocess::spawn(SpawnOptions{
+          .argv = argv, .log_path = config.effective_log_path(), .netns = config.netns}));
+  q.pid_ = child.pid();
+  q.child_.emplace(std::move(child));
+  auto qmp = QmpClient::connect(config.qmp_socket_path, deadline_after(config.start_timeout),
+                                [&q] { return q.child_->running(); });
+  if (!qmp) return std::unexpected(q.explain(qmp.error().with_context("starting QEMU")));
+  q.qmp_ = std::move(*qmp);
+  q.start_ms_ = ms_since(start);
+  q.ram_bytes_ = config.memory_mib * kMiB;
+  if (config.ram_file.empty()) FTD_TRY(q.map_guest_ram(q.ram_bytes_));
+  spdlog::info("qemu.started pid={} ms={:.1f} ram_mib={} ram={}", q.pid_, q.start_ms_,
+               config.memory_mib, config.ram_file.empty() ? "memfd" : config.ram_file);
+  return q;
+}
+
+Result<QemuProcess> QemuProcess::attach(const std::string& qmp_socket_path, pid_t pid,
+                                        std::chrono::milliseconds timeout) {
+  if (::kill(pid, 0) != 0) return errno_error(fmt::format("QEMU pid {}", pid));
+  QemuProcess q;
+  q.config_.qmp_socket_path = qmp_socket_path;
+  q.pid_ = pid;
+  FTD_ASSIGN_OR_RETURN(q.qmp_, QmpClient::connect(qmp_socket_path, deadline_after(timeout)));
+  FTD_ASSIGN_OR_RETURN(auto summary, q.qmp_.execute("query-memory-size-summary"));
+  q.ram_bytes_ = summary.value("base-memory", uint64_t{0});
+  q.config_.memory_mib = q.ram_bytes_ / kMiB;
+  FTD_TRY(q.map_guest_ram(q.ram_bytes_));
+  spdlog::info("qemu.attached pid={} ram_bytes={}", pid, q.ram_bytes_);
+  return q;
+}
+
+Status QemuProcess::map_guest_ram(std::optional<uint64_t> expected_size) {
+  auto memfd = find_guest_memfd(pid_, expected_size);
+  if (!memfd) return std::unexpected(explain(memfd.error()));
+  FTD_ASSIGN_OR_RETURN(ram_, MappedRegion::map_fd(memfd->fd.get(), memfd->size, false));
+  ram_bytes_ = memfd->size;
+  return ok();
+}
+
+bool QemuProcess::alive() {
+  if (child_) return child_->running();
+  return pid_ > 0 && ::kill(pid_, 0) == 0;
+}
+
+std::string QemuProcess::log_tail(size_t max_bytes) const {
+  std::ifstream f(config_.effective_log_path(), std::ios::binary);
+  if (!f) return {};
+  f.seekg(0, std::ios::end);
+  auto size = static_cast<size_t>(f.tellg());
+  size_t from = size > max_bytes ? size - max_bytes : 0;
+  f.seekg(static_cast<std::streamoff>(from));
+  std::string tail(size - from, '\0');
+  f.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  return tail;
+}
+
+Error QemuProcess::explain(const Error& error,
+                           std::optional<std::chrono::milliseconds> exit_grace) {
+  std::string exit_info;
+  auto grace =
+      exit_grace.value_or(error.code == ErrorCode::kUnavailable ? std::chrono::milliseconds(500)
+                                                                : std::chrono::milliseconds(0));
+  if (child_ && grace.count() > 0) {
+    // The connection dropped: QEMU is probably exiting; give it a moment to be
+    // reaped so the exit code is known.
+    if (auto code = child_->wait(grace); code) exit_info = fmt::format(" with status {}", *code);
+  }
+  if (alive()) return error;
+  if (child_ && exit_info.empty()) {
+    if (auto code = child_->wait(std::chrono::milliseconds(0)); code)
+      exit_info = fmt::format(" with status {}", *code);
+  }
+  return Error{ErrorCode::kUnavailable, fmt::format("QEMU pid {} exited{} ({}); QEMU log tail:\n{}",
+                                                    pid_, exit_info, error.message, log_tail())};
+}
+
+Status QemuProcess::quit(std::chrono::milliseconds timeout) {
+  auto r = qmp_.execute("quit", QmpClient::Json::object(), timeout);
+  if (!r && r.error().code != ErrorCode::kUnavailable)
+    spdlog::warn("qemu.quit {}", r.error().message);
+  if (child_) {
+    if (auto code = child_->wait(timeout); !code) {
+      child_->kill(SIGKILL);
+      (void)child_->wait();
+      return make_error(ErrorCode::kTimeout, "QEMU pid {} did not quit; killed", pid_);
+    }
+    return ok();
+  }
+  auto deadline = deadline_after(timeout);
+  while (::kill(pid_, 0) == 0) {
+    if (Clock::now() > deadline)
+      return make_error(ErrorCode::kTimeout, "QEMU pid {} did not quit", pid_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return ok();
+}
+
+void QemuProcess::kill() {
+  if (child_) {
+    child_->kill(SIGKILL);
+    (void)child_->wait();
+  } else if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+  }
+}
+
+}  // namespace ftd

@@ -1,0 +1,69 @@
+// One guest QEMU: launched by us (and SIGKILLed with us) or attached to by
+// pid + QMP socket. Owns the QMP connection and, for memfd-backed guests, a
+// read-only mapping of guest RAM.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/mapped_region.h"
+#include "common/result.h"
+#include "common/subprocess.h"
+#include "qemu/qemu_config.h"
+#include "qemu/qmp_client.h"
+
+namespace ftd {
+
+class QemuProcess {
+ public:
+  QemuProcess(QemuProcess&&) noexcept = default;
+  QemuProcess& operator=(QemuProcess&&) noexcept = default;
+  ~QemuProcess() = default;  // a launched QEMU is SIGKILLed by its Subprocess
+
+  // Starts QEMU, waits for QMP and maps guest RAM (memfd mode). Errors: binary
+  // missing, QEMU exiting at start (with the tail of its log), no memfd.
+  static Result<QemuProcess> launch(const QemuConfig& config);
+  // Attaches to a running QEMU whose RAM is a memory-backend-memfd,share=on.
+  static Result<QemuProcess> attach(const std::string& qmp_socket_path, pid_t pid,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  pid_t pid() const { return pid_; }
+  QmpClient& qmp() { return qmp_; }
+  // Guest RAM as QEMU sees it (read-only). Empty for file-backed RAM.
+  std::span<const std::byte> ram() const { return {ram_.data(), ram_.size()}; }
+  uint64_t ram_bytes() const { return ram_bytes_; }
+  const QemuConfig& config() const { return config_; }
+  // Milliseconds from spawn until QMP answered (0 when attached).
+  double start_ms() const { return start_ms_; }
+
+  bool alive();
+  // Turns a QMP/stream error into one that says QEMU died, with its exit code
+  // and log tail, when that is what happened. `exit_grace`: how long to wait
+  // for a dying QEMU to exit (default: 500 ms after a dropped connection, else 0).
+  Error explain(const Error& error,
+                std::optional<std::chrono::milliseconds> exit_grace = std::nullopt);
+  std::string log_tail(size_t max_bytes = 2048) const;
+
+  // `quit` over QMP, then waits for exit (SIGKILL after `timeout`).
+  Status quit(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // SIGKILL, as in a host crash. Reaps a launched child.
+  void kill();
+
+ private:
+  QemuProcess() = default;
+  Status map_guest_ram(std::optional<uint64_t> expected_size);
+
+  QemuConfig config_;
+  std::optional<Subprocess> child_;  // set when we launched it
+  pid_t pid_ = -1;
+  QmpClient qmp_;
+  MappedRegion ram_;
+  uint64_t ram_bytes_ = 0;
+  double start_ms_ = 0;
+};
+
+}  // namespace ftd

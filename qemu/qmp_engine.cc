@@ -1,0 +1,130 @@
+#include "qemu/qmp_engine.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <spdlog/spdlog.h>
+
+namespace ftd {
+namespace {
+
+std::chrono::milliseconds left(Deadline deadline) {
+  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(d, std::chrono::milliseconds(1));
+}
+
+}  // namespace
+
+Status enable_device_state_migration(QmpClient& qmp) {
+  using Json = QmpClient::Json;
+  Json caps = Json::array({Json{{"capability", "x-ignore-shared"}, {"state", true}},
+                           Json{{"capability", "events"}, {"state", true}}});
+  FTD_TRY(qmp.execute("migrate-set-capabilities", Json{{"capabilities", caps}}));
+  // The default bandwidth cap (128 MiB/s) would throttle the small private RAM
+  // blocks (BIOS, option ROMs) that still travel in the stream.
+  FTD_TRY(qmp.execute("migrate-set-parameters", Json{{"max-bandwidth", int64_t{1} << 40}}));
+  return ok();
+}
+
+bool migration_ended(const QmpClient::Json& data) {
+  auto status = data.value("status", "");
+  return status == "completed" || status == "failed" || status == "cancelled";
+}
+
+Status migration_outcome(QmpClient& qmp, const QmpClient::Json& event, Deadline deadline) {
+  std::string status = event["data"].value("status", "");
+  if (status == "completed") return ok();
+  std::string why = "(no error-desc)";
+  if (auto q = qmp.execute("query-migrate", QmpClient::Json::object(), left(deadline)); q)
+    why = q->value("error-desc", why);
+  return make_error(ErrorCode::kIo, "migration {}: {}", status, why);
+}
+
+Status wait_migration_end(QmpClient& qmp, Deadline deadline) {
+  FTD_ASSIGN_OR_RETURN(auto ev, qmp.wait_event("MIGRATION", left(deadline), migration_ended));
+  return migration_outcome(qmp, ev, deadline);
+}
+
+Result<std::unique_ptr<QmpEngine>> QmpEngine::create(QemuProcess qemu, QmpEngineOptions options) {
+  if (qemu.ram().empty()) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "QmpEngine needs memfd-backed guest RAM mapped from QEMU pid {}", qemu.pid());
+  }
+  if (auto s = enable_device_state_migration(qemu.qmp()); !s)
+    return std::unexpected(qemu.explain(s.error()));
+  FTD_ASSIGN_OR_RETURN(UnixListener sink,
+                       UnixListener::listen(qemu.config().qmp_socket_path + ".devstate"));
+  return std::unique_ptr<QmpEngine>(new QmpEngine(std::move(qemu), options, std::move(sink)));
+}
+
+Status QmpEngine::pause() {
+  auto start = Clock::now();
+  if (auto r = qemu_.qmp().execute("stop", {}, options_.command_timeout); !r)
+    return std::unexpected(qemu_.explain(r.error().with_context("pause")));
+  timings_.stop_ms = ms_since(start);
+  return ok();
+}
+
+Status QmpEngine::resume() {
+  auto start = Clock::now();
+  if (auto r = qemu_.qmp().execute("cont", {}, options_.command_timeout); !r)
+    return std::unexpected(qemu_.explain(r.error().with_context("resume")));
+  timings_.cont_ms = ms_since(start);
+  spdlog::debug("qmp.checkpoint n={} stop_ms={:.2f} devstate_ms={:.2f} cont_ms={:.2f} bytes={}",
+                captures_, timings_.stop_ms, timings_.devstate_ms, timings_.cont_ms,
+                timings_.devstate_bytes);
+  return ok();
+}
+
+Result<std::vector<std::byte>> QmpEngine::capture_device_state() {
+  auto start = Clock::now();
+  auto blob = migrate_device_state();
+  if (!blob && qemu_.qmp().connected() && qemu_.alive()) {
+    // Leave no half-done migration behind, or the next `migrate` is refused.
+    (void)qemu_.qmp().execute("migrate_cancel", {}, options_.command_timeout);
+  }
+  if (!blob)
+    return std::unexpected(qemu_.explain(blob.error().with_context("capture device state")));
+  timings_.devstate_ms = ms_since(start);
+  timings_.devstate_bytes = blob->size();
+  ++captures_;
+  return blob;
+}
+
+Result<std::vector<std::byte>> QmpEngine::migrate_device_state() {
+  Deadline deadline = deadline_after(options_.devstate_timeout);
+  QmpClient& qmp = qemu_.qmp();
+  qmp.discard_events("MIGRATION");  // leftovers of earlier captures
+  FTD_TRY(qmp.execute("migrate", QmpClient::Json{{"uri", "unix:" + sink_.path()}},
+                      std::min(options_.command_timeout, left(deadline))));
+  FTD_ASSIGN_OR_RETURN(UniqueFd conn, accept_stream(deadline));
+  FTD_ASSIGN_OR_RETURN(auto bytes,
+                       read_until_eof(conn.get(), deadline, options_.max_devstate_bytes));
+  // EOF alone does not prove success: QEMU also closes the stream when it fails.
+  FTD_TRY(wait_migration_end(qmp, deadline));
+  return bytes;
+}
+
+Result<UniqueFd> QmpEngine::accept_stream(Deadline deadline) {
+  QmpClient& qmp = qemu_.qmp();
+  while (true) {
+    pollfd fds[2] = {{.fd = sink_.fd(), .events = POLLIN, .revents = 0},
+                     {.fd = qmp.fd(), .events = POLLIN, .revents = 0}};
+    int r = ::poll(fds, 2, remaining_ms(deadline));
+    if (r < 0 && errno != EINTR) return errno_error("poll device-state socket");
+    if (r == 0) {
+      return make_error(ErrorCode::kTimeout, "QEMU did not connect to {} for the device state",
+                        sink_.path());
+    }
+    if (fds[0].revents != 0) return sink_.accept(deadline);
+    if (fds[1].revents != 0) {
+      FTD_TRY(qmp.read_available());
+      if (auto ev = qmp.take_event("MIGRATION", migration_ended)) {
+        FTD_TRY(migration_outcome(qmp, *ev, deadline));
+        return make_error(ErrorCode::kIo, "migration completed without sending a stream");
+      }
+    }
+  }
+}
+
+}  // namespace ftd

@@ -1,0 +1,72 @@
+// The real guest engine: a QEMU driven over QMP. pause = `stop`; device state
+// = `migrate` into our own unix socket with x-ignore-shared (guest RAM is
+// shared memfd, so only devices and small private blocks are sent); resume =
+// `cont` (accepted after a completed migration). RAM is read directly from
+// the memfd mapping; dirty pages are found by the pipeline's scanner.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "checkpoint/guest_engine.h"
+#include "qemu/qemu_process.h"
+#include "qemu/unix_socket.h"
+
+namespace ftd {
+
+struct QmpEngineOptions {
+  std::chrono::milliseconds command_timeout{5000};    // stop, cont, migrate
+  std::chrono::milliseconds devstate_timeout{10000};  // whole device-state capture
+  size_t max_devstate_bytes = 64 * 1024 * 1024;       // more means RAM is not shared
+};
+
+// Wall-clock cost of the parts of the most recent checkpoint, in ms.
+struct QmpCheckpointTimings {
+  double stop_ms = 0;
+  double devstate_ms = 0;
+  double cont_ms = 0;
+  size_t devstate_bytes = 0;
+};
+
+class QmpEngine final : public GuestEngine {
+ public:
+  // Takes over a memfd-backed QEMU (launched or attached) and enables the
+  // migration capabilities once.
+  static Result<std::unique_ptr<QmpEngine>> create(QemuProcess qemu, QmpEngineOptions options = {});
+
+  std::string name() const override { return "qmp"; }
+  std::span<const std::byte> memory() const override { return qemu_.ram(); }
+  Status pause() override;
+  Status resume() override;
+  Result<std::vector<std::byte>> capture_device_state() override;
+
+  const QmpCheckpointTimings& last_timings() const { return timings_; }
+  uint64_t checkpoints() const { return captures_; }
+  QemuProcess& process() { return qemu_; }
+
+ private:
+  QmpEngine(QemuProcess qemu, QmpEngineOptions options, UnixListener sink)
+      : qemu_(std::move(qemu)), options_(options), sink_(std::move(sink)) {}
+  Result<std::vector<std::byte>> migrate_device_state();
+  // Accepts QEMU's stream connection, watching QMP meanwhile so a migration
+  // that fails before connecting (or a QEMU that dies) is reported at once.
+  Result<UniqueFd> accept_stream(Deadline deadline);
+
+  QemuProcess qemu_;
+  QmpEngineOptions options_;
+  UnixListener sink_;  // QEMU migrates into this socket
+  QmpCheckpointTimings timings_;
+  uint64_t captures_ = 0;
+};
+
+// Migration capabilities both ends need: skip shared RAM, emit MIGRATION events.
+Status enable_device_state_migration(QmpClient& qmp);
+// Waits for the MIGRATION event that ends a migration; error unless "completed"
+// (with QEMU's error-desc from query-migrate when it failed).
+Status wait_migration_end(QmpClient& qmp, Deadline deadline);
+// True for the MIGRATION event data of a finished migration (any outcome).
+bool migration_ended(const QmpClient::Json& data);
+// Error (with query-migrate's error-desc) unless the event says "completed".
+Status migration_outcome(QmpClient& qmp, const QmpClient::Json& event, Deadline deadline);
+
+}  // namespace ftd

@@ -1,0 +1,515 @@
+// The primary's checkpoint loop against a real ReplicaStore, with the
+// SyntheticEngine's replay() as the oracle: whatever the pipeline does
+// (initial sync, back-pressure, lost checkpoints, reconnects, scanning instead
+// of a dirty log), the replica must end up byte-identical to the guest at the
+// epoch it reports, and guest output must never get ahead of the replica.
+#include "checkpoint/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <future>
+
+#include "checkpoint/output_commit_buffer.h"
+#include "checkpoint/synthetic_engine.h"
+#include "common/hash.h"
+#include "secondary/replica_store.h"
+
+namespace ftd {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// In-process secondary: applies each checkpoint to a ReplicaStore on its own
+// thread and acks through the pipeline, like the gRPC stream would.
+class LoopbackTransport : public CheckpointTransport {
+ public:
+  enum class Mode {
+    kNormal,     // apply and ack
+    kWithhold,   // apply, keep the acks until release_acks()
+    kDropAcks,   // apply, lose the acks
+    kBlackHole,  // send "succeeds", the checkpoint is lost in flight
+    kBroken,     // send fails
+    kStallFail,  // send blocks until unstall(), then fails
+  };
+
+  explicit LoopbackTransport(ReplicaStore& replica) : replica_(replica) {
+    applier_ = std::thread([this] { apply_loop(); });
+  }
+  ~LoopbackTransport() override { shutdown(); }
+
+  void attach(CheckpointPipeline* p) { pipeline_ = p; }
+  void set_mode(Mode m) {
+    std::lock_guard lock(mu_);
+    mode_ = m;
+  }
+  // Called by the ack path with the replica's messages after each apply.
+  std::atomic<uint64_t> replica_messages{0};
+
+  Status send(uint64_t, std::span<const std::byte> encoded) override {
+    std::unique_lock lock(mu_);
+    ++sends_;
+    cv_.notify_all();
+    switch (mode_) {
+      case Mode::kBroken:
+        return make_error(ErrorCode::kUnavailable, "stream broken");
+      case Mode::kBlackHole:
+        return ok();
+      case Mode::kStallFail:
+        stalled_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !stalled_ || stopping_; });
+        return make_error(ErrorCode::kUnavailable, "stream broke while sending");
+      default:
+        break;
+    }
+    queue_.emplace_back(encoded.begin(), encoded.end());
+    cv_.notify_all();
+    return ok();
+  }
+
+  void release_acks() {
+    std::deque<std::pair<uint64_t, uint64_t>> acks;
+    {
+      std::lock_guard lock(mu_);
+      acks.swap(withheld_);
+      mode_ = Mode::kNormal;
+    }
+    for (auto [e, us] : acks) pipeline_->on_ack(e, us);
+  }
+  bool wait_stalled(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return stalled_; });
+  }
+  void unstall() {
+    std::lock_guard lock(mu_);
+    stalled_ = false;
+    cv_.notify_all();
+  }
+  uint64_t sends() const {
+    std::lock_guard lock(mu_);
+    return sends_;
+  }
+  bool wait_sends(uint64_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return sends_ >= n; });
+  }
+  // Every queued checkpoint applied (or rejected).
+  void drain() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+  std::vector<std::string> errors() const {
+    std::lock_guard lock(mu_);
+    return errors_;
+  }
+  void shutdown() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (applier_.joinable()) applier_.join();
+  }
+
+ private:
+  void apply_loop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      auto bytes = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      lock.unlock();
+      auto st = replica_.apply(bytes);
+      std::optional<std::pair<uint64_t, uint64_t>> ack;
+      if (!st) {
+        lock.lock();
+        errors_.push_back(st.error().to_string());
+        lock.unlock();
+      } else if (!(peek_header(bytes)->flags & kFlagSyncChunk)) {
+        auto dev = SyntheticEngine::decode_device_state(replica_.device_state());
+        if (dev) replica_messages = dev->messages_emitted;
+        ack = {{st->epoch, st->apply_us}};
+      }
+      lock.lock();
+      Mode mode = mode_;
+      if (ack && mode == Mode::kWithhold) withheld_.push_back(*ack);
+      lock.unlock();
+      if (ack && (mode == Mode::kNormal || mode == Mode::kBlackHole || mode == Mode::kBroken))
+        pipeline_->on_ack(ack->first, ack->second);
+      lock.lock();
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  ReplicaStore& replica_;
+  CheckpointPipeline* pipeline_ = nullptr;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<std::byte>> queue_;
+  std::deque<std::pair<uint64_t, uint64_t>> withheld_;
+  std::vector<std::string> errors_;
+  Mode mode_ = Mode::kNormal;
+  uint64_t sends_ = 0;
+  bool busy_ = false, stalled_ = false, stopping_ = false;
+  std::thread applier_;
+};
+
+// The output gate the synthetic guest's messages pass through. Its sink checks
+// the output-commit promise at the moment of release.
+class MessageGate : public OutputGate {
+ public:
+  explicit MessageGate(const std::atomic<uint64_t>& replica_messages)
+      : replica_messages_(replica_messages), buffer_([this](uint64_t&& m) { released(m); }) {}
+  void push(uint64_t m) { buffer_.push(m); }
+  void advance_epoch() override { buffer_.advance_epoch(); }
+  void commit(uint64_t epoch) override { buffer_.commit(epoch); }
+  std::vector<uint64_t> released_messages() const {
+    std::lock_guard lock(mu_);
+    return released_;
+  }
+  uint64_t violations() const { return violations_; }
+  void set_passthrough() override { buffer_.set_passthrough(); }
+  Stats stats() const override {
+    auto s = buffer_.stats();
+    return {.held = s.held, .released = s.released, .dropped = s.dropped};
+  }
+
+ private:
+  void released(uint64_t m) {
+    // The replica's applied state must already contain the write behind m.
+    if (m >= replica_messages_.load()) ++violations_;
+    std::lock_guard lock(mu_);
+    released_.push_back(m);
+  }
+  const std::atomic<uint64_t>& replica_messages_;
+  mutable std::mutex mu_;
+  std::vector<uint64_t> released_;
+  std::atomic<uint64_t> violations_{0};
+  OutputCommitBuffer<uint64_t> buffer_;
+};
+
+// A guest without a dirty log: the pipeline must find dirty pages by scanning.
+class NoDirtyLogEngine : public GuestEngine {
+ public:
+  explicit NoDirtyLogEngine(SyntheticEngine& e) : e_(e) {}
+  std::string name() const override { return "synthetic-scan"; }
+  std::span<const std::byte> memory() const override { return e_.memory(); }
+  size_t page_size() const override { return e_.page_size(); }
+  Status pause() override { return e_.pause(); }
+  Status resume() override { return e_.resume(); }
+  Result<std::vector<std::byte>> capture_device_state() override {
+    return e_.capture_device_state();
+  }
+  std::optional<std::vector<uint32_t>> take_dirty_log() override { return std::nullopt; }
+
+ private:
+  SyntheticEngine& e_;
+};
+
+SyntheticEngine::Config guest_config() {
+  SyntheticEngine::Config c;
+  c.memory_bytes = 2 << 20;  // 512 pages
+  c.page_size = 4096;
+  c.dirty_pages_per_sec = 20000;
+  c.locality = 0.7;
+  c.seed = 42;
+  c.bytes_per_write = 256;
+  c.messages_per_sec = 2000;
+  return c;
+}
+
+struct Options {
+  CompressionPolicy compression = CompressionPolicy::kAuto;
+  bool scan = false;  // hide the dirty log
+  size_t max_inflight = 4;
+};
+
+// Owns everything in dependency order; tears down the applier first so no
+// ack reaches a destroyed pipeline.
+class Rig {
+ public:
+  explicit Rig(Options o = {}) : dir_(make_dir()) {
+    auto r = ReplicaStore::open(dir_, "vm", guest_config().memory_bytes, 4096);
+    EXPECT_TRUE(r) << r.error().to_string();
+    replica_.emplace(std::move(*r));
+    transport_ = std::make_unique<LoopbackTransport>(*replica_);
+    gate_ = std::make_unique<MessageGate>(transport_->replica_messages);
+    auto e = SyntheticEngine::create(guest_config(), [this](uint64_t m) { gate_->push(m); });
+    EXPECT_TRUE(e);
+    engine_ = std::move(*e);
+    if (o.scan) scan_engine_ = std::make_unique<NoDirtyLogEngine>(*engine_);
+    GuestEngine& g = o.scan ? static_cast<GuestEngine&>(*scan_engine_) : *engine_;
+    PipelineConfig pc{.epoch_interval = 10ms,
+                      .max_inflight = o.max_inflight,
+                      .compression = o.compression,
+                      .scan_threads = 2,
+                      .sync_chunk_pages = 64};
+    auto p = CheckpointPipeline::create(g, *transport_, pc);
+    EXPECT_TRUE(p) << p.error().to_string();
+    pipeline_ = std::move(*p);
+    pipeline_->add_output_gate(gate_.get());
+    transport_->attach(pipeline_.get());
+  }
+  ~Rig() {
+    transport_->unstall();
+    transport_->shutdown();
+    pipeline_.reset();
+    engine_.reset();
+    fs::remove_all(dir_);
+  }
+
+  CheckpointPipeline& pipeline() { return *pipeline_; }
+  LoopbackTransport& transport() { return *transport_; }
+  ReplicaStore& replica() { return *replica_; }
+  MessageGate& gate() { return *gate_; }
+  SyntheticEngine& engine() { return *engine_; }
+
+  void connect() { pipeline_->on_connected(replica_->epoch()); }
+
+  // step() on a thread, failing (not hanging) if it blocks past `limit`.
+  Status step_within(std::chrono::milliseconds limit = 5000ms) {
+    auto f = std::async(std::launch::async, [&] { return pipeline_->step(); });
+    if (f.wait_for(limit) != std::future_status::ready) {
+      ADD_FAILURE() << "step() still blocked after " << limit.count() << " ms";
+      // Unblock it so the test can end: acks for everything.
+      transport_->release_acks();
+      pipeline_->on_ack(pipeline_->last_captured_epoch(), 0);
+      return f.get();
+    }
+    return f.get();
+  }
+
+  void steps(int n) {
+    for (int i = 0; i < n; ++i) {
+      auto st = step_within();
+      ASSERT_TRUE(st) << "step " << i << ": " << st.error().to_string();
+      std::this_thread::sleep_for(3ms);
+    }
+  }
+
+  // Waits until the replica acked everything captured.
+  ::testing::AssertionResult settle(std::chrono::milliseconds timeout = 10000ms) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pipeline_->acked_epoch() < pipeline_->last_captured_epoch()) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return ::testing::AssertionFailure() << "acked " << pipeline_->acked_epoch() << " of "
+                                             << pipeline_->last_captured_epoch();
+      std::this_thread::sleep_for(2ms);
+    }
+    transport_->drain();
+    return ::testing::AssertionSuccess();
+  }
+
+  // The replica equals replay(config, writes in its device state).
+  void expect_replica_matches_oracle() {
+    EXPECT_TRUE(transport_->errors().empty())
+        << "apply errors, first: " << transport_->errors().front();
+    EXPECT_EQ(replica_->epoch(), pipeline_->last_captured_epoch());
+    auto dev = SyntheticEngine::decode_device_state(replica_->device_state());
+    ASSERT_TRUE(dev) << dev.error().to_string();
+    EXPECT_GT(dev->writes_done, 0u);
+    auto oracle = SyntheticEngine::replay(guest_config(), dev->writes_done);
+    ASSERT_TRUE(oracle);
+    EXPECT_EQ(hash64(replica_->memory()), hash64(oracle->bytes()))
+        << "replica differs from the guest after " << dev->writes_done << " writes";
+    // Output: exactly the messages of the replica's state, in order, none early.
+    auto released = gate_->released_messages();
+    EXPECT_EQ(released.size(), dev->messages_emitted);
+    for (size_t i = 0; i < released.size(); ++i) {
+      ASSERT_EQ(released[i], i) << "out of order at " << i;
+    }
+    EXPECT_EQ(gate_->violations(), 0u);
+  }
+
+ private:
+  static std::string make_dir() {
+    std::string t = (fs::temp_directory_path() / "ftd-pipeline-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(t.data()), nullptr);
+    return t;
+  }
+  std::string dir_;
+  std::optional<ReplicaStore> replica_;
+  std::unique_ptr<LoopbackTransport> transport_;
+  std::unique_ptr<MessageGate> gate_;
+  std::unique_ptr<SyntheticEngine> engine_;
+  std::unique_ptr<NoDirtyLogEngine> scan_engine_;
+  std::unique_ptr<CheckpointPipeline> pipeline_;
+};
+
+struct OracleCase {
+  CompressionPolicy compression;
+  bool scan;
+};
+class PipelineOracle : public ::testing::TestWithParam<OracleCase> {};
+
+TEST_P(PipelineOracle, ReplicaEqualsReplayAfterSteps) {
+  Rig rig({.compression = GetParam().compression, .scan = GetParam().scan});
+  EXPECT_EQ(rig.pipeline().step().error().code, ErrorCode::kUnavailable) << "not connected yet";
+  rig.connect();
+  rig.steps(30);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+  auto s = rig.pipeline().stats();
+  EXPECT_EQ(s.checkpoints, 30u);
+  EXPECT_TRUE(s.synced);
+  EXPECT_GT(s.bytes_sent, 0u);
+  EXPECT_EQ(s.lag_epochs, 0u);
+  EXPECT_GT(rig.gate().released_messages().size(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, PipelineOracle,
+                         ::testing::Values(OracleCase{CompressionPolicy::kAuto, false},
+                                           OracleCase{CompressionPolicy::kNone, false},
+                                           OracleCase{CompressionPolicy::kLz4, false},
+                                           OracleCase{CompressionPolicy::kZstd, false},
+                                           OracleCase{CompressionPolicy::kAuto, true},
+                                           OracleCase{CompressionPolicy::kZstd, true}));
+
+TEST(Pipeline, BackPressureBlocksCaptureUntilAcked) {
+  Rig rig({.max_inflight = 3});
+  rig.connect();
+  rig.transport().set_mode(LoopbackTransport::Mode::kWithhold);
+  rig.steps(3);
+  ASSERT_TRUE(rig.transport().wait_sends(rig.transport().sends(), 1000ms));
+  auto f = std::async(std::launch::async, [&] { return rig.pipeline().step(); });
+  EXPECT_EQ(f.wait_for(300ms), std::future_status::timeout) << "step() ran past max_inflight";
+  EXPECT_EQ(rig.pipeline().last_captured_epoch(), 3u);
+  // The replica has applied them, but nothing was acked: nothing may leave.
+  rig.transport().drain();
+  EXPECT_EQ(rig.replica().epoch(), 3u);
+  EXPECT_TRUE(rig.gate().released_messages().empty());
+  rig.transport().release_acks();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  ASSERT_TRUE(f.get());
+  EXPECT_GE(rig.pipeline().stats().backpressure_waits, 1u);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+}
+
+// Checkpoints lost in flight, then a reconnect: the pipeline resends what the
+// replica misses (catch-up), even when the lost ones fill max_inflight.
+TEST(Pipeline, ReconnectCatchesUpLostCheckpoints) {
+  Rig rig({.max_inflight = 4});
+  rig.connect();
+  rig.steps(10);
+  ASSERT_TRUE(rig.settle());
+  const uint64_t before = rig.transport().sends();
+  rig.transport().set_mode(LoopbackTransport::Mode::kBlackHole);
+  rig.steps(4);
+  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms));
+  rig.pipeline().on_disconnected();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  EXPECT_EQ(rig.replica().epoch(), 10u);
+  rig.connect();
+  rig.steps(10);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+}
+
+// The replica applied everything but the acks were lost: in step on reconnect.
+TEST(Pipeline, ReconnectInStepAfterLostAcks) {
+  Rig rig({.max_inflight = 4});
+  rig.connect();
+  rig.steps(5);
+  ASSERT_TRUE(rig.settle());
+  rig.transport().set_mode(LoopbackTransport::Mode::kDropAcks);
+  rig.steps(4);
+  rig.transport().drain();
+  ASSERT_TRUE(rig.transport().wait_sends(9 + 8, 2000ms));  // 8 sync chunks + 9 checkpoints
+  rig.transport().drain();
+  EXPECT_EQ(rig.replica().epoch(), 9u);
+  rig.pipeline().on_disconnected();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  rig.connect();
+  rig.steps(5);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+}
+
+// The replica lost everything (new disk): a full sync rebuilds it, even with
+// a full window of unacknowledged checkpoints left over from the old stream.
+TEST(Pipeline, ReconnectToEmptyReplicaDoesFullSync) {
+  Rig rig({.max_inflight = 4});
+  rig.connect();
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle());
+  const uint64_t before = rig.transport().sends();
+  rig.transport().set_mode(LoopbackTransport::Mode::kBlackHole);
+  rig.steps(4);
+  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms));
+  rig.pipeline().on_disconnected();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  ASSERT_TRUE(rig.replica().reset());
+  rig.connect();
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle());
+  EXPECT_GT(rig.replica().epoch(), 10u) << "epochs stay monotonic across a full sync";
+  rig.expect_replica_matches_oracle();
+}
+
+// A send of the old stream that fails only after the reconnect must not
+// mark the new stream as broken.
+TEST(Pipeline, LateFailureOfOldStreamDoesNotBreakNewOne) {
+  Rig rig({.max_inflight = 4});
+  rig.connect();
+  rig.steps(3);
+  ASSERT_TRUE(rig.settle());
+  rig.transport().set_mode(LoopbackTransport::Mode::kStallFail);
+  rig.steps(1);
+  ASSERT_TRUE(rig.transport().wait_stalled(2000ms));
+  rig.pipeline().on_disconnected();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  rig.connect();
+  rig.transport().unstall();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(rig.pipeline().stats().connected);
+  rig.steps(5);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+}
+
+// A broken stream stops capture with a clear error until the owner reconnects.
+TEST(Pipeline, BrokenStreamNeedsReconnect) {
+  Rig rig({.max_inflight = 4});
+  rig.connect();
+  rig.steps(3);
+  ASSERT_TRUE(rig.settle());
+  rig.transport().set_mode(LoopbackTransport::Mode::kBroken);
+  ASSERT_TRUE(rig.step_within());
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (rig.pipeline().stats().connected && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_FALSE(rig.pipeline().stats().connected);
+  auto st = rig.step_within();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  rig.connect();
+  rig.steps(5);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+}
+
+// The timer loop: start/stop, then manual steps keep shipping.
+TEST(Pipeline, LoopStartStopThenManualSteps) {
+  Rig rig;
+  rig.connect();
+  rig.pipeline().start();
+  std::this_thread::sleep_for(300ms);
+  rig.pipeline().stop();
+  EXPECT_GT(rig.pipeline().last_captured_epoch(), 3u);
+  ASSERT_TRUE(rig.settle());
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle(3000ms)) << "checkpoints after stop() were never shipped";
+  rig.expect_replica_matches_oracle();
+}
+
+}  // namespace
+}  // namespace ftd

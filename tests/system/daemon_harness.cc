@@ -1,0 +1,107 @@
+#include "tests/system/daemon_harness.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "common/unique_fd.h"
+
+namespace ftd::testing {
+
+int free_port() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+std::string built_binary(const std::string& relative) {
+  const char* dir = std::getenv("FTD_BUILD_DIR");
+  return std::string(dir ? dir : ".") + "/" + relative;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+Result<Daemon> Daemon::start(std::vector<std::string> args, const std::string& control,
+                             const std::string& log_path) {
+  args.insert(args.begin(), built_binary("daemon/ftd"));
+  args.push_back("--control");
+  args.push_back(control);
+  Daemon d;
+  FTD_ASSIGN_OR_RETURN(d.process_, Subprocess::spawn({.argv = args, .log_path = log_path}));
+  // Wait for the port to accept connections before gRPC tries: a channel that
+  // failed once backs off for seconds.
+  auto colon = control.rfind(':');
+  int port = std::stoi(control.substr(colon + 1));
+  wait_until(
+      [&] {
+        UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ||
+               !d.process_.running();
+      },
+      std::chrono::seconds(10));
+  // Short reconnect backoff: the daemon is usually not listening yet on the first try.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  d.stub_ = v1::Control::NewStub(grpc::CreateCustomChannel(
+      control, grpc::InsecureChannelCredentials(), channel_args));
+  bool up = wait_until([&] { return d.process_.running() && d.status().has_value(); },
+                       std::chrono::seconds(10));
+  if (!up) return make_error(ErrorCode::kUnavailable, "ftd did not come up; see {}", log_path);
+  return d;
+}
+
+Result<v1::VmStatus> Daemon::status(const std::string& vm) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::StatusRequest req;
+  req.set_vm_name(vm);
+  v1::StatusReply reply;
+  auto st = stub_->Status(&ctx, req, &reply);
+  if (!st.ok()) return make_error(ErrorCode::kUnavailable, "status: {}", st.error_message());
+  if (reply.vms_size() != 1) return make_error(ErrorCode::kInternal, "expected one VM");
+  return reply.vms(0);
+}
+
+Result<v1::FailoverReply> Daemon::failover(const std::string& vm) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::FailoverRequest req;
+  req.set_vm_name(vm);
+  v1::FailoverReply reply;
+  auto st = stub_->Failover(&ctx, req, &reply);
+  if (!st.ok()) return make_error(ErrorCode::kFailedPrecondition, "{}", st.error_message());
+  return reply;
+}
+
+TempDir::TempDir(const std::filesystem::path& base) {
+  std::string tmpl = (base / "ftd-test-XXXXXX").string();
+  path_ = ::mkdtemp(tmpl.data());
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace ftd::testing

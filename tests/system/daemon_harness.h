@@ -1,0 +1,50 @@
+// Runs real ftd daemons as child processes for system tests, on loopback
+// ports picked free at start, and talks to them over the control API.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/subprocess.h"
+#include "ftd.grpc.pb.h"
+
+namespace ftd::testing {
+
+// A loopback TCP port nobody listens on right now.
+int free_port();
+
+// Path of a built binary (FTD_BUILD_DIR is set by ctest).
+std::string built_binary(const std::string& relative);
+
+class Daemon {
+ public:
+  // Starts `ftd <args>` logging to `log_path`; waits until its control API answers.
+  static Result<Daemon> start(std::vector<std::string> args, const std::string& control,
+                              const std::string& log_path);
+  Result<v1::VmStatus> status(const std::string& vm = "");
+  Result<v1::FailoverReply> failover(const std::string& vm = "");
+  Subprocess& process() { return process_; }
+
+ private:
+  Subprocess process_;
+  std::unique_ptr<v1::Control::Stub> stub_;
+};
+
+// Polls `pred` every 20 ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// A fresh temporary directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::filesystem::path& base = std::filesystem::temp_directory_path());
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace ftd::testing
