@@ -2,6 +2,7 @@
 
 #include "checkpoint/synthetic_engine.h"
 #include "failover/synthetic_activator.h"
+#include "daemon/qemu_wiring.h"
 #include "primary/message_log_gate.h"
 
 namespace ftd {
@@ -40,6 +41,14 @@ void add_engine_options(CLI::App& app, EngineOptions& o) {
   app.add_option("--messages-per-sec", o.messages_per_sec, "synthetic: output messages per second");
   app.add_option("--output-log", o.output_log,
                  "synthetic primary: file receiving released output messages");
+  app.add_option("--qemu", o.qemu_binary, "qmp: QEMU binary");
+  app.add_option("--kernel", o.kernel, "qmp: guest kernel (default: the built test guest)");
+  app.add_option("--initrd", o.initrd, "qmp: guest initramfs (default: the built test guest)");
+  app.add_option("--append", o.append, "qmp: guest kernel command line");
+  app.add_option("--mac", o.mac, "qmp: guest NIC MAC address (same on both hosts)");
+  app.add_option("--tap", o.tap, "qmp: tap device ftd creates as the guest's host-side wire");
+  app.add_option("--bridge", o.bridge, "qmp: bridge to attach the tap to");
+  app.add_option("--run-dir", o.run_dir, "qmp: directory for sockets and logs");
   app.add_flag("--verify-on-failover,!--no-verify-on-failover", o.verify_on_failover,
                "synthetic secondary: check the replica against a replay at failover");
 }
@@ -68,14 +77,14 @@ Result<std::unique_ptr<GuestEngine>> build_primary_engine(
     FTD_ASSIGN_OR_RETURN(auto engine, SyntheticEngine::create(synthetic_config(o), sink));
     return std::unique_ptr<GuestEngine>(std::move(engine));
   }
-  return make_error(ErrorCode::kUnimplemented, "engine '{}' is not built into this ftd", o.engine);
+  return build_qmp_engine(o, vm, gates);
 }
 
 Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm) {
   if (o.engine == "synthetic")
     return std::unique_ptr<Activator>(
         std::make_unique<SyntheticActivator>(synthetic_config(o), o.verify_on_failover));
-  return make_error(ErrorCode::kUnimplemented, "engine '{}' is not built into this ftd", o.engine);
+  return build_qmp_activator(o, vm);
 }
 
 }  // namespace ftd

@@ -33,6 +33,15 @@ struct EngineOptions {
   uint64_t messages_per_sec = 100;
   std::string output_log;  // released messages go here
   bool verify_on_failover = true;
+  // qmp (real QEMU guest)
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::string kernel;  // default: the test guest ($FTD_GUEST_DIR or ~/.cache/ftd/guest)
+  std::string initrd;
+  std::string append = "console=ttyS0 quiet";
+  std::string mac = "52:54:00:12:34:56";
+  std::string tap;     // host side of the guest's NIC (created by ftd)
+  std::string bridge;  // attach the tap to this bridge
+  std::string run_dir;  // QMP/NIC sockets, serial and QEMU logs; default /run/ftd/<vm>
 };
 
 void add_pipeline_options(CLI::App& app, PipelineOptions& o);

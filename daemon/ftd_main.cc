@@ -1,5 +1,6 @@
 // ftd: the replication daemon. One process per host and role; it protects the
 // VM named on its command line (or config file) and serves the control API.
+#include <malloc.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -143,6 +144,13 @@ int main(int argc, char** argv) {
     spdlog::critical("--listen is required for the secondary");
     return 2;
   }
+  // Checkpoint buffers are large and short-lived. By default glibc serves
+  // them with fresh mmaps, so every checkpoint page-faults its buffers in
+  // again (measured: 0.5 s for 30 MB on a PVM guest host). Keeping freed
+  // memory in the heap makes the next checkpoint reuse already-mapped pages.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -22,6 +22,8 @@ class Activator {
  public:
   virtual ~Activator() = default;
   virtual std::string name() const = 0;
+  // Called once the replica file exists (e.g. to prelaunch a standby on it).
+  virtual Status prepare(const std::string& replica_ram_path) { return ok(); }
   // `memory` is the replica image, `device_state` the blob of `epoch`.
   virtual Result<ActivationReport> activate(uint64_t epoch, std::span<const std::byte> memory,
                                             std::span<const std::byte> device_state) = 0;

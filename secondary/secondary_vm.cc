@@ -26,6 +26,7 @@ Result<std::unique_ptr<SecondaryVm>> SecondaryVm::open(SecondaryVmConfig config,
                                                               config.page_size));
   spdlog::info("replica.open vm={} path={} epoch={}", config.vm_name, store.ram_path(),
                store.epoch());
+  FTD_TRY(activator->prepare(store.ram_path()));
   return std::unique_ptr<SecondaryVm>(
       new SecondaryVm(std::move(config), std::move(store), std::move(activator)));
 }

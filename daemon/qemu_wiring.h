@@ -1,0 +1,26 @@
+// The QEMU path of the daemon: a primary guest behind the output-commit
+// network proxy, and the secondary's standby QEMU as the failover activator.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoint/guest_engine.h"
+#include "checkpoint/transport.h"
+#include "daemon/engine_options.h"
+#include "failover/activator.h"
+
+namespace ftd {
+
+// Launches the guest QEMU (NIC wired to a NetworkProxy on `o.tap`) and
+// returns its QmpEngine; the proxy becomes an output gate in `gates`.
+Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
+    const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates);
+
+// A standby QEMU prelaunched on the replica file (in prepare()), with its NIC
+// on a pass-through proxy; activate() loads the device state and runs it.
+Result<std::unique_ptr<Activator>> build_qmp_activator(const EngineOptions& o,
+                                                       const std::string& vm);
+
+}  // namespace ftd
