@@ -135,20 +135,67 @@ bool CheckpointPipeline::wait_for_room() {
 
 void CheckpointPipeline::copy_pages(std::span<const uint32_t> pages,
                                     std::vector<std::byte>& out) const {
-  out.resize(pages.size() * page_size_);
+  // Appending (not resize + memcpy) writes each byte once: this runs while
+  // the guest is paused.
+  out.clear();
+  out.reserve(pages.size() * page_size_);
   const std::byte* mem = engine_.memory().data();
-  for (size_t i = 0; i < pages.size(); ++i)
-    std::memcpy(out.data() + i * page_size_, mem + size_t{pages[i]} * page_size_, page_size_);
+  for (uint32_t p : pages) {
+    const std::byte* src = mem + size_t{p} * page_size_;
+    out.insert(out.end(), src, src + page_size_);
+  }
+}
+
+Status CheckpointPipeline::queue_sync_pages(std::span<const uint32_t> pages, uint64_t generation,
+                                            const char* phase) {
+  int last_decile = -1;
+  for (size_t first = 0; first < pages.size(); first += config_.sync_chunk_pages) {
+    if (!wait_for_room())
+      return make_error(ErrorCode::kUnavailable, "secondary disconnected during initial sync");
+    size_t n = std::min(config_.sync_chunk_pages, pages.size() - first);
+    Captured c{.epoch = 0, .base_epoch = 0, .flags = kFlagSyncChunk, .xor_delta = false};
+    c.pages.assign(pages.begin() + static_cast<ptrdiff_t>(first),
+                   pages.begin() + static_cast<ptrdiff_t>(first + n));
+    copy_pages(c.pages, c.contents);
+    c.generation = generation;
+    {
+      std::lock_guard lock(mu_);
+      if (generation != generation_)
+        return make_error(ErrorCode::kUnavailable, "reconnected during initial sync");
+      ship_queue_.push_back(std::move(c));
+    }
+    cv_.notify_all();
+    double progress = static_cast<double>(first + n) / static_cast<double>(pages.size());
+    if (std::string_view(phase) == "copy") stats_.set_sync_progress(progress, false);
+    if (int decile = static_cast<int>(progress * 10); decile != last_decile) {
+      last_decile = decile;
+      spdlog::info("sync.progress phase={} percent={:.0f} pages={}/{}", phase, progress * 100,
+                   first + n, pages.size());
+    }
+  }
+  return ok();
+}
+
+Result<std::vector<uint32_t>> CheckpointPipeline::dirty_since_last_look() {
+  // A dirty log may only be read while the guest is paused (it is KVM-like);
+  // the scanner runs with the guest going: hash-then-copy order keeps it safe.
+  if (has_dirty_log_) {
+    FTD_TRY(engine_.pause());
+    auto log = engine_.take_dirty_log();
+    FTD_TRY(engine_.resume());
+    return log ? std::move(*log) : std::vector<uint32_t>{};
+  }
+  return scanner_.scan(engine_.memory());
 }
 
 Status CheckpointPipeline::initial_sync() {
   auto t0 = Clock::now();
   // Arm dirty tracking BEFORE copying: a page written after its hash (or log
-  // reset) is re-sent by the first checkpoint even if the copy already saw it.
+  // reset) is re-sent later even if the copy already saw the new contents.
   FTD_TRY(engine_.pause());
-  bool has_log = engine_.take_dirty_log().has_value();
+  has_dirty_log_ = engine_.take_dirty_log().has_value();
   FTD_TRY(engine_.resume());
-  if (!has_log) {
+  if (!has_dirty_log_) {
     scanner_.reset();
     scanner_.scan(engine_.memory());
   }
@@ -159,29 +206,29 @@ Status CheckpointPipeline::initial_sync() {
     carry_over_.clear();
     catch_up_from_.reset();
   }
-  spdlog::info("sync.start pages={} bytes={}", page_count_, page_count_ * page_size_);
-  int last_decile = -1;
-  for (size_t first = 0; first < page_count_; first += config_.sync_chunk_pages) {
-    if (!wait_for_room()) return make_error(ErrorCode::kUnavailable, "secondary disconnected during initial sync");
-    size_t n = std::min(config_.sync_chunk_pages, page_count_ - first);
-    Captured c{.epoch = 0, .base_epoch = 0, .flags = kFlagSyncChunk, .xor_delta = false};
-    c.pages.resize(n);
-    for (size_t i = 0; i < n; ++i) c.pages[i] = static_cast<uint32_t>(first + i);
-    copy_pages(c.pages, c.contents);
-    c.generation = generation;
-    {
+  spdlog::info("sync.start pages={} bytes={} tracker={}", page_count_, page_count_ * page_size_,
+               has_dirty_log_ ? "dirty-log" : "scan");
+  std::vector<uint32_t> all(page_count_);
+  for (size_t i = 0; i < page_count_; ++i) all[i] = static_cast<uint32_t>(i);
+  FTD_TRY(queue_sync_pages(all, generation, "copy"));
+
+  // Converge like pre-copy migration: re-send what the guest dirtied during
+  // the previous pass, while it runs, until one pass is small enough for a
+  // paused checkpoint. Without this a long sync ends in one huge first pause.
+  const size_t small_enough = std::max<size_t>(1024, config_.sync_chunk_pages / 16);
+  for (int round = 1; round <= config_.max_sync_rounds; ++round) {
+    FTD_ASSIGN_OR_RETURN(std::vector<uint32_t> dirty, dirty_since_last_look());
+    if (dirty.size() <= small_enough) {
+      // Not lost: a scan already consumed them, so the first checkpoint takes them.
       std::lock_guard lock(mu_);
-      if (generation != generation_)
-        return make_error(ErrorCode::kUnavailable, "reconnected during initial sync");
-      ship_queue_.push_back(std::move(c));
+      carry_over_ = std::move(dirty);
+      break;
     }
-    cv_.notify_all();
-    double progress = static_cast<double>(first + n) / static_cast<double>(page_count_);
-    stats_.set_sync_progress(progress, false);
-    if (int decile = static_cast<int>(progress * 10); decile != last_decile) {
-      last_decile = decile;
-      spdlog::info("sync.progress percent={:.0f} pages={}/{}", progress * 100, first + n,
-                   page_count_);
+    spdlog::info("sync.round n={} dirty_pages={}", round, dirty.size());
+    FTD_TRY(queue_sync_pages(dirty, generation, "converge"));
+    if (round == config_.max_sync_rounds) {
+      std::lock_guard lock(mu_);
+      carry_over_.clear();  // the final round's pages were queued above
     }
   }
   {

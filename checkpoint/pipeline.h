@@ -38,6 +38,7 @@ struct PipelineConfig {
   CompressionPolicy compression = CompressionPolicy::kAuto;
   unsigned scan_threads = 2;
   size_t sync_chunk_pages = 16384;  // 64 MiB of 4 KiB pages per initial-sync message
+  int max_sync_rounds = 5;          // pre-copy passes after the first full copy
 };
 
 class CheckpointPipeline {
@@ -87,6 +88,8 @@ class CheckpointPipeline {
   CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config,
                      MappedRegion shadow);
   Status initial_sync();
+  Status queue_sync_pages(std::span<const uint32_t> pages, uint64_t generation, const char* phase);
+  Result<std::vector<uint32_t>> dirty_since_last_look();
   Result<Captured> capture();
   void ship_loop();
   Status ship(Captured& c);
@@ -115,6 +118,7 @@ class CheckpointPipeline {
   std::vector<uint32_t> carry_over_;       // dirty pages of a capture that failed
   uint64_t generation_ = 0;                // bumps on every (re)connect
   bool connected_ = false;
+  bool has_dirty_log_ = false;  // engine keeps a dirty log (else: scan)
   bool stopping_ = false;       // destruction: ends the ship thread too
   bool loop_stopping_ = false;  // stop(): ends only the timer loop
 

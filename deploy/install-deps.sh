@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ftd needs to build, test and run (as root).
+# Only what is missing is installed; set FTD_NO_APT=1 to skip entirely.
+set -euo pipefail
+
+PACKAGES=(build-essential cmake ninja-build pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libboost-dev libboost-system-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libxxhash-dev libzstd-dev liblz4-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  qemu-system-x86 busybox-static iproute2 iputils-ping cpio kmod)
+
+[[ -n ${FTD_NO_APT:-} ]] && exit 0
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+if [[ $(id -u) != 0 ]]; then
+  echo "install-deps: missing packages (${missing[*]}) and not root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs dependencies, builds ftd and the
+# test guest, then runs every test. Unit/system suites run two at a time; the
+# `e2e` suites (real QEMU guests under TCG) run one at a time after them.
+#   FTD_BUILD_DIR=<dir>   build directory (default <repo>/build)
+#   FTD_TEST_LABEL=unit   run only one label
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${FTD_BUILD_DIR:-$ROOT/build}
+start=$(date +%s)
+
+"$ROOT/deploy/install-deps.sh" || exit 1
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+ninja -C "$BUILD" -j"$(nproc)" || exit 1
+echo "run-tests: built in $(($(date +%s) - start)) s"
+
+cd "$BUILD" || exit 1
+rc=0
+if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == unit ]]; then
+  ctest --output-on-failure -L unit -j2 || rc=1
+fi
+if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == e2e ]]; then
+  ctest --output-on-failure -L e2e || rc=1
+fi
+echo "run-tests: $([[ $rc == 0 ]] && echo PASSED || echo FAILED) in $(($(date +%s) - start)) s"
+exit $rc
