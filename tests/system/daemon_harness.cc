@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -36,35 +37,54 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   return pred();
 }
 
+namespace {
+
+// One connect attempt to the control address: `unix:/path` or `host:port` on our loopback.
+bool control_accepts(const std::string& control) {
+  constexpr std::string_view kUnix = "unix:";
+  if (control.starts_with(kUnix)) {
+    std::string path = control.substr(kUnix.size());
+    sockaddr_un a{};
+    if (path.size() >= sizeof a.sun_path) return false;
+    a.sun_family = AF_UNIX;
+    path.copy(a.sun_path, path.size());
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  auto colon = control.rfind(':');
+  int port = std::stoi(control.substr(colon + 1));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
+}  // namespace
+
 Result<Daemon> Daemon::start(std::vector<std::string> args, const std::string& control,
-                             const std::string& log_path) {
+                             const std::string& log_path, const std::string& netns) {
+  if (!netns.empty() && !control.starts_with("unix:"))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a daemon in netns {} needs a unix: control address, not {}", netns, control);
   args.insert(args.begin(), built_binary("daemon/ftd"));
   args.push_back("--control");
   args.push_back(control);
   Daemon d;
-  FTD_ASSIGN_OR_RETURN(d.process_, Subprocess::spawn({.argv = args, .log_path = log_path}));
+  FTD_ASSIGN_OR_RETURN(d.process_,
+                       Subprocess::spawn({.argv = args, .log_path = log_path, .netns = netns}));
   // Wait for the port to accept connections before gRPC tries: a channel that
   // failed once backs off for seconds.
-  auto colon = control.rfind(':');
-  int port = std::stoi(control.substr(colon + 1));
-  wait_until(
-      [&] {
-        UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ||
-               !d.process_.running();
-      },
-      std::chrono::seconds(10));
+  wait_until([&] { return control_accepts(control) || !d.process_.running(); },
+             std::chrono::seconds(10));
   // Short reconnect backoff: the daemon is usually not listening yet on the first try.
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
-  d.stub_ = v1::Control::NewStub(grpc::CreateCustomChannel(
-      control, grpc::InsecureChannelCredentials(), channel_args));
+  d.stub_ = v1::Control::NewStub(
+      grpc::CreateCustomChannel(control, grpc::InsecureChannelCredentials(), channel_args));
   bool up = wait_until([&] { return d.process_.running() && d.status().has_value(); },
                        std::chrono::seconds(10));
   if (!up) return make_error(ErrorCode::kUnavailable, "ftd did not come up; see {}", log_path);
@@ -72,12 +92,19 @@ Result<Daemon> Daemon::start(std::vector<std::string> args, const std::string& c
 }
 
 Result<v1::VmStatus> Daemon::status(const std::string& vm) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   v1::StatusRequest req;
   req.set_vm_name(vm);
   v1::StatusReply reply;
-  auto st = stub_->Status(&ctx, req, &reply);
+  grpc::Status st;
+  // Status is read-only, so a call that failed on a connection the server had
+  // dropped (seen as "Broken pipe" after the channel sat idle) is retried.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    st = stub_->Status(&ctx, req, &reply);
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   if (!st.ok()) return make_error(ErrorCode::kUnavailable, "status: {}", st.error_message());
   if (reply.vms_size() != 1) return make_error(ErrorCode::kInternal, "expected one VM");
   return reply.vms(0);

@@ -22,8 +22,10 @@ std::string built_binary(const std::string& relative);
 class Daemon {
  public:
   // Starts `ftd <args>` logging to `log_path`; waits until its control API answers.
+  // With `netns`, ftd runs inside /run/netns/<netns>; its loopback is not ours,
+  // so `control` must then be a `unix:/path` address (reachable from any namespace).
   static Result<Daemon> start(std::vector<std::string> args, const std::string& control,
-                              const std::string& log_path);
+                              const std::string& log_path, const std::string& netns = "");
   Result<v1::VmStatus> status(const std::string& vm = "");
   Result<v1::FailoverReply> failover(const std::string& vm = "");
   Subprocess& process() { return process_; }
