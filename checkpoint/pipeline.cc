@@ -271,6 +271,14 @@ Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
   auto log = engine_.take_dirty_log();
   std::vector<uint32_t> dirty = log ? std::move(*log) : scanner_.scan(engine_.memory());
   c.pages = carry.empty() ? std::move(dirty) : merge_pages(dirty, carry);
+  {
+    // A recycled buffer is already faulted in: no page faults while paused.
+    std::lock_guard lock(mu_);
+    if (!spare_buffers_.empty()) {
+      c.contents = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+    }
+  }
   auto t2 = Clock::now();
   copy_pages(c.pages, c.contents);
   auto t3 = Clock::now();
@@ -371,7 +379,15 @@ void CheckpointPipeline::ship_loop() {
       if (c.generation != generation_) continue;  // belongs to a stream that broke
     }
     cv_.notify_all();
-    if (auto st = ship(c); !st) {
+    auto shipped = ship(c);
+    {
+      std::lock_guard lock(mu_);
+      if (spare_buffers_.size() < config_.max_inflight + 1) {
+        c.contents.clear();
+        spare_buffers_.push_back(std::move(c.contents));
+      }
+    }
+    if (auto& st = shipped; !st) {
       spdlog::warn("ship.failed epoch={} error=\"{}\"", c.epoch, st.error().to_string());
       std::lock_guard lock(mu_);
       // A send of a stream that was already replaced says nothing about the new one.

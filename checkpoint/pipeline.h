@@ -115,6 +115,7 @@ class CheckpointPipeline {
   bool need_full_sync_ = true;
   std::optional<uint64_t> catch_up_from_;  // replica epoch to rebuild from
   uint64_t replica_base_epoch_ = 0;        // base for the next capture
+  std::vector<std::vector<std::byte>> spare_buffers_;  // shipped page copies, for reuse
   std::vector<uint32_t> carry_over_;       // dirty pages of a capture that failed
   uint64_t generation_ = 0;                // bumps on every (re)connect
   bool connected_ = false;

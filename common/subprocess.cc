@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,9 +62,14 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
     if (!netns_fd) return errno_error("open netns " + path);
   }
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return errno_error("fork");
   if (pid == 0) {
+    if (options.kill_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) _exit(125);  // parent died before prctl
+    }
     if (netns_fd && ::setns(netns_fd.get(), CLONE_NEWNET) != 0) _exit(126);
     if (log_fd) {
       ::dup2(log_fd.get(), 1);

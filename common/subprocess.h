@@ -23,6 +23,10 @@ struct SpawnOptions {
   std::vector<int> inherit_fds;
   // Enter this network namespace (/run/netns/<name>) before exec.
   std::string netns;
+  // SIGKILL the child when the spawning *thread* exits (PR_SET_PDEATHSIG):
+  // a guest must not outlive the daemon that gates its output. Spawn from a
+  // long-lived thread (e.g. main) when setting this.
+  bool kill_with_parent = false;
 };
 
 class Subprocess {

@@ -40,10 +40,13 @@ int wait_for_signal(const sigset_t& set) {
   return sig;
 }
 
+// Replication and control listen on separate servers: replication's
+// keepalive pings would otherwise break idle operator/cluster-manager channels.
 std::unique_ptr<grpc::Server> start_server(const std::vector<std::string>& addresses,
-                                           std::vector<grpc::Service*> services) {
+                                           std::vector<grpc::Service*> services,
+                                           bool replication) {
   grpc::ServerBuilder builder;
-  apply_replication_server_args(builder);
+  if (replication) apply_replication_server_args(builder);
   for (const auto& a : addresses)
     if (!a.empty()) builder.AddListeningPort(a, grpc::InsecureServerCredentials());
   for (auto* s : services) builder.RegisterService(s);
@@ -66,7 +69,7 @@ int run_primary(const Options& o, const sigset_t& signals) {
   ControlService control;
   PrimaryTarget target(**vm);
   control.add(o.vm, &target);
-  auto server = start_server({o.control}, {&control});
+  auto server = start_server({o.control}, {&control}, false);
   if (!server) {
     spdlog::critical("control.listen_failed address={}", o.control);
     return 1;
@@ -100,8 +103,9 @@ int run_secondary(const Options& o, const sigset_t& signals) {
   ControlService control;
   SecondaryTarget target(**vm);
   control.add(o.vm, &target);
-  auto server = start_server({o.listen, o.control}, {&replication, &control});
-  if (!server) {
+  auto server = start_server({o.listen}, {&replication}, true);
+  auto control_server = start_server({o.control}, {&control}, false);
+  if (!server || !control_server) {
     spdlog::critical("listen_failed replication={} control={}", o.listen, o.control);
     return 1;
   }
@@ -109,6 +113,7 @@ int run_secondary(const Options& o, const sigset_t& signals) {
                o.control, (*vm)->replica().ram_path());
   int sig = wait_for_signal(signals);
   spdlog::info("ftd.stop signal={}", sig);
+  control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }

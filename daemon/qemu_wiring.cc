@@ -70,6 +70,9 @@ Result<QemuConfig> qemu_config(const EngineOptions& o, const Paths& p) {
   c.serial_log_path = p.serial;
   c.qmp_socket_path = p.qmp;
   c.nic = QemuNic{.socket_path = p.nic, .mac = o.mac};
+  // A guest without its daemon has no gated output and no replication; the
+  // daemon builds its QEMUs from the main thread, which lives as long as it.
+  c.kill_with_daemon = true;
   return c;
 }
 

@@ -79,8 +79,8 @@ v1::VmStatus PrimaryVm::status() const {
     s.set_state("stopped");
   else if (!p.connected)
     s.set_state("degraded");
-  else if (!p.synced)
-    s.set_state("syncing");
+  else if (!p.synced || p.acked_epoch == 0)
+    s.set_state("syncing");  // protected only once a consistent epoch is acknowledged
   else
     s.set_state("protected");
   s.set_epoch(p.epoch);

@@ -38,6 +38,8 @@ struct QemuConfig {
   std::string ram_file;
   // Start with `-incoming defer -S` (standby waiting for a device state).
   bool incoming = false;
+  // QEMU dies with the thread that launched it (see SpawnOptions).
+  bool kill_with_daemon = false;
 
   std::string effective_log_path() const {
     return qemu_log_path.empty() ? qmp_socket_path + ".log" : qemu_log_path;

@@ -53,7 +53,10 @@ Result<QemuProcess> QemuProcess::launch(const QemuConfig& config) {
   FTD_ASSIGN_OR_RETURN(
       Subprocess child,
       Subprocess::spawn(SpawnOptions{
-          .argv = argv, .log_path = config.effective_log_path(), .netns = config.netns}));
+          .argv = argv,
+          .log_path = config.effective_log_path(),
+          .netns = config.netns,
+          .kill_with_parent = config.kill_with_daemon}));
   q.pid_ = child.pid();
   q.child_.emplace(std::move(child));
   auto qmp = QmpClient::connect(config.qmp_socket_path, deadline_after(config.start_timeout),
