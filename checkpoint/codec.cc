@@ -5,8 +5,8 @@
 
 #include <bit>
 #include <cstring>
-#include <string>
 #include <optional>
+#include <string>
 
 #include "common/hash.h"
 
@@ -128,9 +128,12 @@ Status check_expansion(Compression c, std::span<const std::byte> stored, uint64_
 
 std::string_view to_string(Compression c) {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kLz4: return "lz4";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kLz4:
+      return "lz4";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "?";
 }
@@ -179,9 +182,14 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
     }
   };
   switch (policy) {
-    case CompressionPolicy::kNone: break;
-    case CompressionPolicy::kLz4: try_codec(Compression::kLz4); break;
-    case CompressionPolicy::kZstd: try_codec(Compression::kZstd); break;
+    case CompressionPolicy::kNone:
+      break;
+    case CompressionPolicy::kLz4:
+      try_codec(Compression::kLz4);
+      break;
+    case CompressionPolicy::kZstd:
+      try_codec(Compression::kZstd);
+      break;
     case CompressionPolicy::kAuto:
       try_codec(Compression::kLz4);
       if (!stored || *stored * 3 > raw.size()) try_codec(Compression::kZstd);

@@ -28,8 +28,8 @@ std::string_view to_string(Compression c);
 
 inline constexpr uint32_t kCheckpointMagic = 0x4b435446;  // "FTCK"
 inline constexpr uint16_t kCheckpointVersion = 1;
-inline constexpr uint8_t kFlagXorDelta = 1;    // pages are XOR deltas vs base epoch
-inline constexpr uint8_t kFlagSyncChunk = 2;   // initial-sync part: no device state, not consistent
+inline constexpr uint8_t kFlagXorDelta = 1;   // pages are XOR deltas vs base epoch
+inline constexpr uint8_t kFlagSyncChunk = 2;  // initial-sync part: no device state, not consistent
 inline constexpr size_t kCheckpointHeaderSize = 64;
 
 struct CheckpointHeader {

@@ -11,7 +11,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 uint64_t us_between(Clock::time_point a, Clock::time_point b) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
 }
 
 // Sorted union of two sorted page lists.
@@ -342,8 +343,7 @@ Status CheckpointPipeline::step() {
 
 Status CheckpointPipeline::ship(Captured& c) {
   std::vector<std::byte> base;
-  if (c.xor_delta)
-  {
+  if (c.xor_delta) {
     base.resize(c.contents.size());
     for (size_t i = 0; i < c.pages.size(); ++i)
       std::memcpy(base.data() + i * page_size_, shadow_.data() + size_t{c.pages[i]} * page_size_,
@@ -445,9 +445,9 @@ PipelineStats CheckpointPipeline::stats() const {
   s.acked_epoch = acked_epoch_.load();
   s.lag_epochs = s.epoch > s.acked_epoch ? s.epoch - s.acked_epoch : 0;
   if (!unacked_since_.empty())
-    s.lag_ms = std::chrono::duration<double, std::milli>(Clock::now() -
-                                                         unacked_since_.begin()->second)
-                   .count();
+    s.lag_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - unacked_since_.begin()->second)
+            .count();
   s.connected = connected_;
   return s;
 }

@@ -113,11 +113,11 @@ class CheckpointPipeline {
   std::map<uint64_t, std::vector<uint32_t>> unacked_pages_;
   std::map<uint64_t, std::chrono::steady_clock::time_point> unacked_since_;
   bool need_full_sync_ = true;
-  std::optional<uint64_t> catch_up_from_;  // replica epoch to rebuild from
-  uint64_t replica_base_epoch_ = 0;        // base for the next capture
+  std::optional<uint64_t> catch_up_from_;              // replica epoch to rebuild from
+  uint64_t replica_base_epoch_ = 0;                    // base for the next capture
   std::vector<std::vector<std::byte>> spare_buffers_;  // shipped page copies, for reuse
-  std::vector<uint32_t> carry_over_;       // dirty pages of a capture that failed
-  uint64_t generation_ = 0;                // bumps on every (re)connect
+  std::vector<uint32_t> carry_over_;                   // dirty pages of a capture that failed
+  uint64_t generation_ = 0;                            // bumps on every (re)connect
   bool connected_ = false;
   bool has_dirty_log_ = false;  // engine keeps a dirty log (else: scan)
   bool stopping_ = false;       // destruction: ends the ship thread too

@@ -55,9 +55,9 @@ void StatsRecorder::fill(PipelineStats& s) const {
     return secs > 0.05 ? static_cast<double>(events) / secs : 0.0;
   };
   s.checkpoints = checkpoints_;
-  s.checkpoints_per_sec =
-      checkpoint_times_.size() > 1 ? rate(checkpoint_times_.size() - 1, checkpoint_times_.front())
-                                   : 0;
+  s.checkpoints_per_sec = checkpoint_times_.size() > 1
+                              ? rate(checkpoint_times_.size() - 1, checkpoint_times_.front())
+                              : 0;
   uint64_t window_bytes = 0;
   for (auto& [t, b] : sends_) window_bytes += b;
   s.bytes_per_sec = sends_.empty() ? 0 : rate(window_bytes, sends_.front().first);

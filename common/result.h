@@ -13,10 +13,10 @@ namespace ftd {
 enum class ErrorCode {
   kInvalidArgument,  // caller's input is wrong (unknown VM, bad flag)
   kNotFound,
-  kCorrupt,          // malformed/truncated/checksum mismatch
-  kIo,               // syscall or socket failure
+  kCorrupt,  // malformed/truncated/checksum mismatch
+  kIo,       // syscall or socket failure
   kTimeout,
-  kUnavailable,      // peer gone / not connected
+  kUnavailable,  // peer gone / not connected
   kFailedPrecondition,
   kUnimplemented,
   kInternal,
@@ -52,11 +52,11 @@ inline Status ok() { return {}; }
 }  // namespace ftd
 
 // Propagates an error from an expression yielding Status/Result<T>.
-#define FTD_TRY(expr)                                          \
-  do {                                                         \
-    if (auto _ftd_r = (expr); !_ftd_r) {                       \
-      return std::unexpected(std::move(_ftd_r).error());       \
-    }                                                          \
+#define FTD_TRY(expr)                                    \
+  do {                                                   \
+    if (auto _ftd_r = (expr); !_ftd_r) {                 \
+      return std::unexpected(std::move(_ftd_r).error()); \
+    }                                                    \
   } while (0)
 
 #define FTD_CONCAT_INNER(a, b) a##b
@@ -64,7 +64,7 @@ inline Status ok() { return {}; }
 // FTD_ASSIGN_OR_RETURN(auto x, expr): binds the value or returns the error.
 #define FTD_ASSIGN_OR_RETURN(lhs, expr) \
   FTD_ASSIGN_OR_RETURN_IMPL(FTD_CONCAT(_ftd_res_, __LINE__), lhs, expr)
-#define FTD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)      \
-  auto tmp = (expr);                                   \
+#define FTD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)           \
+  auto tmp = (expr);                                        \
   if (!tmp) return std::unexpected(std::move(tmp).error()); \
   lhs = std::move(*tmp)

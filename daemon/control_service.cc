@@ -8,14 +8,29 @@ grpc::Status to_grpc_status(const Error& e) {
   using C = grpc::StatusCode;
   C code = C::INTERNAL;
   switch (e.code) {
-    case ErrorCode::kInvalidArgument: code = C::INVALID_ARGUMENT; break;
-    case ErrorCode::kNotFound: code = C::NOT_FOUND; break;
-    case ErrorCode::kCorrupt: code = C::DATA_LOSS; break;
-    case ErrorCode::kTimeout: code = C::DEADLINE_EXCEEDED; break;
-    case ErrorCode::kUnavailable: code = C::UNAVAILABLE; break;
-    case ErrorCode::kFailedPrecondition: code = C::FAILED_PRECONDITION; break;
-    case ErrorCode::kUnimplemented: code = C::UNIMPLEMENTED; break;
-    default: break;
+    case ErrorCode::kInvalidArgument:
+      code = C::INVALID_ARGUMENT;
+      break;
+    case ErrorCode::kNotFound:
+      code = C::NOT_FOUND;
+      break;
+    case ErrorCode::kCorrupt:
+      code = C::DATA_LOSS;
+      break;
+    case ErrorCode::kTimeout:
+      code = C::DEADLINE_EXCEEDED;
+      break;
+    case ErrorCode::kUnavailable:
+      code = C::UNAVAILABLE;
+      break;
+    case ErrorCode::kFailedPrecondition:
+      code = C::FAILED_PRECONDITION;
+      break;
+    case ErrorCode::kUnimplemented:
+      code = C::UNIMPLEMENTED;
+      break;
+    default:
+      break;
   }
   return {code, e.message};
 }

@@ -27,14 +27,12 @@ class ControlService final : public v1::Control::Service {
   void add(const std::string& name, ControlTarget* target) { targets_[name] = target; }
 
   grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*, v1::StatusReply*) override;
-  grpc::Status Protect(grpc::ServerContext*, const v1::ProtectRequest*,
-                       v1::ProtectReply*) override;
+  grpc::Status Protect(grpc::ServerContext*, const v1::ProtectRequest*, v1::ProtectReply*) override;
   grpc::Status Unprotect(grpc::ServerContext*, const v1::UnprotectRequest*,
                          v1::UnprotectReply*) override;
   grpc::Status Failover(grpc::ServerContext*, const v1::FailoverRequest*,
                         v1::FailoverReply*) override;
-  grpc::Status Migrate(grpc::ServerContext*, const v1::MigrateRequest*,
-                       v1::MigrateReply*) override;
+  grpc::Status Migrate(grpc::ServerContext*, const v1::MigrateRequest*, v1::MigrateReply*) override;
 
  private:
   Result<ControlTarget*> find(const std::string& name) const;

@@ -1,8 +1,8 @@
 #include "daemon/engine_options.h"
 
 #include "checkpoint/synthetic_engine.h"
-#include "failover/synthetic_activator.h"
 #include "daemon/qemu_wiring.h"
+#include "failover/synthetic_activator.h"
 #include "primary/message_log_gate.h"
 
 namespace ftd {
@@ -65,7 +65,8 @@ PipelineConfig to_config(const PipelineOptions& o) {
 }
 
 Result<std::unique_ptr<GuestEngine>> build_primary_engine(
-    const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates) {
+    const EngineOptions& o, const std::string& vm,
+    std::vector<std::unique_ptr<OutputGate>>& gates) {
   if (o.engine == "synthetic") {
     SyntheticEngine::MessageSink sink;
     if (!o.output_log.empty()) {

@@ -39,8 +39,8 @@ struct EngineOptions {
   std::string initrd;
   std::string append = "console=ttyS0 quiet";
   std::string mac = "52:54:00:12:34:56";
-  std::string tap;     // host side of the guest's NIC (created by ftd)
-  std::string bridge;  // attach the tap to this bridge
+  std::string tap;      // host side of the guest's NIC (created by ftd)
+  std::string bridge;   // attach the tap to this bridge
   std::string run_dir;  // QMP/NIC sockets, serial and QEMU logs; default /run/ftd/<vm>
 };
 

@@ -22,9 +22,9 @@ using namespace ftd;
 struct Options {
   std::string role;
   std::string vm = "vm0";
-  std::string control;           // control API listen address
-  std::string listen;            // secondary: replication listen address
-  std::string peer;              // primary: secondary's replication address
+  std::string control;  // control API listen address
+  std::string listen;   // secondary: replication listen address
+  std::string peer;     // primary: secondary's replication address
   std::string log_level = "info";
   bool start_protected = true;
   PipelineOptions pipeline;
@@ -43,8 +43,7 @@ int wait_for_signal(const sigset_t& set) {
 // Replication and control listen on separate servers: replication's
 // keepalive pings would otherwise break idle operator/cluster-manager channels.
 std::unique_ptr<grpc::Server> start_server(const std::vector<std::string>& addresses,
-                                           std::vector<grpc::Service*> services,
-                                           bool replication) {
+                                           std::vector<grpc::Service*> services, bool replication) {
   grpc::ServerBuilder builder;
   if (replication) apply_replication_server_args(builder);
   for (const auto& a : addresses)

@@ -122,8 +122,8 @@ class QemuActivator : public Activator {
         .detail = fmt::format(
             "standby QEMU pid {} running: load {:.1f} ms, cont {:.1f} ms, announce {:.1f} ms; "
             "NIC connected={} frames out={}",
-            standby_->process().pid(), t->load_ms, t->cont_ms, t->announce_ms,
-            ps.guest_connected, ps.frames_released)};
+            standby_->process().pid(), t->load_ms, t->cont_ms, t->announce_ms, ps.guest_connected,
+            ps.frames_released)};
   }
 
  private:
@@ -136,7 +136,8 @@ class QemuActivator : public Activator {
 }  // namespace
 
 Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
-    const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates) {
+    const EngineOptions& o, const std::string& vm,
+    std::vector<std::unique_ptr<OutputGate>>& gates) {
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
   // The proxy listens before QEMU starts: QEMU 7.2's stream netdev connects once.

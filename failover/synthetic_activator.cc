@@ -20,9 +20,9 @@ Result<ActivationReport> SyntheticActivator::activate(uint64_t epoch,
                         dev.writes_done);
     verdict = "replica == replay";
   }
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::steady_clock::now() - t0)
-                .count();
+  auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   return ActivationReport{
       .epoch = epoch,
       .activation_us = static_cast<uint64_t>(us),

@@ -14,8 +14,7 @@ Result<std::unique_ptr<MessageLogGate>> MessageLogGate::open(const std::string& 
 }
 
 MessageLogGate::MessageLogGate(UniqueFd fd)
-    : fd_(std::move(fd)),
-      buffer_([this](uint64_t&& m) { append(fmt::format("msg {}\n", m)); }) {}
+    : fd_(std::move(fd)), buffer_([this](uint64_t&& m) { append(fmt::format("msg {}\n", m)); }) {}
 
 void MessageLogGate::append(const std::string& line) {
   // One write() per line: it reaches the page cache at once, so a SIGKILL

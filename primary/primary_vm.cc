@@ -4,9 +4,9 @@
 
 namespace ftd {
 
-Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(
-    PrimaryVmConfig config, std::vector<std::unique_ptr<OutputGate>> gates,
-    std::unique_ptr<GuestEngine> engine) {
+Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(PrimaryVmConfig config,
+                                                     std::vector<std::unique_ptr<OutputGate>> gates,
+                                                     std::unique_ptr<GuestEngine> engine) {
   auto vm = std::unique_ptr<PrimaryVm>(
       new PrimaryVm(std::move(config), std::move(gates), std::move(engine)));
   v1::Hello hello;
@@ -15,8 +15,8 @@ Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(
   hello.set_memory_bytes(vm->engine_->memory().size());
   hello.set_page_size(static_cast<uint32_t>(vm->engine_->page_size()));
   vm->client_ = std::make_unique<ReplicationClient>(vm->config_.peer, hello);
-  FTD_ASSIGN_OR_RETURN(vm->pipeline_,
-                       CheckpointPipeline::create(*vm->engine_, *vm->client_, vm->config_.pipeline));
+  FTD_ASSIGN_OR_RETURN(
+      vm->pipeline_, CheckpointPipeline::create(*vm->engine_, *vm->client_, vm->config_.pipeline));
   for (auto& g : vm->gates_) vm->pipeline_->add_output_gate(g.get());
   return vm;
 }
@@ -55,8 +55,8 @@ Status PrimaryVm::protect() {
 
 Status PrimaryVm::unprotect() {
   std::lock_guard lock(mu_);
-  if (!protected_) return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is not protected",
-                                     config_.vm_name);
+  if (!protected_)
+    return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is not protected", config_.vm_name);
   pipeline_->stop();
   client_->stop();
   for (auto& g : gates_) g->set_passthrough();
@@ -110,8 +110,8 @@ v1::VmStatus PrimaryVm::status() const {
     s.set_detail("secondary: " + why);
   else
     s.set_detail(fmt::format("pause: stop={}us dirty={}us copy={}us devstate={}us resume={}us",
-                           p.last_pause.stop_us, p.last_pause.dirty_us, p.last_pause.copy_us,
-                           p.last_pause.devstate_us, p.last_pause.resume_us));
+                             p.last_pause.stop_us, p.last_pause.dirty_us, p.last_pause.copy_us,
+                             p.last_pause.devstate_us, p.last_pause.resume_us));
   return s;
 }
 

@@ -6,15 +6,6 @@
 #include <spdlog/spdlog.h>
 
 namespace ftd {
-namespace {
-
-std::chrono::milliseconds left(Deadline deadline) {
-  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return std::max(d, std::chrono::milliseconds(1));
-}
-
-}  // namespace
-
 Status enable_device_state_migration(QmpClient& qmp) {
   using Json = QmpClient::Json;
   Json caps = Json::array({Json{{"capability", "x-ignore-shared"}, {"state", true}},
@@ -35,13 +26,13 @@ Status migration_outcome(QmpClient& qmp, const QmpClient::Json& event, Deadline 
   std::string status = event["data"].value("status", "");
   if (status == "completed") return ok();
   std::string why = "(no error-desc)";
-  if (auto q = qmp.execute("query-migrate", QmpClient::Json::object(), left(deadline)); q)
+  if (auto q = qmp.execute("query-migrate", QmpClient::Json::object(), time_left(deadline)); q)
     why = q->value("error-desc", why);
   return make_error(ErrorCode::kIo, "migration {}: {}", status, why);
 }
 
 Status wait_migration_end(QmpClient& qmp, Deadline deadline) {
-  FTD_ASSIGN_OR_RETURN(auto ev, qmp.wait_event("MIGRATION", left(deadline), migration_ended));
+  FTD_ASSIGN_OR_RETURN(auto ev, qmp.wait_event("MIGRATION", time_left(deadline), migration_ended));
   return migration_outcome(qmp, ev, deadline);
 }
 
@@ -96,7 +87,7 @@ Result<std::vector<std::byte>> QmpEngine::migrate_device_state() {
   QmpClient& qmp = qemu_.qmp();
   qmp.discard_events("MIGRATION");  // leftovers of earlier captures
   FTD_TRY(qmp.execute("migrate", QmpClient::Json{{"uri", "unix:" + sink_.path()}},
-                      std::min(options_.command_timeout, left(deadline))));
+                      std::min(options_.command_timeout, time_left(deadline))));
   FTD_ASSIGN_OR_RETURN(UniqueFd conn, accept_stream(deadline));
   FTD_ASSIGN_OR_RETURN(auto bytes,
                        read_until_eof(conn.get(), deadline, options_.max_devstate_bytes));

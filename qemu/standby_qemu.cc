@@ -10,15 +10,6 @@
 #include "qemu/qmp_engine.h"
 
 namespace ftd {
-namespace {
-
-std::chrono::milliseconds left(Deadline deadline) {
-  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return std::max(d, std::chrono::milliseconds(1));
-}
-
-}  // namespace
-
 Status check_device_state_header(std::span<const std::byte> s) {
   static constexpr unsigned char kHeader[] = {'Q', 'E', 'V', 'M', 0, 0, 0, 3};
   if (s.size() < sizeof kHeader || std::memcmp(s.data(), kHeader, sizeof kHeader) != 0) {
@@ -51,8 +42,8 @@ Status StandbyQemu::load_device_state(std::span<const std::byte> device_state, D
   ::unlink(path.c_str());
   qmp.discard_events("MIGRATION");
   // QEMU listens on `path` once migrate-incoming returns.
-  FTD_TRY(
-      qmp.execute("migrate-incoming", QmpClient::Json{{"uri", "unix:" + path}}, left(deadline)));
+  FTD_TRY(qmp.execute("migrate-incoming", QmpClient::Json{{"uri", "unix:" + path}},
+                      time_left(deadline)));
   FTD_ASSIGN_OR_RETURN(UniqueFd conn, connect_unix(path));
   FTD_TRY(write_all(conn.get(), device_state, deadline));
   ::shutdown(conn.get(), SHUT_WR);
@@ -76,7 +67,7 @@ Result<ActivationTimings> StandbyQemu::activate(std::span<const std::byte> devic
   t.load_ms = ms_since(start);
 
   auto step = Clock::now();
-  if (auto r = qemu_.qmp().execute("cont", {}, left(deadline)); !r)
+  if (auto r = qemu_.qmp().execute("cont", {}, time_left(deadline)); !r)
     return std::unexpected(qemu_.explain(r.error().with_context("standby: cont")));
   t.cont_ms = ms_since(step);
   activated_ = true;
@@ -85,7 +76,7 @@ Result<ActivationTimings> StandbyQemu::activate(std::span<const std::byte> devic
   using Json = QmpClient::Json;
   // Same schedule as QEMU's migration default: tell switches where the MAC went.
   Json announce{{"initial", 50}, {"max", 550}, {"rounds", 5}, {"step", 100}};
-  if (auto r = qemu_.qmp().execute("announce-self", announce, left(deadline)); !r)
+  if (auto r = qemu_.qmp().execute("announce-self", announce, time_left(deadline)); !r)
     return std::unexpected(qemu_.explain(r.error().with_context("standby: announce-self")));
   t.announce_ms = ms_since(step);
   t.total_ms = ms_since(start);

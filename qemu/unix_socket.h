@@ -3,6 +3,7 @@
 // Every call takes a deadline so a dead or stuck QEMU becomes an error, not a hang.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <span>
@@ -18,6 +19,11 @@ using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
 inline Deadline deadline_after(std::chrono::milliseconds d) { return Clock::now() + d; }
+// Time left until `deadline`, at least 1 ms (a timeout of 0 would mean "no wait").
+inline std::chrono::milliseconds time_left(Deadline deadline) {
+  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(d, std::chrono::milliseconds(1));
+}
 double ms_since(Clock::time_point start);
 
 // A listening unix socket; the path is unlinked on destruction.

@@ -15,9 +15,9 @@ namespace ftd {
 namespace {
 
 uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::steady_clock::now() - t0)
-                                   .count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
 }
 
 Status write_all(int fd, std::span<const std::byte> data, const std::string& what) {
@@ -139,9 +139,8 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
                         h.base_epoch, epoch_);
   }
   FTD_ASSIGN_OR_RETURN(DecodedCheckpoint d, decode_checkpoint(encoded, ram_.bytes()));
-  ApplyStats stats{.epoch = sync_chunk ? epoch_ : h.epoch,
-                   .pages = h.page_count,
-                   .decode_us = micros_since(t0)};
+  ApplyStats stats{
+      .epoch = sync_chunk ? epoch_ : h.epoch, .pages = h.page_count, .decode_us = micros_since(t0)};
 
   auto t1 = std::chrono::steady_clock::now();
   // Stage the device state first: a full disk fails here, before RAM changes.

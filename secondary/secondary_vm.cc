@@ -9,11 +9,14 @@ using Clock = std::chrono::steady_clock;
 
 grpc::Status to_grpc(const Error& e) {
   switch (e.code) {
-    case ErrorCode::kCorrupt: return {grpc::StatusCode::DATA_LOSS, e.message};
-    case ErrorCode::kInvalidArgument: return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
+    case ErrorCode::kCorrupt:
+      return {grpc::StatusCode::DATA_LOSS, e.message};
+    case ErrorCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
     case ErrorCode::kFailedPrecondition:
       return {grpc::StatusCode::FAILED_PRECONDITION, e.message};
-    default: return {grpc::StatusCode::INTERNAL, e.message};
+    default:
+      return {grpc::StatusCode::INTERNAL, e.message};
   }
 }
 
@@ -21,9 +24,9 @@ grpc::Status to_grpc(const Error& e) {
 
 Result<std::unique_ptr<SecondaryVm>> SecondaryVm::open(SecondaryVmConfig config,
                                                        std::unique_ptr<Activator> activator) {
-  FTD_ASSIGN_OR_RETURN(ReplicaStore store, ReplicaStore::open(config.replica_dir, config.vm_name,
-                                                              config.memory_bytes,
-                                                              config.page_size));
+  FTD_ASSIGN_OR_RETURN(ReplicaStore store,
+                       ReplicaStore::open(config.replica_dir, config.vm_name, config.memory_bytes,
+                                          config.page_size));
   spdlog::info("replica.open vm={} path={} epoch={}", config.vm_name, store.ram_path(),
                store.epoch());
   FTD_TRY(activator->prepare(store.ram_path()));
@@ -40,10 +43,11 @@ grpc::Status SecondaryVm::check_hello(const v1::Hello& h) const {
     return {grpc::StatusCode::NOT_FOUND,
             fmt::format("this secondary protects VM '{}', not '{}'", config_.vm_name, h.vm_name())};
   if (h.memory_bytes() != config_.memory_bytes || h.page_size() != config_.page_size)
-    return {grpc::StatusCode::FAILED_PRECONDITION,
-            fmt::format("VM '{}' geometry mismatch: primary {} bytes / {} B pages, secondary {} / {}",
-                        h.vm_name(), h.memory_bytes(), h.page_size(), config_.memory_bytes,
-                        config_.page_size)};
+    return {
+        grpc::StatusCode::FAILED_PRECONDITION,
+        fmt::format("VM '{}' geometry mismatch: primary {} bytes / {} B pages, secondary {} / {}",
+                    h.vm_name(), h.memory_bytes(), h.page_size(), config_.memory_bytes,
+                    config_.page_size)};
   return grpc::Status::OK;
 }
 
@@ -53,7 +57,8 @@ grpc::Status SecondaryVm::serve(
   v1::PrimaryMessage m;
   if (!stream->Read(&m)) return {grpc::StatusCode::CANCELLED, "stream ended before Hello"};
   if (!m.has_hello())
-    return {grpc::StatusCode::INVALID_ARGUMENT, "first message on a Replicate stream must be Hello"};
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "first message on a Replicate stream must be Hello"};
   if (auto st = check_hello(m.hello()); !st.ok()) {
     spdlog::warn("replication.rejected peer={} reason=\"{}\"", context->peer(), st.error_message());
     return st;
@@ -105,10 +110,11 @@ grpc::Status SecondaryVm::serve(
     }
     if (c.epoch() != buffer_epoch || c.total_size() != buffer_total ||
         c.offset() != buffer.size() || buffer.size() + c.data().size() > buffer_total) {
-      result = {grpc::StatusCode::DATA_LOSS,
-                fmt::format("chunk of epoch {} at offset {} (+{}) does not continue epoch {} at {}/{}",
-                            c.epoch(), c.offset(), c.data().size(), buffer_epoch, buffer.size(),
-                            buffer_total)};
+      result = {
+          grpc::StatusCode::DATA_LOSS,
+          fmt::format("chunk of epoch {} at offset {} (+{}) does not continue epoch {} at {}/{}",
+                      c.epoch(), c.offset(), c.data().size(), buffer_epoch, buffer.size(),
+                      buffer_total)};
       break;
     }
     auto* d = reinterpret_cast<const std::byte*>(c.data().data());

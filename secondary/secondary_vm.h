@@ -44,7 +44,9 @@ class SecondaryVm {
 
  private:
   SecondaryVm(SecondaryVmConfig config, ReplicaStore replica, std::unique_ptr<Activator> activator)
-      : config_(std::move(config)), replica_(std::move(replica)), activator_(std::move(activator)) {}
+      : config_(std::move(config)),
+        replica_(std::move(replica)),
+        activator_(std::move(activator)) {}
   grpc::Status check_hello(const v1::Hello& hello) const;
 
   const SecondaryVmConfig config_;

@@ -52,9 +52,20 @@ SyntheticEngine::Config workload() {
 }
 
 std::vector<std::string> workload_flags() {
-  return {"--vm",         "vm0",  "--memory-mib",      "64",  "--dirty-rate",
-          "20000",        "--locality", "0.5",         "--seed", "7",
-          "--bytes-per-write", "1024", "--messages-per-sec", "400"};
+  return {"--vm",
+          "vm0",
+          "--memory-mib",
+          "64",
+          "--dirty-rate",
+          "20000",
+          "--locality",
+          "0.5",
+          "--seed",
+          "7",
+          "--bytes-per-write",
+          "1024",
+          "--messages-per-sec",
+          "400"};
 }
 
 class KillPrimaryTest : public ::testing::TestWithParam<int> {};
@@ -66,17 +77,17 @@ TEST_P(KillPrimaryTest, ReplicaIsLastAckedEpochAndNoLaterOutputEscaped) {
   const std::string out_log = (work.path() / "output.log").string();
 
   auto sec_args = workload_flags();
-  sec_args.insert(sec_args.end(), {"--role", "secondary", "--listen",
-                                   fmt::format("127.0.0.1:{}", rep_port), "--replica-dir",
-                                   replica_dir.path().string()});
+  sec_args.insert(sec_args.end(),
+                  {"--role", "secondary", "--listen", fmt::format("127.0.0.1:{}", rep_port),
+                   "--replica-dir", replica_dir.path().string()});
   auto secondary = Daemon::start(sec_args, fmt::format("127.0.0.1:{}", sec_ctl),
                                  (work.path() / "secondary.log").string());
   ASSERT_TRUE(secondary) << secondary.error().to_string();
 
   auto pri_args = workload_flags();
-  pri_args.insert(pri_args.end(), {"--role", "primary", "--peer",
-                                   fmt::format("127.0.0.1:{}", rep_port), "--epoch-ms", "30",
-                                   "--output-log", out_log});
+  pri_args.insert(pri_args.end(),
+                  {"--role", "primary", "--peer", fmt::format("127.0.0.1:{}", rep_port),
+                   "--epoch-ms", "30", "--output-log", out_log});
   auto primary = Daemon::start(pri_args, fmt::format("127.0.0.1:{}", pri_ctl),
                                (work.path() / "primary.log").string());
   ASSERT_TRUE(primary) << primary.error().to_string();
@@ -147,17 +158,17 @@ TEST(SecondaryRejects, WrongVmNameAndGeometryWithClearErrors) {
   TempDir replica_dir("/dev/shm");
   const int rep_port = free_port(), sec_ctl = free_port(), pri_ctl = free_port();
   auto sec_args = workload_flags();
-  sec_args.insert(sec_args.end(), {"--role", "secondary", "--listen",
-                                   fmt::format("127.0.0.1:{}", rep_port), "--replica-dir",
-                                   replica_dir.path().string()});
+  sec_args.insert(sec_args.end(),
+                  {"--role", "secondary", "--listen", fmt::format("127.0.0.1:{}", rep_port),
+                   "--replica-dir", replica_dir.path().string()});
   auto secondary = Daemon::start(sec_args, fmt::format("127.0.0.1:{}", sec_ctl),
                                  (work.path() / "secondary.log").string());
   ASSERT_TRUE(secondary) << secondary.error().to_string();
   // A primary for another VM name with a different memory size.
-  auto primary = Daemon::start({"--role", "primary", "--vm", "other", "--memory-mib", "32",
-                                "--peer", fmt::format("127.0.0.1:{}", rep_port)},
-                               fmt::format("127.0.0.1:{}", pri_ctl),
-                               (work.path() / "primary.log").string());
+  auto primary =
+      Daemon::start({"--role", "primary", "--vm", "other", "--memory-mib", "32", "--peer",
+                     fmt::format("127.0.0.1:{}", rep_port)},
+                    fmt::format("127.0.0.1:{}", pri_ctl), (work.path() / "primary.log").string());
   ASSERT_TRUE(primary) << primary.error().to_string();
   ASSERT_TRUE(wait_until(
       [&] {
