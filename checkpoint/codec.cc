@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "common/byte_buffer.h"
 #include "common/hash.h"
 
 namespace ftd {
@@ -46,7 +47,7 @@ void xor_into(std::byte* dst, const std::byte* a, const std::byte* b, size_t n) 
 // Appends compressed `raw` to `out`; returns the stored size, or nullopt when
 // compression would not make it smaller.
 std::optional<size_t> compress_into(Compression c, std::span<const std::byte> raw,
-                                    std::vector<std::byte>& out) {
+                                    ByteBuffer& out) {
   size_t start = out.size();
   if (c == Compression::kLz4) {
     if (raw.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) return std::nullopt;
@@ -154,7 +155,7 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
 
   // Raw payload: pages (XOR'ed against their base when we have one) + device state.
   const bool xor_delta = !in.base_pages.empty();
-  std::vector<std::byte> raw(in.pages.size() + in.device_state.size());
+  ByteBuffer raw(in.pages.size() + in.device_state.size());
   if (xor_delta)
     xor_into(raw.data(), in.pages.data(), in.base_pages.data(), in.pages.size());
   else if (!in.pages.empty())
@@ -172,7 +173,7 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
   Compression chosen = Compression::kNone;
   std::optional<size_t> stored;
   auto try_codec = [&](Compression c) {
-    std::vector<std::byte> candidate;
+    ByteBuffer candidate;
     auto n = compress_into(c, raw, candidate);
     if (n && (!stored || *n < *stored)) {
       out.resize(payload_at);
@@ -290,7 +291,7 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
       return make_error(ErrorCode::kCorrupt, "page indices not strictly increasing at {}", i);
   }
 
-  std::vector<std::byte> raw(h.payload_raw_size);
+  ByteBuffer raw(h.payload_raw_size);
   FTD_TRY(decompress(h.compression,
                      body.subspan(kCheckpointHeaderSize + index_bytes, h.payload_stored_size),
                      raw));

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "common/byte_buffer.h"
 #include "common/result.h"
 
 namespace ftd {
@@ -76,7 +77,7 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
 struct DecodedCheckpoint {
   CheckpointHeader header;
   std::vector<uint32_t> page_indices;
-  std::vector<std::byte> pages;
+  ByteBuffer pages;
   std::vector<std::byte> device_state;
 };
 

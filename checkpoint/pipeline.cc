@@ -342,7 +342,8 @@ Status CheckpointPipeline::step() {
 }
 
 Status CheckpointPipeline::ship(Captured& c) {
-  std::vector<std::byte> base;
+  ByteBuffer& base = ship_base_;  // reused: already faulted in
+  base.clear();
   if (c.xor_delta) {
     base.resize(c.contents.size());
     for (size_t i = 0; i < c.pages.size(); ++i)

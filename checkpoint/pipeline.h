@@ -103,7 +103,9 @@ class CheckpointPipeline {
   const size_t page_count_;
   std::vector<OutputGate*> gates_;
   PageScanner scanner_;
-  MappedRegion shadow_;  // RAM as the secondary has it once everything queued is applied
+  MappedRegion shadow_;
+  ByteBuffer ship_base_;  // shipper thread only: base pages for XOR deltas  // RAM as the secondary
+                          // has it once everything queued is applied
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

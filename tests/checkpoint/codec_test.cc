@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -117,7 +119,7 @@ TEST_P(CodecRoundTrip, DecodesToAbsoluteContents) {
   EXPECT_EQ(d->header.compression, stats->compression);
   EXPECT_EQ(bool(d->header.flags & kFlagXorDelta), GetParam().xor_delta);
   EXPECT_EQ(d->page_indices, f.indices);
-  EXPECT_TRUE(d->pages == f.pages);
+  EXPECT_TRUE(std::ranges::equal(d->pages, f.pages));
   EXPECT_TRUE(d->device_state == f.device);
 
   auto peeked = peek_header(enc);
@@ -146,7 +148,7 @@ TEST(Codec, IncompressiblePayloadIsStoredRaw) {
     EXPECT_EQ(stats->compression, Compression::kNone);
     auto d = decode_checkpoint(enc, f.memory);
     ASSERT_TRUE(d) << d.error().to_string();
-    EXPECT_TRUE(d->pages == f.pages);
+    EXPECT_TRUE(std::ranges::equal(d->pages, f.pages));
   }
 }
 
@@ -160,7 +162,7 @@ TEST(Codec, XorDeltaIsResolvedAgainstTheGivenMemory) {
   ASSERT_TRUE(d);
   auto expected = f.pages;
   expected[1 * kPage + 5] ^= std::byte{0x5a};  // page 3 is the 2nd entry
-  EXPECT_TRUE(d->pages == expected);
+  EXPECT_TRUE(std::ranges::equal(d->pages, expected));
   // Unchanged pages become all-zero deltas: compress to almost nothing.
   Fixture same;
   same.pages = same.base;
@@ -169,7 +171,7 @@ TEST(Codec, XorDeltaIsResolvedAgainstTheGivenMemory) {
   EXPECT_LT(small.size(), same.pages.size() / 20);
   auto d2 = decode_checkpoint(small, same.memory);
   ASSERT_TRUE(d2);
-  EXPECT_TRUE(d2->pages == same.base);
+  EXPECT_TRUE(std::ranges::equal(d2->pages, same.base));
 }
 
 TEST(Codec, EmptyCheckpointCarriesOnlyDeviceState) {
@@ -208,7 +210,7 @@ TEST(Codec, SyncChunkFlagSurvives) {
   auto d = decode_checkpoint(enc, f.memory);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->header.flags, kFlagSyncChunk);
-  EXPECT_TRUE(d->pages == f.pages);
+  EXPECT_TRUE(std::ranges::equal(d->pages, f.pages));
 }
 
 TEST(Codec, EncodeRejectsBadInput) {
