@@ -299,7 +299,9 @@ Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
   auto resumed = engine_.resume();
   auto t5 = Clock::now();
   if (!dev) return std::unexpected(dev.error().with_context("capture device state"));
-  if (!resumed) return std::unexpected(resumed.error().with_context("resume"));
+  // A failed resume does not make the capture wrong: the checkpoint must still
+  // ship, or the pages the scan consumed would never reach the replica.
+  if (!resumed) c.resume_error = resumed.error().with_context("resume");
 
   p.stop_us = us_between(t0, t1);
   p.dirty_us = us_between(t1, t2);
@@ -331,6 +333,7 @@ Status CheckpointPipeline::step() {
   if (full_sync) FTD_TRY(initial_sync());
   if (!wait_for_room()) return make_error(ErrorCode::kUnavailable, "secondary disconnected");
   FTD_ASSIGN_OR_RETURN(Captured c, capture());
+  std::optional<Error> resume_error = std::move(c.resume_error);
   {
     std::lock_guard lock(mu_);
     unacked_pages_[c.epoch] = c.pages;
@@ -338,6 +341,7 @@ Status CheckpointPipeline::step() {
     ship_queue_.push_back(std::move(c));
   }
   cv_.notify_all();
+  if (resume_error) return std::unexpected(*resume_error);
   return ok();
 }
 

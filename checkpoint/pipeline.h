@@ -83,6 +83,7 @@ class CheckpointPipeline {
     std::vector<std::byte> contents;
     std::vector<std::byte> device_state;
     uint64_t generation = 0;
+    std::optional<Error> resume_error;  // captured fine, but the guest did not resume
   };
 
   CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config,

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 namespace ftd {
 Status enable_device_state_migration(QmpClient& qmp) {
   using Json = QmpClient::Json;
@@ -58,8 +60,18 @@ Status QmpEngine::pause() {
 
 Status QmpEngine::resume() {
   auto start = Clock::now();
-  if (auto r = qemu_.qmp().execute("cont", {}, options_.command_timeout); !r)
-    return std::unexpected(qemu_.explain(r.error().with_context("resume")));
+  // QEMU 7.2 reports a migration "completed" slightly before it is finalized;
+  // a `cont` in that window fails with "Migration is not finalized yet".
+  // Retry briefly instead of leaving the guest stopped.
+  auto deadline = deadline_after(options_.command_timeout);
+  while (true) {
+    auto r = qemu_.qmp().execute("cont", {}, options_.command_timeout);
+    if (r) break;
+    bool not_finalized = r.error().message.find("not finalized") != std::string::npos;
+    if (!not_finalized || Clock::now() > deadline)
+      return std::unexpected(qemu_.explain(r.error().with_context("resume")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   timings_.cont_ms = ms_since(start);
   spdlog::debug("qmp.checkpoint n={} stop_ms={:.2f} devstate_ms={:.2f} cont_ms={:.2f} bytes={}",
                 captures_, timings_.stop_ms, timings_.devstate_ms, timings_.cont_ms,
@@ -99,22 +111,32 @@ Result<std::vector<std::byte>> QmpEngine::migrate_device_state() {
 Result<UniqueFd> QmpEngine::accept_stream(Deadline deadline) {
   QmpClient& qmp = qemu_.qmp();
   while (true) {
+    // The event may already be queued: QmpClient reads events while waiting
+    // for the `migrate` reply, and poll() would never see those bytes again.
+    if (auto ev = qmp.take_event("MIGRATION", migration_ended)) {
+      FTD_TRY(migration_outcome(qmp, *ev, deadline));
+      return make_error(ErrorCode::kIo, "migration completed without sending a stream");
+    }
     pollfd fds[2] = {{.fd = sink_.fd(), .events = POLLIN, .revents = 0},
                      {.fd = qmp.fd(), .events = POLLIN, .revents = 0}};
-    int r = ::poll(fds, 2, remaining_ms(deadline));
+    // Short polls: a failure event can also sit unparsed in the QMP client's
+    // buffer where poll() cannot see it, so we ask QEMU directly meanwhile.
+    int r = ::poll(fds, 2, std::min(remaining_ms(deadline), 50));
     if (r < 0 && errno != EINTR) return errno_error("poll device-state socket");
     if (r == 0) {
-      return make_error(ErrorCode::kTimeout, "QEMU did not connect to {} for the device state",
-                        sink_.path());
+      if (Clock::now() >= deadline)
+        return make_error(ErrorCode::kTimeout, "QEMU did not connect to {} for the device state",
+                          sink_.path());
+      FTD_ASSIGN_OR_RETURN(
+          auto q, qmp.execute("query-migrate", QmpClient::Json::object(), time_left(deadline)));
+      std::string status = q.value("status", "");
+      if (status == "failed" || status == "cancelled")
+        return make_error(ErrorCode::kIo, "migration {}: {}", status,
+                          q.value("error-desc", std::string("(no error-desc)")));
+      continue;
     }
     if (fds[0].revents != 0) return sink_.accept(deadline);
-    if (fds[1].revents != 0) {
-      FTD_TRY(qmp.read_available());
-      if (auto ev = qmp.take_event("MIGRATION", migration_ended)) {
-        FTD_TRY(migration_outcome(qmp, *ev, deadline));
-        return make_error(ErrorCode::kIo, "migration completed without sending a stream");
-      }
-    }
+    if (fds[1].revents != 0) FTD_TRY(qmp.read_available());
   }
 }
 
