@@ -1,0 +1,42 @@
+// Who may run a protected VM alone when the two sides lose each other.
+// The secondary wants to activate its replica; the primary wants to release
+// output without acks (run unprotected). An Arbiter makes these mutually
+// exclusive: at most one side of a pair ever gets `may_run_alone`.
+// Implementations: WitnessArbiter (lease with a term from ftd-witness on a
+// third host), CorosyncArbiter (quorum through libquorum/libvotequorum),
+// NoArbiter (automatic failover off, with the reason).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+
+namespace ftd {
+
+struct ArbiterVerdict {
+  bool may_run_alone = false;  // this side may activate / release unacked output
+  uint64_t term = 0;           // lease term, or quorum ring id; grows monotonically
+  std::string evidence;        // one line for the decision log and `ftctl status`
+};
+
+// Thread contract: implementations are thread-safe; `current()` is cheap and
+// never blocks on the network (it reads state kept fresh by the arbiter's own
+// thread); `claim()` may block up to `timeout` and is called by one thread.
+class Arbiter {
+ public:
+  virtual ~Arbiter() = default;
+  virtual std::string name() const = 0;  // "witness", "corosync", "none"
+
+  // The verdict as of now. A primary checks it before releasing unacked
+  // output and must stop when it turns false (self-fencing).
+  virtual ArbiterVerdict current() const = 0;
+
+  // The peer is unreachable: try to obtain the right to run alone. Returns a
+  // verdict with may_run_alone=false (and why) when the arbiter refuses or
+  // cannot decide in time; an Error only when the arbiter itself misbehaves.
+  virtual Result<ArbiterVerdict> claim(std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace ftd
