@@ -33,9 +33,9 @@
 
 #include "bench/core_probe_engine.h"
 #include "checkpoint/pipeline.h"
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
 #include "common/mapped_region.h"
-#include "failover/synthetic_activator.h"
+#include "synthetic/synthetic_activator.h"
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
 #include "secondary/secondary_vm.h"
@@ -327,16 +327,17 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
       return ok();
     }
     auto guest = rig.engine->memory();
-    auto replica = rig.vm->replica().memory();
-    size_t bad_pages = 0;
-    for (size_t off = 0; off < bytes; off += 4096)
-      bad_pages += std::memcmp(guest.data() + off, replica.data() + off, 4096) != 0;
-    auto dev = SyntheticEngine::decode_device_state(rig.vm->replica().device_state());
-    const bool dev_ok = dev && dev->writes_done == rig.engine->writes_done();
-    r.verified = bad_pages == 0 && dev_ok && rig.vm->replica().epoch() == last;
-    r.verify_note = fmt::format("epoch {} replica_epoch {} differing_pages {} writes {}/{}", last,
-                                rig.vm->replica().epoch(), bad_pages, dev ? dev->writes_done : 0,
-                                rig.engine->writes_done());
+    rig.vm->with_replica([&](const ReplicaStore& replica) {
+      size_t bad_pages = 0;
+      for (size_t off = 0; off < bytes; off += 4096)
+        bad_pages += std::memcmp(guest.data() + off, replica.memory().data() + off, 4096) != 0;
+      auto dev = SyntheticEngine::decode_device_state(replica.device_state());
+      const bool dev_ok = dev && dev->writes_done == rig.engine->writes_done();
+      r.verified = bad_pages == 0 && dev_ok && replica.epoch() == last;
+      r.verify_note = fmt::format("epoch {} replica_epoch {} differing_pages {} writes {}/{}",
+                                  last, replica.epoch(), bad_pages, dev ? dev->writes_done : 0,
+                                  rig.engine->writes_done());
+    });
   }
   return ok();
 }

@@ -285,7 +285,7 @@ Status protected_run(const Options& o, uint64_t mib, bool memload, const std::st
   if (o.no_failover) return ok();
 
   // Failover: the primary host dies (QEMU + tap gone), the secondary activates.
-  const uint64_t replica_epoch = rig->secondary().replica().epoch();
+  const uint64_t replica_epoch = rig->secondary().replica_epoch();
   rig->lose_primary();
   const auto t0 = Clock::now();
   auto report = rig->failover();

@@ -7,26 +7,6 @@
 #include <spdlog/spdlog.h>
 
 namespace ftd::bench {
-namespace {
-
-// The proxy as the pipeline's output gate (as the daemon wires it).
-class ProxyGate : public OutputGate {
- public:
-  explicit ProxyGate(net::NetworkProxy& proxy) : proxy_(proxy) {}
-  void advance_epoch() override { proxy_.advance_epoch(); }
-  void commit(uint64_t epoch) override { proxy_.commit(epoch); }
-  void set_passthrough() override { proxy_.set_passthrough(); }
-  Stats stats() const override {
-    auto s = proxy_.stats();
-    return {s.frames_held, s.frames_released, s.frames_dropped};
-  }
-
- private:
-  net::NetworkProxy& proxy_;
-};
-
-}  // namespace
-
 Result<std::unique_ptr<Rig>> Rig::create(RigConfig config) {
   auto rig = std::make_unique<Rig>(Key{}, std::move(config));
   FTD_TRY(rig->setup());
@@ -66,15 +46,16 @@ Status Rig::setup() {
   FTD_ASSIGN_OR_RETURN(auto primary_tap, open_tap("tapp"));
   FTD_ASSIGN_OR_RETURN(auto standby_tap, open_tap("taps"));
   // Proxies listen before their QEMUs start (QEMU 7.2's stream netdev connects once).
-  FTD_ASSIGN_OR_RETURN(primary_proxy_,
+  FTD_ASSIGN_OR_RETURN(auto primary_proxy,
                        net::NetworkProxy::start({.socket_path = primary_config_.nic->socket_path},
                                                 std::move(primary_tap)));
-  FTD_ASSIGN_OR_RETURN(standby_proxy_,
+  gate_ = std::make_unique<NetworkGate>(std::move(primary_proxy));
+  FTD_ASSIGN_OR_RETURN(auto standby_proxy,
                        net::NetworkProxy::start(
                            {.socket_path = standby_config_.nic->socket_path, .passthrough = true},
                            std::move(standby_tap)));
 
-  auto activator = std::make_unique<StandbyActivator>(standby_config_);
+  auto activator = std::make_unique<QemuActivator>(standby_config_, std::move(standby_proxy));
   activator_ = activator.get();
   const uint64_t bytes = config_.memory_mib << 20;
   FTD_ASSIGN_OR_RETURN(vm_, SecondaryVm::open({.vm_name = "qbench",
@@ -98,7 +79,7 @@ Result<double> Rig::boot(std::chrono::seconds timeout) {
   primary_tail_ = std::make_unique<SerialTail>(primary_config_.serial_log_path);
   FTD_ASSIGN_OR_RETURN(auto qemu, QemuProcess::launch(primary_config_));
   primary_.emplace(std::move(qemu));
-  if (auto st = primary_proxy_->wait_for_guest(std::chrono::seconds(5)); !st)
+  if (auto st = gate_->proxy().wait_for_guest(std::chrono::seconds(5)); !st)
     return std::unexpected(st.error().with_context("guest NIC"));
   if (auto line = primary_tail_->wait_for("FTD-GUEST-READY", timeout); !line)
     return std::unexpected(primary_->explain(line.error()));
@@ -110,7 +91,6 @@ Result<double> Rig::protect() {
   FTD_ASSIGN_OR_RETURN(engine_, QmpEngine::create(std::move(*primary_)));
   primary_.reset();
   probe_ = std::make_unique<QmpProbe>(*engine_);
-  gate_ = std::make_unique<ProxyGate>(*primary_proxy_);
 
   const uint64_t bytes = config_.memory_mib << 20;
   v1::Hello hello;
@@ -174,9 +154,8 @@ void Rig::lose_primary() {
   if (client_) client_->stop();  // no more acks: nothing touches the gate or proxy
   if (pipeline_) pipeline_->stop();
   pipeline_.reset();
-  gate_.reset();
   if (engine_) engine_->process().kill();
-  primary_proxy_.reset();  // the host's tap goes with it
+  gate_.reset();  // its proxy, and the host's tap with it
 }
 
 Rig::~Rig() {
@@ -188,8 +167,7 @@ Rig::~Rig() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server_.reset();
   service_.reset();
-  vm_.reset();  // kills the standby QEMU
-  standby_proxy_.reset();
+  vm_.reset();  // kills the standby QEMU, then its NIC proxy
   primary_tail_.reset();
   std::error_code ec;
   if (!replica_dir_.empty()) std::filesystem::remove_all(replica_dir_, ec);

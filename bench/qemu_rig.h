@@ -18,11 +18,12 @@
 #include "bench/qemu_pinger.h"
 #include "bench/qemu_probe_engine.h"
 #include "bench/qemu_serial_tail.h"
-#include "bench/qemu_standby_activator.h"
 #include "checkpoint/pipeline.h"
 #include "net/netns.h"
 #include "net/network_proxy.h"
 #include "primary/replication_client.h"
+#include "qemu/network_gate.h"
+#include "qemu/qemu_activator.h"
 #include "qemu/qmp_engine.h"
 #include "secondary/replication_service.h"
 #include "secondary/secondary_vm.h"
@@ -78,7 +79,7 @@ class Rig {
   QmpEngine& engine() { return *engine_; }
   SerialTail& primary_serial() { return *primary_tail_; }
   const std::string& standby_serial_path() const { return standby_config_.serial_log_path; }
-  StandbyActivator& activator() { return *activator_; }
+  QemuActivator& activator() { return *activator_; }
   SecondaryVm& secondary() { return *vm_; }
   net::NetNamespace& netns() { return ns_; }
   const RigConfig& config() const { return config_; }
@@ -93,8 +94,8 @@ class Rig {
   QemuConfig primary_config_, standby_config_;
   net::NetNamespace ns_;
   net::Bridge bridge_;
-  std::unique_ptr<net::NetworkProxy> primary_proxy_, standby_proxy_;
-  StandbyActivator* activator_ = nullptr;  // owned by vm_
+  std::unique_ptr<NetworkGate> gate_;     // the primary NIC's proxy as output gate
+  QemuActivator* activator_ = nullptr;  // owned by vm_; owns the standby NIC's proxy
   std::unique_ptr<SecondaryVm> vm_;
   std::unique_ptr<ReplicationService> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -103,7 +104,6 @@ class Rig {
   std::unique_ptr<SerialTail> primary_tail_;
   std::unique_ptr<QmpEngine> engine_;
   std::unique_ptr<QmpProbe> probe_;
-  std::unique_ptr<OutputGate> gate_;
   std::unique_ptr<ReplicationClient> client_;
   std::unique_ptr<CheckpointPipeline> pipeline_;
   AckLog acks_;

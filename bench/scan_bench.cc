@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/page_scanner.h"
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
 #include "common/hash.h"
 #include "common/mapped_region.h"
 

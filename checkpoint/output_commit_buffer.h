@@ -6,14 +6,19 @@
 // so every item pushed afterwards belongs to the next checkpoint. An item read
 // late (e.g. a frame still in a socket buffer) gets a later epoch, never an
 // earlier one, which only delays it.
+//
+// Thread-safe. The sink runs outside mu_ (under release_mu_ only), so a slow
+// sink (a tap write) never blocks advance_epoch(), which the pipeline calls
+// while the guest is paused.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <utility>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace ftd {
 
@@ -27,35 +32,35 @@ class OutputCommitBuffer {
       : sink_(std::move(sink)), open_epoch_(first_epoch) {}
 
   // Holds `item` under the currently open epoch. Returns that epoch.
-  uint64_t push(T item) {
+  uint64_t push(T item) FTD_EXCLUDES(mu_, release_mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!passthrough_) {
         held_.push_back({open_epoch_, std::move(item)});
         return open_epoch_;
       }
     }
     // Not protected any more (failed over / unprotected): straight out.
-    std::lock_guard release_lock(release_mu_);
+    MutexLock release_lock(release_mu_);
     sink_(std::move(item));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++released_;
     return open_epoch_;
   }
 
   // Closes the open epoch; later items belong to the returned (next) epoch.
-  uint64_t advance_epoch() {
-    std::lock_guard lock(mu_);
+  uint64_t advance_epoch() FTD_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return ++open_epoch_;
   }
 
   // The secondary acknowledged `epoch`: release every item tagged <= epoch.
   // Returns how many items were released.
-  size_t commit(uint64_t epoch) {
-    std::lock_guard release_lock(release_mu_);  // keeps concurrent commits ordered
+  size_t commit(uint64_t epoch) FTD_EXCLUDES(mu_, release_mu_) {
+    MutexLock release_lock(release_mu_);  // keeps concurrent commits ordered
     std::vector<T> batch;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       while (!held_.empty() && held_.front().epoch <= epoch) {
         batch.push_back(std::move(held_.front().item));
         held_.pop_front();
@@ -63,28 +68,39 @@ class OutputCommitBuffer {
       if (epoch > committed_epoch_) committed_epoch_ = epoch;
     }
     for (auto& item : batch) sink_(std::move(item));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     released_ += batch.size();
     return batch.size();
   }
 
   // The primary is being abandoned (failover): held output is never sent.
+  // `on_dropped` sees each discarded item (e.g. to account for its bytes).
+  template <typename F>
+  size_t drop_all(F&& on_dropped) FTD_EXCLUDES(mu_) {
+    std::deque<Held> dropped;
+    {
+      MutexLock lock(mu_);
+      dropped.swap(held_);
+      dropped_ += dropped.size();
+    }
+    for (auto& h : dropped) on_dropped(std::move(h.item));
+    return dropped.size();
+  }
   size_t drop_all() {
-    std::lock_guard lock(mu_);
-    size_t n = held_.size();
-    held_.clear();
-    dropped_ += n;
-    return n;
+    return drop_all([](T&&) {});
   }
 
   // Stop holding: releases everything held, then passes new items straight through.
-  void set_passthrough() {
-    std::lock_guard release_lock(release_mu_);
-    std::lock_guard lock(mu_);
-    for (auto& h : held_) sink_(std::move(h.item));
-    released_ += held_.size();
-    held_.clear();
-    passthrough_ = true;
+  void set_passthrough() FTD_EXCLUDES(mu_, release_mu_) {
+    MutexLock release_lock(release_mu_);
+    std::deque<Held> held;
+    {
+      MutexLock lock(mu_);
+      held.swap(held_);
+      released_ += held.size();
+      passthrough_ = true;  // from now on push() goes straight out, after these
+    }
+    for (auto& h : held) sink_(std::move(h.item));
   }
 
   struct Stats {
@@ -94,8 +110,8 @@ class OutputCommitBuffer {
     uint64_t released = 0;
     uint64_t dropped = 0;
   };
-  Stats stats() const {
-    std::lock_guard lock(mu_);
+  Stats stats() const FTD_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return {open_epoch_, committed_epoch_, held_.size(), released_, dropped_};
   }
 
@@ -104,15 +120,16 @@ class OutputCommitBuffer {
     uint64_t epoch;
     T item;
   };
-  Sink sink_;
-  mutable std::mutex mu_;
-  std::mutex release_mu_;  // order: release_mu_ before mu_
-  std::deque<Held> held_;
-  uint64_t open_epoch_;
-  uint64_t committed_epoch_ = 0;
-  uint64_t released_ = 0;
-  uint64_t dropped_ = 0;
-  bool passthrough_ = false;
+  const Sink sink_;
+  // Serialises the sink so items leave in order. Order: release_mu_ before mu_.
+  Mutex release_mu_;
+  mutable Mutex mu_;
+  std::deque<Held> held_ FTD_GUARDED_BY(mu_);
+  uint64_t open_epoch_ FTD_GUARDED_BY(mu_);
+  uint64_t committed_epoch_ FTD_GUARDED_BY(mu_) = 0;
+  uint64_t released_ FTD_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ FTD_GUARDED_BY(mu_) = 0;
+  bool passthrough_ FTD_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ftd

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "checkpoint/resume_plan.h"
+
 namespace ftd {
 namespace {
 
@@ -51,16 +53,22 @@ CheckpointPipeline::CheckpointPipeline(GuestEngine& engine, CheckpointTransport&
 CheckpointPipeline::~CheckpointPipeline() {
   stop();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (ship_thread_.joinable()) ship_thread_.join();
 }
 
+std::vector<uint64_t> CheckpointPipeline::retained_epochs() const {
+  std::vector<uint64_t> epochs;
+  epochs.reserve(unacked_pages_.size());
+  for (const auto& [epoch, pages] : unacked_pages_) epochs.push_back(epoch);
+  return epochs;
+}
+
 void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
-  std::unique_lock lock(mu_);
-  std::optional<uint64_t> release_to;
+  MutexLock lock(mu_);
   ++generation_;
   ship_queue_.clear();  // items of the old stream; their pages are in unacked_pages_
   connected_ = true;
@@ -70,27 +78,34 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
   // forever and block the next capture.
   std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= replica_epoch; });
   std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= replica_epoch; });
-  bool have_all = replica_epoch <= captured;
-  for (uint64_t e = replica_epoch + 1; have_all && e <= captured; ++e)
-    have_all = unacked_pages_.contains(e);
-  if (!need_full_sync_ && replica_epoch == captured && replica_epoch > 0) {
-    spdlog::info("replication.resume in_step epoch={}", replica_epoch);
-    release_to = replica_epoch;
-  } else if (!need_full_sync_ && replica_epoch > 0 && have_all) {
-    catch_up_from_ = replica_epoch;
-    release_to = replica_epoch;
-    spdlog::info("replication.resume catch_up from_epoch={} to_epoch={}", replica_epoch, captured);
-  } else {
-    need_full_sync_ = true;
-    // A full sync resends everything: no old epoch will be acked or caught up.
-    unacked_pages_.clear();
-    unacked_since_.clear();
-    // Our epoch numbering is kept even if the replica is ahead (a restarted
-    // primary): sync chunks reset the replica to epoch 0, and the output
-    // gates count epochs in step with us, never with the replica.
-    spdlog::info("replication.resume full_sync replica_epoch={}", replica_epoch);
+  const std::vector<uint64_t> retained = retained_epochs();
+  const ResumePlan plan = plan_resume({.synced = !need_full_sync_,
+                                       .replica_epoch = replica_epoch,
+                                       .captured_epoch = captured,
+                                       .retained_epochs = retained});
+  spdlog::info("replication.resume plan={} replica_epoch={} captured_epoch={} reason=\"{}\"",
+               to_string(plan.kind), replica_epoch, captured, plan.reason);
+  std::optional<uint64_t> release_to;
+  switch (plan.kind) {
+    case ResumePlan::Kind::kInStep:
+      release_to = plan.from_epoch;
+      break;
+    case ResumePlan::Kind::kCatchUp:
+      catch_up_from_ = plan.from_epoch;
+      release_to = plan.from_epoch;
+      break;
+    case ResumePlan::Kind::kFullSync:
+      need_full_sync_ = true;
+      first_epoch_after_sync_ = 0;
+      // A full sync resends everything: no old epoch will be acked or caught up.
+      unacked_pages_.clear();
+      unacked_since_.clear();
+      // Our epoch numbering is kept even if the replica is ahead (a restarted
+      // primary): sync chunks reset the replica to epoch 0, and the output
+      // gates count epochs in step with us, never with the replica.
+      break;
   }
-  acked_epoch_ = std::min<uint64_t>(replica_epoch, captured_epoch_.load());
+  acked_epoch_ = std::min<uint64_t>(replica_epoch, captured);
   lock.unlock();
   cv_.notify_all();
   // The replica holds these epochs even if their acks were lost with the old
@@ -101,14 +116,14 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
 }
 
 void CheckpointPipeline::on_disconnected() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   connected_ = false;
   cv_.notify_all();
 }
 
 void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (epoch > acked_epoch_) acked_epoch_ = epoch;
     std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= epoch; });
     std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= epoch; });
@@ -119,17 +134,17 @@ void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
 }
 
 bool CheckpointPipeline::wait_for_room() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   // A pending catch-up always has room: the epochs filling the window were
   // lost with the old stream and only the catch-up checkpoint's ack clears them.
-  auto room = [&] {
+  auto room = [&]() FTD_NO_THREAD_SAFETY_ANALYSIS {  // called only with mu_ held, below
     return stopping_ || loop_stopping_ || !connected_ || catch_up_from_.has_value() ||
            (unacked_pages_.size() < config_.max_inflight &&
             ship_queue_.size() < config_.max_inflight);
   };
   if (!room()) {
     stats_.record_backpressure();
-    cv_.wait(lock, room);
+    while (!room()) cv_.wait(mu_);
   }
   return !stopping_ && !loop_stopping_ && connected_;
 }
@@ -160,7 +175,7 @@ Status CheckpointPipeline::queue_sync_pages(std::span<const uint32_t> pages, uin
     copy_pages(c.pages, c.contents);
     c.generation = generation;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (generation != generation_)
         return make_error(ErrorCode::kUnavailable, "reconnected during initial sync");
       ship_queue_.push_back(std::move(c));
@@ -202,7 +217,7 @@ Status CheckpointPipeline::initial_sync() {
   }
   uint64_t generation;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     generation = generation_;
     carry_over_.clear();
     catch_up_from_.reset();
@@ -221,23 +236,24 @@ Status CheckpointPipeline::initial_sync() {
     FTD_ASSIGN_OR_RETURN(std::vector<uint32_t> dirty, dirty_since_last_look());
     if (dirty.size() <= small_enough) {
       // Not lost: a scan already consumed them, so the first checkpoint takes them.
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       carry_over_ = std::move(dirty);
       break;
     }
     spdlog::info("sync.round n={} dirty_pages={}", round, dirty.size());
     FTD_TRY(queue_sync_pages(dirty, generation, "converge"));
     if (round == config_.max_sync_rounds) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       carry_over_.clear();  // the final round's pages were queued above
     }
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // A reconnect after the last chunk was queued decided afresh; keep its decision.
     if (generation != generation_)
       return make_error(ErrorCode::kUnavailable, "reconnected during initial sync");
     need_full_sync_ = false;
+    sync_just_done_ = true;
     replica_base_epoch_ = 0;  // sync chunks leave the replica at "epoch 0, syncing"
   }
   stats_.set_sync_progress(1.0, true);
@@ -245,51 +261,70 @@ Status CheckpointPipeline::initial_sync() {
   return ok();
 }
 
+// Capture in three steps: decide what to add (locked), capture while the
+// guest is paused (no lock: the pause must not wait for a reader of stats or
+// an ack), record the result (locked).
 Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
-  Captured c;
-  PauseBreakdown p;
-  std::optional<uint64_t> catch_up;
-  std::vector<uint32_t> carry;
-  {
-    std::lock_guard lock(mu_);
-    catch_up = catch_up_from_;
-    carry = std::move(carry_over_);
-    carry_over_.clear();
-    c.generation = generation_;
-    c.base_epoch = catch_up ? *catch_up : replica_base_epoch_;
-    if (catch_up) {
-      for (auto& [epoch, pages] : unacked_pages_)
-        if (epoch > *catch_up) carry = merge_pages(carry, pages);
-    }
+  CapturePlan plan = plan_capture();
+  PauseBreakdown timing;
+  Captured c = capture_paused(std::move(plan), timing);
+  if (c.capture_error) {
+    // The scan consumed these pages (and the plan took the carried ones out):
+    // keep them all for the next attempt, whatever a reconnect decided since.
+    MutexLock lock(mu_);
+    carry_over_ = merge_pages(carry_over_, c.pages);
+    return std::unexpected(*c.capture_error);
   }
-  // Pages in `carry` reached neither the replica nor (maybe) the shadow in the
+  stats_.record_pause(timing);
+  finish_capture(c);
+  return c;
+}
+
+CheckpointPipeline::CapturePlan CheckpointPipeline::plan_capture() {
+  MutexLock lock(mu_);
+  CapturePlan plan;
+  plan.generation = generation_;
+  plan.catch_up = catch_up_from_.has_value();
+  plan.base_epoch = catch_up_from_.value_or(replica_base_epoch_);
+  plan.extra_pages = std::move(carry_over_);
+  carry_over_.clear();
+  if (plan.catch_up) {
+    for (auto& [epoch, pages] : unacked_pages_)
+      if (epoch > *catch_up_from_) plan.extra_pages = merge_pages(plan.extra_pages, pages);
+  }
+  if (!spare_buffers_.empty()) {
+    plan.buffer = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
+  return plan;
+}
+
+CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan,
+                                                                PauseBreakdown& p) {
+  Captured c;
+  c.generation = plan.generation;
+  c.base_epoch = plan.base_epoch;
+  // Extra pages reached neither the replica nor (maybe) the shadow in the
   // form the secondary has, so they go as absolute contents, not XOR deltas.
-  c.xor_delta = !catch_up && carry.empty();
+  c.xor_delta = !plan.catch_up && plan.extra_pages.empty();
+  c.contents = std::move(plan.buffer);
 
   auto t0 = Clock::now();
-  FTD_TRY(engine_.pause());
+  if (auto paused = engine_.pause(); !paused) {
+    c.pages = std::move(plan.extra_pages);
+    c.capture_error = paused.error().with_context("pause");
+    return c;
+  }
   auto t1 = Clock::now();
   auto log = engine_.take_dirty_log();
   std::vector<uint32_t> dirty = log ? std::move(*log) : scanner_.scan(engine_.memory());
-  c.pages = carry.empty() ? std::move(dirty) : merge_pages(dirty, carry);
-  {
-    // A recycled buffer is already faulted in: no page faults while paused.
-    std::lock_guard lock(mu_);
-    if (!spare_buffers_.empty()) {
-      c.contents = std::move(spare_buffers_.back());
-      spare_buffers_.pop_back();
-    }
-  }
+  c.pages = plan.extra_pages.empty() ? std::move(dirty) : merge_pages(dirty, plan.extra_pages);
   auto t2 = Clock::now();
   copy_pages(c.pages, c.contents);
   auto t3 = Clock::now();
   auto dev = engine_.capture_device_state();
   auto t4 = Clock::now();
-  if (!dev) {
-    // The scan already consumed these pages: keep them for the next attempt.
-    std::lock_guard lock(mu_);
-    carry_over_ = std::move(c.pages);
-  } else {
+  if (dev) {
     c.device_state = std::move(*dev);
     c.epoch = captured_epoch_.load() + 1;
     // Output produced from now on belongs to the next epoch.
@@ -298,35 +333,39 @@ Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
   }
   auto resumed = engine_.resume();
   auto t5 = Clock::now();
-  if (!dev) return std::unexpected(dev.error().with_context("capture device state"));
+  if (!dev) {
+    c.capture_error = dev.error().with_context("capture device state");
+    return c;
+  }
   // A failed resume does not make the capture wrong: the checkpoint must still
   // ship, or the pages the scan consumed would never reach the replica.
   if (!resumed) c.resume_error = resumed.error().with_context("resume");
-
-  p.stop_us = us_between(t0, t1);
-  p.dirty_us = us_between(t1, t2);
-  p.copy_us = us_between(t2, t3);
-  p.devstate_us = us_between(t3, t4);
-  p.resume_us = us_between(t4, t5);
-  p.total_us = us_between(t0, t5);
-  p.dirty_pages = static_cast<uint32_t>(c.pages.size());
-  stats_.record_pause(p);
-  {
-    std::lock_guard lock(mu_);
-    // A reconnect during the pause decided afresh (catch-up from the replica's
-    // epoch, or full sync); this capture must not overwrite that decision.
-    if (c.generation == generation_) {
-      catch_up_from_.reset();
-      replica_base_epoch_ = c.epoch;
-    }
-  }
+  p = {.stop_us = us_between(t0, t1),
+       .dirty_us = us_between(t1, t2),
+       .copy_us = us_between(t2, t3),
+       .devstate_us = us_between(t3, t4),
+       .resume_us = us_between(t4, t5),
+       .total_us = us_between(t0, t5),
+       .dirty_pages = static_cast<uint32_t>(c.pages.size())};
   return c;
+}
+
+void CheckpointPipeline::finish_capture(const Captured& c) {
+  MutexLock lock(mu_);
+  // A reconnect during the pause decided afresh (catch-up from the replica's
+  // epoch, or full sync); this capture must not overwrite that decision.
+  if (c.generation == generation_) {
+    catch_up_from_.reset();
+    replica_base_epoch_ = c.epoch;
+    if (sync_just_done_) first_epoch_after_sync_ = c.epoch;
+    sync_just_done_ = false;
+  }
 }
 
 Status CheckpointPipeline::step() {
   bool full_sync;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!connected_) return make_error(ErrorCode::kUnavailable, "no secondary connected");
     full_sync = need_full_sync_;
   }
@@ -335,7 +374,7 @@ Status CheckpointPipeline::step() {
   FTD_ASSIGN_OR_RETURN(Captured c, capture());
   std::optional<Error> resume_error = std::move(c.resume_error);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     unacked_pages_[c.epoch] = c.pages;
     unacked_since_[c.epoch] = Clock::now();
     ship_queue_.push_back(std::move(c));
@@ -376,8 +415,8 @@ void CheckpointPipeline::ship_loop() {
   while (true) {
     Captured c;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || (connected_ && !ship_queue_.empty()); });
+      MutexLock lock(mu_);
+      while (!stopping_ && !(connected_ && !ship_queue_.empty())) cv_.wait(mu_);
       if (stopping_) return;
       c = std::move(ship_queue_.front());
       ship_queue_.pop_front();
@@ -385,16 +424,13 @@ void CheckpointPipeline::ship_loop() {
     }
     cv_.notify_all();
     auto shipped = ship(c);
-    {
-      std::lock_guard lock(mu_);
-      if (spare_buffers_.size() < config_.max_inflight + 1) {
-        c.contents.clear();
-        spare_buffers_.push_back(std::move(c.contents));
-      }
+    MutexLock lock(mu_);
+    if (spare_buffers_.size() < config_.max_inflight + 1) {
+      c.contents.clear();
+      spare_buffers_.push_back(std::move(c.contents));
     }
-    if (auto& st = shipped; !st) {
-      spdlog::warn("ship.failed epoch={} error=\"{}\"", c.epoch, st.error().to_string());
-      std::lock_guard lock(mu_);
+    if (!shipped) {
+      spdlog::warn("ship.failed epoch={} error=\"{}\"", c.epoch, shipped.error().to_string());
       // A send of a stream that was already replaced says nothing about the new one.
       if (c.generation != generation_) continue;
       if (c.flags & kFlagSyncChunk) need_full_sync_ = true;
@@ -406,7 +442,7 @@ void CheckpointPipeline::ship_loop() {
 void CheckpointPipeline::start() {
   if (loop_thread_.joinable()) return;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     loop_stopping_ = false;
   }
   loop_thread_ = std::thread([this] {
@@ -414,8 +450,10 @@ void CheckpointPipeline::start() {
     Clock::time_point last_warn{};
     while (true) {
       {
-        std::unique_lock lock(mu_);
-        if (cv_.wait_until(lock, next, [&] { return stopping_ || loop_stopping_; })) return;
+        MutexLock lock(mu_);
+        while (!stopping_ && !loop_stopping_)
+          if (!cv_.wait_until(mu_, next)) break;
+        if (stopping_ || loop_stopping_) return;
       }
       next = Clock::now() + config_.epoch_interval;
       if (auto st = step(); !st) {
@@ -431,21 +469,21 @@ void CheckpointPipeline::start() {
 
 void CheckpointPipeline::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!loop_thread_.joinable()) return;
     // Not stopping_: that one ends the ship thread, which runs until destruction.
     loop_stopping_ = true;
   }
   cv_.notify_all();
   loop_thread_.join();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   loop_stopping_ = false;
 }
 
 PipelineStats CheckpointPipeline::stats() const {
   PipelineStats s;
   stats_.fill(s);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   s.epoch = captured_epoch_.load();
   s.acked_epoch = acked_epoch_.load();
   s.lag_epochs = s.epoch > s.acked_epoch ? s.epoch - s.acked_epoch : 0;

@@ -9,16 +9,20 @@
 // Memory is bounded: at most `max_inflight` checkpoints are captured but not
 // acknowledged. When the secondary falls behind, the next capture waits, so
 // epochs get longer (back-pressure) instead of queues growing.
+//
+// Threads: the loop thread (or a test calling step()) captures; the shipper
+// thread encodes and sends; the transport's reader thread calls on_connected
+// / on_ack / on_disconnected; anyone may call stats(). State they share is
+// guarded by mu_; mu_ is never held across a guest pause, an encode or a send.
+// The engine, the transport and every output gate must outlive the pipeline.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -29,6 +33,7 @@
 #include "checkpoint/pipeline_stats.h"
 #include "checkpoint/transport.h"
 #include "common/mapped_region.h"
+#include "common/mutex.h"
 
 namespace ftd {
 
@@ -50,6 +55,7 @@ class CheckpointPipeline {
   CheckpointPipeline(const CheckpointPipeline&) = delete;
   CheckpointPipeline& operator=(const CheckpointPipeline&) = delete;
 
+  // Before start()/step() only: the gate list is read without a lock.
   void add_output_gate(OutputGate* gate) { gates_.push_back(gate); }
 
   // A (re)connected secondary reports the epoch its replica is at. Decides
@@ -72,6 +78,12 @@ class CheckpointPipeline {
   PipelineStats stats() const;
   uint64_t last_captured_epoch() const { return captured_epoch_.load(); }
   uint64_t acked_epoch() const { return acked_epoch_.load(); }
+  // The secondary acknowledged a checkpoint taken after the last initial
+  // sync: its replica is a consistent state of the guest.
+  bool replica_consistent() const {
+    const uint64_t first = first_epoch_after_sync_.load();
+    return first != 0 && acked_epoch_.load() >= first;
+  }
 
  private:
   struct Captured {
@@ -83,7 +95,16 @@ class CheckpointPipeline {
     std::vector<std::byte> contents;
     std::vector<std::byte> device_state;
     uint64_t generation = 0;
-    std::optional<Error> resume_error;  // captured fine, but the guest did not resume
+    std::optional<Error> capture_error;  // nothing captured; `pages` must be carried over
+    std::optional<Error> resume_error;   // captured fine, but the guest did not resume
+  };
+  // What a capture must add to the guest's dirty pages, decided under mu_.
+  struct CapturePlan {
+    uint64_t generation = 0;
+    uint64_t base_epoch = 0;
+    bool catch_up = false;
+    std::vector<uint32_t> extra_pages;  // carried over or missed by the replica: sent absolute
+    std::vector<std::byte> buffer;      // a recycled page buffer (already faulted in)
   };
 
   CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config,
@@ -92,46 +113,58 @@ class CheckpointPipeline {
   Status queue_sync_pages(std::span<const uint32_t> pages, uint64_t generation, const char* phase);
   Result<std::vector<uint32_t>> dirty_since_last_look();
   Result<Captured> capture();
+  CapturePlan plan_capture() FTD_EXCLUDES(mu_);
+  Captured capture_paused(CapturePlan plan, PauseBreakdown& timing);
+  void finish_capture(const Captured& c) FTD_EXCLUDES(mu_);
   void ship_loop();
   Status ship(Captured& c);
   void copy_pages(std::span<const uint32_t> pages, std::vector<std::byte>& out) const;
-  bool wait_for_room();
+  bool wait_for_room() FTD_EXCLUDES(mu_);
+  std::vector<uint64_t> retained_epochs() const FTD_REQUIRES(mu_);
 
+  // ---- constant after construction
   GuestEngine& engine_;
   CheckpointTransport& transport_;
   const PipelineConfig config_;
   const size_t page_size_;
   const size_t page_count_;
-  std::vector<OutputGate*> gates_;
-  PageScanner scanner_;
-  MappedRegion shadow_;
-  ByteBuffer ship_base_;  // shipper thread only: base pages for XOR deltas  // RAM as the secondary
-                          // has it once everything queued is applied
+  std::vector<OutputGate*> gates_;  // filled before the loop starts
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Captured> ship_queue_;
+  // ---- loop thread only (the capturing side)
+  PageScanner scanner_;
+  bool has_dirty_log_ = false;  // engine keeps a dirty log (else: scan)
+
+  // ---- shipper thread only
+  MappedRegion shadow_;   // RAM as the secondary has it once everything queued is applied
+  ByteBuffer ship_base_;  // base pages for XOR deltas, reused
+
+  // ---- shared, guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Captured> ship_queue_ FTD_GUARDED_BY(mu_);
   // Pages of each captured-but-unacknowledged epoch, to catch up a secondary
   // that reconnects a few epochs behind.
-  std::map<uint64_t, std::vector<uint32_t>> unacked_pages_;
-  std::map<uint64_t, std::chrono::steady_clock::time_point> unacked_since_;
-  bool need_full_sync_ = true;
-  std::optional<uint64_t> catch_up_from_;              // replica epoch to rebuild from
-  uint64_t replica_base_epoch_ = 0;                    // base for the next capture
-  std::vector<std::vector<std::byte>> spare_buffers_;  // shipped page copies, for reuse
-  std::vector<uint32_t> carry_over_;                   // dirty pages of a capture that failed
-  uint64_t generation_ = 0;                            // bumps on every (re)connect
-  bool connected_ = false;
-  bool has_dirty_log_ = false;  // engine keeps a dirty log (else: scan)
-  bool stopping_ = false;       // destruction: ends the ship thread too
-  bool loop_stopping_ = false;  // stop(): ends only the timer loop
+  std::map<uint64_t, std::vector<uint32_t>> unacked_pages_ FTD_GUARDED_BY(mu_);
+  std::map<uint64_t, std::chrono::steady_clock::time_point> unacked_since_ FTD_GUARDED_BY(mu_);
+  bool need_full_sync_ FTD_GUARDED_BY(mu_) = true;
+  std::optional<uint64_t> catch_up_from_ FTD_GUARDED_BY(mu_);  // replica epoch to rebuild from
+  uint64_t replica_base_epoch_ FTD_GUARDED_BY(mu_) = 0;        // base for the next capture
+  std::vector<std::vector<std::byte>> spare_buffers_ FTD_GUARDED_BY(mu_);  // for reuse
+  std::vector<uint32_t> carry_over_ FTD_GUARDED_BY(mu_);  // dirty pages of a failed capture
+  uint64_t generation_ FTD_GUARDED_BY(mu_) = 0;           // bumps on every (re)connect
+  bool connected_ FTD_GUARDED_BY(mu_) = false;
+  bool stopping_ FTD_GUARDED_BY(mu_) = false;        // destruction: ends the ship thread too
+  bool loop_stopping_ FTD_GUARDED_BY(mu_) = false;   // stop(): ends only the timer loop
+  bool sync_just_done_ FTD_GUARDED_BY(mu_) = false;  // the next capture is the first after it
 
+  // ---- lock-free reads for status
   std::atomic<uint64_t> captured_epoch_{0};
   std::atomic<uint64_t> acked_epoch_{0};
-  StatsRecorder stats_;
+  std::atomic<uint64_t> first_epoch_after_sync_{0};  // 0: no sync completed (or a new one due)
+  StatsRecorder stats_;                              // thread-safe on its own
 
   std::thread loop_thread_;
-  std::thread ship_thread_;
+  std::thread ship_thread_;  // last: starts once everything above exists
 };
 
 }  // namespace ftd

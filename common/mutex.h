@@ -85,8 +85,7 @@ class CondVar {
     return true;
   }
   template <typename Rep, typename Period, typename Pred>
-  bool wait_for(Mutex& mu, std::chrono::duration<Rep, Period> timeout, Pred pred)
-      FTD_REQUIRES(mu) {
+  bool wait_for(Mutex& mu, std::chrono::duration<Rep, Period> timeout, Pred pred) FTD_REQUIRES(mu) {
     return wait_until(mu, std::chrono::steady_clock::now() + timeout, std::move(pred));
   }
 

@@ -23,6 +23,8 @@ std::string_view to_string(ErrorCode code) {
       return "failed precondition";
     case ErrorCode::kUnimplemented:
       return "not implemented";
+    case ErrorCode::kResourceExhausted:
+      return "resource exhausted";
     case ErrorCode::kInternal:
       return "internal";
   }

@@ -19,6 +19,7 @@ enum class ErrorCode {
   kUnavailable,  // peer gone / not connected
   kFailedPrecondition,
   kUnimplemented,
+  kResourceExhausted,  // a peer asks for more than we allow (oversized message, full disk)
   kInternal,
 };
 

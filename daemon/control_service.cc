@@ -2,38 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-namespace ftd {
+#include "proto/status_mapping.h"
 
-grpc::Status to_grpc_status(const Error& e) {
-  using C = grpc::StatusCode;
-  C code = C::INTERNAL;
-  switch (e.code) {
-    case ErrorCode::kInvalidArgument:
-      code = C::INVALID_ARGUMENT;
-      break;
-    case ErrorCode::kNotFound:
-      code = C::NOT_FOUND;
-      break;
-    case ErrorCode::kCorrupt:
-      code = C::DATA_LOSS;
-      break;
-    case ErrorCode::kTimeout:
-      code = C::DEADLINE_EXCEEDED;
-      break;
-    case ErrorCode::kUnavailable:
-      code = C::UNAVAILABLE;
-      break;
-    case ErrorCode::kFailedPrecondition:
-      code = C::FAILED_PRECONDITION;
-      break;
-    case ErrorCode::kUnimplemented:
-      code = C::UNIMPLEMENTED;
-      break;
-    default:
-      break;
-  }
-  return {code, e.message};
-}
+namespace ftd {
 
 Result<ControlTarget*> ControlService::find(const std::string& name) const {
   if (auto it = targets_.find(name); it != targets_.end()) return it->second;

@@ -39,6 +39,4 @@ class ControlService final : public v1::Control::Service {
   std::map<std::string, ControlTarget*> targets_;
 };
 
-grpc::Status to_grpc_status(const Error& e);
-
 }  // namespace ftd

@@ -1,9 +1,9 @@
 #include "daemon/engine_options.h"
 
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
 #include "daemon/qemu_wiring.h"
-#include "failover/synthetic_activator.h"
-#include "primary/message_log_gate.h"
+#include "synthetic/synthetic_activator.h"
+#include "synthetic/message_log_gate.h"
 
 namespace ftd {
 namespace {

@@ -11,7 +11,7 @@
 #include "checkpoint/guest_engine.h"
 #include "checkpoint/pipeline.h"
 #include "checkpoint/transport.h"
-#include "failover/activator.h"
+#include "secondary/activator.h"
 
 namespace ftd {
 

@@ -5,13 +5,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
 #include "common/log.h"
 #include "daemon/control_service.h"
 #include "daemon/engine_options.h"
 #include "daemon/targets.h"
-#include "failover/synthetic_activator.h"
-#include "primary/message_log_gate.h"
+#include "synthetic/synthetic_activator.h"
+#include "synthetic/message_log_gate.h"
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
 
@@ -109,7 +109,7 @@ int run_secondary(const Options& o, const sigset_t& signals) {
     return 1;
   }
   spdlog::info("ftd.start role=secondary vm={} listen={} control={} replica={}", o.vm, o.listen,
-               o.control, (*vm)->replica().ram_path());
+               o.control, (*vm)->replica_path());
   int sig = wait_for_signal(signals);
   spdlog::info("ftd.stop signal={}", sig);
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

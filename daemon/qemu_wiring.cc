@@ -7,29 +7,14 @@
 #include <filesystem>
 
 #include "net/network_proxy.h"
+#include "qemu/network_gate.h"
+#include "qemu/qemu_activator.h"
 #include "qemu/qmp_engine.h"
-#include "qemu/standby_qemu.h"
 
 namespace ftd {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Held guest frames = the proxy's output-commit buffer.
-class NetworkGate : public OutputGate {
- public:
-  explicit NetworkGate(std::unique_ptr<net::NetworkProxy> proxy) : proxy_(std::move(proxy)) {}
-  void advance_epoch() override { proxy_->advance_epoch(); }
-  void commit(uint64_t epoch) override { proxy_->commit(epoch); }
-  void set_passthrough() override { proxy_->set_passthrough(); }
-  Stats stats() const override {
-    auto s = proxy_->stats();
-    return {s.frames_held, s.frames_released, s.frames_dropped};
-  }
-
- private:
-  std::unique_ptr<net::NetworkProxy> proxy_;
-};
 
 struct Paths {
   std::string run_dir, qmp, nic, serial;
@@ -85,53 +70,6 @@ Result<std::unique_ptr<net::NetworkProxy>> start_proxy(const EngineOptions& o, c
   return net::NetworkProxy::start({.socket_path = p.nic, .passthrough = passthrough},
                                   std::move(tap));
 }
-
-class QemuActivator : public Activator {
- public:
-  QemuActivator(QemuConfig config, std::unique_ptr<net::NetworkProxy> proxy)
-      : config_(std::move(config)), proxy_(std::move(proxy)) {}
-  std::string name() const override { return "qmp"; }
-
-  Status prepare(const std::string& replica_ram_path) override {
-    replica_path_ = replica_ram_path;
-    FTD_ASSIGN_OR_RETURN(auto standby, StandbyQemu::prelaunch(config_, replica_ram_path));
-    spdlog::info("standby.ready pid={} start_ms={:.0f} replica={}", standby.process().pid(),
-                 standby.start_ms(), replica_ram_path);
-    standby_.emplace(std::move(standby));
-    return ok();
-  }
-
-  Result<ActivationReport> activate(uint64_t epoch, std::span<const std::byte> memory,
-                                    std::span<const std::byte> device_state) override {
-    if (!standby_)
-      return make_error(ErrorCode::kFailedPrecondition, "no standby QEMU was prelaunched");
-    auto t = standby_->activate(device_state);
-    if (!t) {
-      // QEMU exits when an incoming migration fails: bring up a fresh standby
-      // so an operator can retry once the cause is fixed.
-      auto err = t.error();
-      standby_.reset();
-      if (auto again = prepare(replica_path_); !again)
-        spdlog::error("standby.relaunch_failed error=\"{}\"", again.error().to_string());
-      return std::unexpected(err.with_context("activate standby QEMU"));
-    }
-    auto ps = proxy_->stats();
-    return ActivationReport{
-        .epoch = epoch,
-        .activation_us = static_cast<uint64_t>(t->total_ms * 1000),
-        .detail = fmt::format(
-            "standby QEMU pid {} running: load {:.1f} ms, cont {:.1f} ms, announce {:.1f} ms; "
-            "NIC connected={} frames out={}",
-            standby_->process().pid(), t->load_ms, t->cont_ms, t->announce_ms, ps.guest_connected,
-            ps.frames_released)};
-  }
-
- private:
-  QemuConfig config_;
-  std::unique_ptr<net::NetworkProxy> proxy_;  // before standby_: outlives QEMU
-  std::string replica_path_;
-  std::optional<StandbyQemu> standby_;
-};
 
 }  // namespace
 

@@ -1,5 +1,5 @@
-// The QEMU path of the daemon: a primary guest behind the output-commit
-// network proxy, and the secondary's standby QEMU as the failover activator.
+// Wiring of the QEMU engine from the daemon's options: a primary guest behind the
+// output-commit network proxy, and the secondary's standby QEMU activator.
 #pragma once
 
 #include <memory>
@@ -9,7 +9,7 @@
 #include "checkpoint/guest_engine.h"
 #include "checkpoint/transport.h"
 #include "daemon/engine_options.h"
-#include "failover/activator.h"
+#include "secondary/activator.h"
 
 namespace ftd {
 

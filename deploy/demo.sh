@@ -10,7 +10,7 @@
 # Environment knobs:
 #   FTD_DEMO_BUILD=<dir>    build directory (default <repo>/build)
 #   FTD_DEMO_TARGETS="..."  ninja targets (default: everything)
-#   FTD_DEMO_NO_APT=1       never call apt-get
+#   FTD_DEMO_NO_APT=1       never call apt-get (same as FTD_NO_APT=1)
 #   FTD_DEMO_STREAM_S=5     seconds of protected streaming before the kill
 #   FTD_DEMO_AFTER_S=8      seconds of streaming after the failover
 #   FTD_DEMO_EPOCH_MS=50    checkpoint interval
@@ -24,11 +24,6 @@ EPOCH_MS=${FTD_DEMO_EPOCH_MS:-50}
 GUEST_IP=10.77.0.2
 GUEST_MAC=52:54:00:12:34:56
 
-PACKAGES=(build-essential cmake ninja-build pkg-config libgrpc++-dev protobuf-compiler-grpc
-  libprotobuf-dev protobuf-compiler libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libxxhash-dev libzstd-dev liblz4-dev libcli11-dev libgtest-dev libgmock-dev
-  libbenchmark-dev qemu-system-x86 busybox-static iproute2 iputils-ping cpio jq)
-
 say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
 die() {
   printf '\033[1;31m[demo] FAILED:\033[0m %s\n' "$*" >&2
@@ -39,21 +34,9 @@ prefix() { sed -u "s/^/$1 /"; }
 
 [[ $(id -u) == 0 ]] || die "run as root (namespaces, bridges, taps)"
 
-# --- 1. packages --------------------------------------------------------------
-if [[ -z ${FTD_DEMO_NO_APT:-} ]]; then
-  missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-      missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    say "installing: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  else
-    say "all ${#PACKAGES[@]} packages present"
-  fi
-fi
+# --- 1. packages (the one list, shared with the test command) ----------------
+[[ -n ${FTD_DEMO_NO_APT:-} ]] && export FTD_NO_APT=1
+"$ROOT/deploy/install-deps.sh" | prefix "[apt]"
 
 # --- 2. build -----------------------------------------------------------------
 say "building in $BUILD"

@@ -15,6 +15,19 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 
 ninja -C "$BUILD" -j"$(nproc)" || exit 1
 echo "run-tests: built in $(($(date +%s) - start)) s"
 
+# Lock discipline: every production target built with clang's thread-safety
+# analysis as errors (GCC has no such check).
+CLANG_BUILD=${FTD_CLANG_BUILD_DIR:-$ROOT/build-clang}
+if [[ -z ${FTD_SKIP_THREAD_SAFETY:-} ]]; then
+  CC=clang-19 CXX=clang++-19 cmake -S "$ROOT" -B "$CLANG_BUILD" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Debug -DFTD_THREAD_SAFETY=ON >/dev/null || exit 1
+  ninja -C "$CLANG_BUILD" -j"$(nproc)" ftd ftctl core_bench || {
+    echo "run-tests: FAILED: clang -Wthread-safety build" >&2
+    exit 1
+  }
+  echo "run-tests: thread-safety build passed at $(($(date +%s) - start)) s"
+fi
+
 cd "$BUILD" || exit 1
 rc=0
 if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == unit ]]; then

@@ -8,14 +8,13 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
 
 #include "checkpoint/output_commit_buffer.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "net/frame_stream.h"
 #include "net/hold_time_stats.h"
 
@@ -56,9 +55,11 @@ struct NetworkProxy::Impl {
         tap_reader(io),
         retry_timer(io) {}
 
-  // ---- guest -> host: hold, then tap. Everything below mu_ ----
-  void write_to_tap(GuestFrame&& f);  // the buffer's sink; called with mu_ held
-  void push_from_guest(FrameBytes&& bytes);
+  // ---- guest -> host: hold, then tap ----
+  // The buffer's sink. Runs under the buffer's release lock only, so its
+  // retries never delay advance_epoch() (called while the guest is paused).
+  void write_to_tap(GuestFrame&& f) FTD_EXCLUDES(counters_mu);
+  void push_from_guest(FrameBytes&& bytes) FTD_EXCLUDES(counters_mu);
 
   // ---- I/O thread ----
   Status listen();
@@ -73,22 +74,26 @@ struct NetworkProxy::Impl {
   NetworkProxyOptions options;
   TapDevice tap;
 
-  // Serialises buffer calls and the counters the sink updates.
-  mutable std::mutex mu;
-  OutputCommitBuffer<GuestFrame> buffer;
-  bool passthrough = false;
-  uint64_t frames_from_guest = 0, bytes_from_guest = 0;
-  uint64_t frames_held = 0, bytes_held = 0;
-  uint64_t frames_released = 0, bytes_released = 0;
-  uint64_t frames_dropped = 0, bytes_dropped = 0;
-  uint64_t tap_write_errors = 0;
-  HoldTimeStats hold_times;
+  OutputCommitBuffer<GuestFrame> buffer;  // thread-safe on its own
+  // Counters of the held direction; never held across I/O.
+  mutable Mutex counters_mu;
+  bool passthrough FTD_GUARDED_BY(counters_mu) = false;
+  uint64_t frames_from_guest FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t bytes_from_guest FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t frames_held FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t bytes_held FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t frames_released FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t bytes_released FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t frames_dropped FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t bytes_dropped FTD_GUARDED_BY(counters_mu) = 0;
+  uint64_t tap_write_errors FTD_GUARDED_BY(counters_mu) = 0;
+  HoldTimeStats hold_times FTD_GUARDED_BY(counters_mu);
 
   // Connection state shared with wait_for_guest()/stats().
-  mutable std::mutex conn_mu;
-  mutable std::condition_variable conn_cv;
-  bool guest_connected = false;
-  uint64_t guest_connections = 0;
+  mutable Mutex conn_mu;
+  mutable CondVar conn_cv;
+  bool guest_connected FTD_GUARDED_BY(conn_mu) = false;
+  uint64_t guest_connections FTD_GUARDED_BY(conn_mu) = 0;
   std::atomic<uint64_t> corrupt_streams{0};
   std::atomic<uint64_t> frames_to_guest{0}, bytes_to_guest{0}, frames_to_guest_dropped{0};
 
@@ -110,10 +115,12 @@ void NetworkProxy::Impl::write_to_tap(GuestFrame&& f) {
     if (n >= 0 || (errno != EAGAIN && errno != EINTR)) break;
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+  const int write_errno = errno;
+  MutexLock lock(counters_mu);
   if (n != static_cast<ssize_t>(f.bytes.size())) {
     if (tap_write_errors++ % 1000 == 0) {
       spdlog::warn("net.tap.write_error tap={} size={} error={}", tap.name(), f.bytes.size(),
-                   n < 0 ? std::strerror(errno) : "short write");
+                   n < 0 ? std::strerror(write_errno) : "short write");
     }
   }
   if (f.held) {
@@ -126,13 +133,18 @@ void NetworkProxy::Impl::write_to_tap(GuestFrame&& f) {
 }
 
 void NetworkProxy::Impl::push_from_guest(FrameBytes&& bytes) {
-  std::lock_guard lock(mu);
-  ++frames_from_guest;
-  bytes_from_guest += bytes.size();
-  GuestFrame f{std::move(bytes), Clock::now(), !passthrough};
-  if (f.held) {
-    ++frames_held;
-    bytes_held += f.bytes.size();
+  GuestFrame f{std::move(bytes), Clock::now(), true};
+  {
+    MutexLock lock(counters_mu);
+    ++frames_from_guest;
+    bytes_from_guest += f.bytes.size();
+    // Once passthrough, always passthrough: a frame counted as held here that
+    // the buffer then passes straight out is un-counted by the sink.
+    f.held = !passthrough;
+    if (f.held) {
+      ++frames_held;
+      bytes_held += f.bytes.size();
+    }
   }
   buffer.push(std::move(f));
 }
@@ -169,7 +181,7 @@ void NetworkProxy::Impl::accept_next() {
     if (current) close_guest(current, "replaced by a newer connection");
     uint64_t id;
     {
-      std::lock_guard lock(conn_mu);
+      MutexLock lock(conn_mu);
       id = ++guest_connections;
       guest_connected = true;
     }
@@ -207,7 +219,7 @@ void NetworkProxy::Impl::close_guest(std::shared_ptr<GuestConnection> c, std::st
   c->closed = true;
   if (current == c) {  // before the close, so whoever sees EOF sees "disconnected"
     current.reset();
-    std::lock_guard lock(conn_mu);
+    MutexLock lock(conn_mu);
     guest_connected = false;
   }
   boost::system::error_code ignored;
@@ -289,6 +301,7 @@ Result<std::unique_ptr<NetworkProxy>> NetworkProxy::start(NetworkProxyOptions op
   if (ec) return make_error(ErrorCode::kIo, "tap reader: {}", ec.message());
   if (impl->options.passthrough) {
     impl->buffer.set_passthrough();
+    MutexLock lock(impl->counters_mu);
     impl->passthrough = true;
   }
   impl->accept_next();
@@ -315,40 +328,38 @@ NetworkProxy::~NetworkProxy() {
       impl_->tap.name(), s.frames_released, s.frames_dropped, s.hold_p50_us, s.hold_p99_us);
 }
 
-uint64_t NetworkProxy::advance_epoch() {
-  std::lock_guard lock(impl_->mu);
-  return impl_->buffer.advance_epoch();
-}
+uint64_t NetworkProxy::advance_epoch() { return impl_->buffer.advance_epoch(); }
 
-size_t NetworkProxy::commit(uint64_t epoch) {
-  std::lock_guard lock(impl_->mu);
-  return impl_->buffer.commit(epoch);
-}
+size_t NetworkProxy::commit(uint64_t epoch) { return impl_->buffer.commit(epoch); }
 
 size_t NetworkProxy::drop_all() {
-  std::lock_guard lock(impl_->mu);
-  size_t n = impl_->buffer.drop_all();
-  impl_->frames_dropped += n;
-  impl_->bytes_dropped += impl_->bytes_held;
-  impl_->frames_held = 0;
-  impl_->bytes_held = 0;
+  Impl& m = *impl_;
+  size_t n = m.buffer.drop_all([&m](GuestFrame&& f) {
+    MutexLock lock(m.counters_mu);
+    --m.frames_held;
+    m.bytes_held -= f.bytes.size();
+    ++m.frames_dropped;
+    m.bytes_dropped += f.bytes.size();
+  });
   spdlog::warn("net.proxy.drop_all frames={}", n);
   return n;
 }
 
 void NetworkProxy::set_passthrough() {
-  std::lock_guard lock(impl_->mu);
+  {
+    MutexLock lock(impl_->counters_mu);
+    impl_->passthrough = true;
+  }
   impl_->buffer.set_passthrough();
-  impl_->passthrough = true;
   spdlog::info("net.proxy.passthrough tap={}", impl_->tap.name());
 }
 
 NetworkProxyStats NetworkProxy::stats() const {
   const Impl& m = *impl_;
   NetworkProxyStats s;
+  auto b = m.buffer.stats();
   {
-    std::lock_guard lock(m.mu);
-    auto b = m.buffer.stats();
+    MutexLock lock(m.counters_mu);
     s.open_epoch = b.open_epoch;
     s.committed_epoch = b.committed_epoch;
     s.passthrough = m.passthrough;
@@ -368,7 +379,7 @@ NetworkProxyStats NetworkProxy::stats() const {
     s.hold_max_us = h.max_us;
   }
   {
-    std::lock_guard lock(m.conn_mu);
+    MutexLock lock(m.conn_mu);
     s.guest_connected = m.guest_connected;
     s.guest_connections = m.guest_connections;
   }
@@ -380,8 +391,8 @@ NetworkProxyStats NetworkProxy::stats() const {
 }
 
 Status NetworkProxy::wait_for_guest(std::chrono::milliseconds timeout, uint64_t connections) const {
-  std::unique_lock lock(impl_->conn_mu);
-  bool ok = impl_->conn_cv.wait_for(lock, timeout, [&] {
+  MutexLock lock(impl_->conn_mu);
+  bool ok = impl_->conn_cv.wait_for(impl_->conn_mu, timeout, [&]() FTD_NO_THREAD_SAFETY_ANALYSIS {
     return impl_->guest_connected && impl_->guest_connections >= connections;
   });
   if (!ok) {

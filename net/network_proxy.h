@@ -7,7 +7,10 @@
 // The daemon calls advance_epoch() while the guest is paused for a checkpoint,
 // commit(epoch) when the secondary acknowledges it, drop_all() when this host
 // is abandoned, set_passthrough() when running unprotected (e.g. the secondary
-// after failover). All of these are thread-safe.
+// after failover). All of these are thread-safe: one I/O thread (asio) owns
+// the sockets; commit() writes released frames to the tap on the caller's
+// thread, outside every lock advance_epoch() needs, so an ack never stretches
+// a checkpoint pause.
 //
 // QEMU disconnecting is logged and survived: the tap stays, held frames stay
 // held, and the next connection (a restarted or standby QEMU) takes over. A

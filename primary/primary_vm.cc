@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proto/status_mapping.h"
+
 namespace ftd {
 
 Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(PrimaryVmConfig config,
@@ -23,7 +25,10 @@ Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(PrimaryVmConfig config,
 
 PrimaryVm::PrimaryVm(PrimaryVmConfig config, std::vector<std::unique_ptr<OutputGate>> gates,
                      std::unique_ptr<GuestEngine> engine)
-    : config_(std::move(config)), gates_(std::move(gates)), engine_(std::move(engine)) {}
+    : config_(std::move(config)),
+      gates_(std::move(gates)),
+      engine_(std::move(engine)),
+      lifecycle_(config_.vm_name, VmRole::kPrimary, VmState::kStopped) {}
 
 PrimaryVm::~PrimaryVm() {
   // Order matters: stop producing checkpoints, then the stream, then the rest.
@@ -33,56 +38,81 @@ PrimaryVm::~PrimaryVm() {
 }
 
 Status PrimaryVm::protect() {
-  std::lock_guard lock(mu_);
-  if (unprotected_)
+  MutexLock lock(mu_);
+  if (lifecycle_.state() == VmState::kUnprotected)
     return make_error(ErrorCode::kFailedPrecondition,
                       "VM '{}' was unprotected; restart the daemon to protect it again",
                       config_.vm_name);
-  if (protected_) return ok();
-  auto* pipeline = pipeline_.get();
+  if (lifecycle_.state() != VmState::kStopped) return ok();
+  // Degraded until the secondary answers: output is held from the start.
+  FTD_TRY(lifecycle_.enter(VmState::kDegraded, "protect: connecting to " + config_.peer));
   client_->start({
-      .on_connected = [pipeline](uint64_t e) { pipeline->on_connected(e); },
-      .on_ack = [pipeline](uint64_t e, uint64_t us) { pipeline->on_ack(e, us); },
-      .on_disconnected = [pipeline](const std::string&) { pipeline->on_disconnected(); },
+      .on_connected =
+          [this](uint64_t e) {
+            pipeline_->on_connected(e);
+            update_state("secondary connected");
+          },
+      .on_ack =
+          [this](uint64_t e, uint64_t us) {
+            pipeline_->on_ack(e, us);
+            update_state("ack");
+          },
+      .on_disconnected =
+          [this](const std::string& why) {
+            pipeline_->on_disconnected();
+            update_state("secondary lost: " + why);
+          },
   });
   pipeline_->start();
-  protected_ = true;
   spdlog::info("vm.protect vm={} peer={} engine={} memory_bytes={} epoch_ms={}", config_.vm_name,
                config_.peer, engine_->name(), engine_->memory().size(),
                config_.pipeline.epoch_interval.count());
   return ok();
 }
 
+void PrimaryVm::update_state(std::string_view event) {
+  const bool connected = client_->connected();
+  const bool consistent = pipeline_->replica_consistent();
+  MutexLock lock(mu_);
+  const VmState now = lifecycle_.state();
+  if (now != VmState::kSyncing && now != VmState::kProtected && now != VmState::kDegraded) return;
+  VmState next = !connected   ? VmState::kDegraded
+                 : consistent ? VmState::kProtected
+                              : VmState::kSyncing;
+  (void)lifecycle_.enter(next, event);
+}
+
 Status PrimaryVm::unprotect() {
-  std::lock_guard lock(mu_);
-  if (!protected_)
-    return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is not protected", config_.vm_name);
+  {
+    MutexLock lock(mu_);
+    const VmState now = lifecycle_.state();
+    if (now == VmState::kStopped || now == VmState::kUnprotected)
+      return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is not protected",
+                        config_.vm_name);
+    // First, so that connection events arriving while the stream is torn
+    // down no longer move the state (update_state ignores unprotected).
+    FTD_TRY(lifecycle_.enter(VmState::kUnprotected, "operator: unprotect"));
+  }
+  // Without mu_: stopping the client joins its thread, whose callbacks take mu_.
   pipeline_->stop();
   client_->stop();
   for (auto& g : gates_) g->set_passthrough();
-  protected_ = false;
-  unprotected_ = true;
   spdlog::warn("vm.unprotect vm={} output=passthrough", config_.vm_name);
   return ok();
 }
 
+VmState PrimaryVm::state() const {
+  MutexLock lock(mu_);
+  return lifecycle_.state();
+}
+
 v1::VmStatus PrimaryVm::status() const {
-  std::lock_guard lock(mu_);
   PipelineStats p = pipeline_->stats();
   v1::VmStatus s;
   s.set_name(config_.vm_name);
-  s.set_role("primary");
+  s.set_role(std::string(to_string(VmRole::kPrimary)));
   s.set_engine(engine_->name());
-  if (unprotected_)
-    s.set_state("unprotected");
-  else if (!protected_)
-    s.set_state("stopped");
-  else if (!p.connected)
-    s.set_state("degraded");
-  else if (!p.synced || p.acked_epoch == 0)
-    s.set_state("syncing");  // protected only once a consistent epoch is acknowledged
-  else
-    s.set_state("protected");
+  s.set_state(to_proto(state()));
   s.set_epoch(p.epoch);
   s.set_acked_epoch(p.acked_epoch);
   s.set_checkpoints_per_sec(p.checkpoints_per_sec);

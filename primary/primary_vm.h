@@ -1,11 +1,17 @@
 // One protected VM on the primary host: its engine, the replication stream to
 // the secondary, the checkpoint pipeline and the output gates, wired together.
+//
+// Threads: control threads call protect/unprotect/status; the replication
+// client's reader thread reports connection events, which move the state.
+// mu_ guards the state; the pipeline and client are thread-safe themselves.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "common/mutex.h"
+#include "common/vm_state.h"
 
 #include "checkpoint/guest_engine.h"
 #include "checkpoint/pipeline.h"
@@ -29,24 +35,27 @@ class PrimaryVm {
   ~PrimaryVm();
 
   const std::string& name() const { return config_.vm_name; }
-  Status protect();    // connect and start checkpointing (idempotent)
-  Status unprotect();  // stop checkpointing; output flows unheld
-  v1::VmStatus status() const;
+  Status protect() FTD_EXCLUDES(mu_);    // connect and start checkpointing (idempotent)
+  Status unprotect() FTD_EXCLUDES(mu_);  // stop checkpointing; output flows unheld
+  v1::VmStatus status() const FTD_EXCLUDES(mu_);
+  VmState state() const FTD_EXCLUDES(mu_);
   GuestEngine& engine() { return *engine_; }
 
  private:
   PrimaryVm(PrimaryVmConfig config, std::vector<std::unique_ptr<OutputGate>> gates,
             std::unique_ptr<GuestEngine> engine);
+  // Re-derives syncing / protected / degraded from the stream and the pipeline.
+  void update_state(std::string_view event) FTD_EXCLUDES(mu_);
 
+  // ---- constant after create()
   const PrimaryVmConfig config_;
   std::vector<std::unique_ptr<OutputGate>> gates_;
   std::unique_ptr<GuestEngine> engine_;
   std::unique_ptr<ReplicationClient> client_;
   std::unique_ptr<CheckpointPipeline> pipeline_;
-  mutable std::mutex mu_;
-  bool protected_ = false;
-  bool unprotected_ = false;
-  std::string last_error_;
+
+  mutable Mutex mu_;
+  VmLifecycle lifecycle_ FTD_GUARDED_BY(mu_);
 };
 
 }  // namespace ftd

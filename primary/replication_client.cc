@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "checkpoint/chunking.h"
+
 namespace ftd {
 
 grpc::ChannelArguments replication_channel_args() {
@@ -116,25 +118,18 @@ Status ReplicationClient::send(uint64_t epoch, std::span<const std::byte> encode
   if (!stream_) return make_error(ErrorCode::kUnavailable, "not connected to {}", target_);
   v1::PrimaryMessage m;
   auto* chunk = m.mutable_chunk();
-  chunk->set_epoch(epoch);
-  chunk->set_total_size(encoded.size());
-  size_t offset = 0;
-  do {
-    size_t n = std::min(chunk_bytes_, encoded.size() - offset);
-    chunk->set_offset(offset);
-    chunk->set_data(encoded.data() + offset, n);
-    offset += n;
-    chunk->set_last(offset == encoded.size());
+  for (const ChunkView& c : split_checkpoint(epoch, encoded, chunk_bytes_)) {
+    chunk->set_epoch(c.epoch);
+    chunk->set_total_size(c.total_size);
+    chunk->set_offset(c.offset);
+    chunk->set_data(c.data.data(), c.data.size());
+    chunk->set_last(c.last);
     if (!stream_->Write(m))
       return make_error(ErrorCode::kUnavailable, "stream to {} broke while sending epoch {}",
                         target_, epoch);
-  } while (offset < encoded.size());
+  }
   return ok();
 }
-
-}  // namespace ftd
-
-namespace ftd {
 
 void ReplicationClient::set_last_error(std::string why) {
   std::lock_guard lock(error_mu_);

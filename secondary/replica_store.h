@@ -7,6 +7,9 @@
 // epoch. The only window that can tear the image is the copy itself; it is
 // bracketed in the meta file ("applying N"), and a store that opens in that
 // state reports epoch 0 so the primary re-sends everything.
+//
+// Not thread-safe: its owner (SecondaryVm) serialises apply()/reset() with
+// every reader of epoch(), memory() and device_state().
 #pragma once
 
 #include <cstdint>
@@ -63,10 +66,5 @@ class ReplicaStore {
   bool syncing_ = false;
   std::vector<std::byte> device_state_;
 };
-
-// Writes `data` to `path` atomically (temp file + rename). A full disk is an
-// error and leaves the old file in place.
-Status write_file_atomic(const std::string& path, std::span<const std::byte> data);
-Result<std::vector<std::byte>> read_file(const std::string& path);
 
 }  // namespace ftd

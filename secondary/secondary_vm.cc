@@ -2,22 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include "checkpoint/chunking.h"
+#include "proto/status_mapping.h"
+
 namespace ftd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-grpc::Status to_grpc(const Error& e) {
-  switch (e.code) {
-    case ErrorCode::kCorrupt:
-      return {grpc::StatusCode::DATA_LOSS, e.message};
-    case ErrorCode::kInvalidArgument:
-      return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
-    case ErrorCode::kFailedPrecondition:
-      return {grpc::StatusCode::FAILED_PRECONDITION, e.message};
-    default:
-      return {grpc::StatusCode::INTERNAL, e.message};
-  }
+// The state a live stream puts the replica in.
+VmState receiving_state(const ReplicaStore& replica) {
+  return replica.syncing() || replica.epoch() == 0 ? VmState::kSyncing : VmState::kProtected;
+}
+
+bool owns_the_vm(VmState s) {
+  return s == VmState::kActivating || s == VmState::kActive || s == VmState::kFailed;
 }
 
 }  // namespace
@@ -32,6 +31,19 @@ Result<std::unique_ptr<SecondaryVm>> SecondaryVm::open(SecondaryVmConfig config,
   FTD_TRY(activator->prepare(store.ram_path()));
   return std::unique_ptr<SecondaryVm>(
       new SecondaryVm(std::move(config), std::move(store), std::move(activator)));
+}
+
+SecondaryVm::SecondaryVm(SecondaryVmConfig config, ReplicaStore replica,
+                         std::unique_ptr<Activator> activator)
+    : config_(std::move(config)),
+      replica_path_(replica.ram_path()),
+      activator_(std::move(activator)),
+      replica_(std::move(replica)),
+      lifecycle_(config_.vm_name, VmRole::kSecondary, VmState::kWaiting) {}
+
+uint64_t SecondaryVm::replica_epoch() const {
+  MutexLock lock(mu_);
+  return replica_.epoch();
 }
 
 grpc::Status SecondaryVm::check_hello(const v1::Hello& h) const {
@@ -51,9 +63,58 @@ grpc::Status SecondaryVm::check_hello(const v1::Hello& h) const {
   return grpc::Status::OK;
 }
 
-grpc::Status SecondaryVm::serve(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::SecondaryMessage, v1::PrimaryMessage>* stream) {
+Result<uint64_t> SecondaryVm::accept_stream(grpc::ServerContext* context, uint64_t& replica_epoch) {
+  MutexLock lock(mu_);
+  if (owns_the_vm(lifecycle_.state()))
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "VM '{}' is {} on this host: it accepts no primary", config_.vm_name,
+                      to_string(lifecycle_.state()));
+  if (active_stream_) {
+    spdlog::warn("replication.replaced old_peer={} new_peer={}", peer_, context->peer());
+    active_stream_->TryCancel();
+  }
+  active_stream_ = context;
+  peer_ = context->peer();
+  replica_epoch = replica_.epoch();
+  (void)lifecycle_.enter(receiving_state(replica_), "primary " + peer_ + " connected");
+  return ++stream_generation_;
+}
+
+Result<ApplyStats> SecondaryVm::apply(std::span<const std::byte> checkpoint, uint64_t generation) {
+  MutexLock lock(mu_);
+  if (owns_the_vm(lifecycle_.state()))
+    return make_error(ErrorCode::kFailedPrecondition, "VM '{}' failed over: stream refused",
+                      config_.vm_name);
+  if (generation != stream_generation_)
+    return make_error(ErrorCode::kUnavailable, "stream superseded by a newer primary connection");
+  auto applied = replica_.apply(checkpoint);
+  bytes_received_ += checkpoint.size();
+  if (!applied) {
+    last_error_ = applied.error().to_string();
+    spdlog::error("checkpoint.rejected bytes={} error=\"{}\" replica_epoch={}", checkpoint.size(),
+                  last_error_, replica_.epoch());
+    return applied;
+  }
+  last_apply_us_ = applied->decode_us + applied->apply_us;
+  applied_times_.push_back(Clock::now());
+  while (applied_times_.size() > 256) applied_times_.pop_front();
+  (void)lifecycle_.enter(receiving_state(replica_),
+                         fmt::format("applied epoch {}", replica_.epoch()));
+  return applied;
+}
+
+void SecondaryVm::end_stream(grpc::ServerContext* context, const grpc::Status& result) {
+  MutexLock lock(mu_);
+  if (active_stream_ == context) {
+    active_stream_ = nullptr;
+    if (!owns_the_vm(lifecycle_.state()))
+      (void)lifecycle_.enter(VmState::kWaiting, "primary stream ended");
+  }
+  spdlog::info("replication.ended vm={} peer={} replica_epoch={} status=\"{}\"", config_.vm_name,
+               context->peer(), replica_.epoch(), result.ok() ? "ok" : result.error_message());
+}
+
+grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
   v1::PrimaryMessage m;
   if (!stream->Read(&m)) return {grpc::StatusCode::CANCELLED, "stream ended before Hello"};
   if (!m.has_hello())
@@ -63,33 +124,18 @@ grpc::Status SecondaryVm::serve(
     spdlog::warn("replication.rejected peer={} reason=\"{}\"", context->peer(), st.error_message());
     return st;
   }
-  uint64_t generation;
-  uint64_t epoch;
-  {
-    std::lock_guard lock(mu_);
-    if (failed_over_)
-      return {grpc::StatusCode::FAILED_PRECONDITION,
-              fmt::format("VM '{}' has failed over and runs on this host now", config_.vm_name)};
-    if (active_stream_) {
-      spdlog::warn("replication.replaced old_peer={} new_peer={}", peer_, context->peer());
-      active_stream_->TryCancel();
-    }
-    active_stream_ = context;
-    generation = ++stream_generation_;
-    peer_ = context->peer();
-    epoch = replica_.epoch();
-  }
+  uint64_t replica_epoch = 0;
+  auto generation = accept_stream(context, replica_epoch);
+  if (!generation) return to_grpc_status(generation.error());
   spdlog::info("replication.accepted vm={} peer={} replica_epoch={}", config_.vm_name,
-               context->peer(), epoch);
+               context->peer(), replica_epoch);
   v1::SecondaryMessage welcome;
-  welcome.mutable_welcome()->set_applied_epoch(epoch);
+  welcome.mutable_welcome()->set_applied_epoch(replica_epoch);
   stream->Write(welcome);
 
   // A checkpoint may not exceed the guest's RAM plus generous framing; a
   // larger claim is hostile or broken, and must not make us allocate it.
-  const uint64_t max_checkpoint = config_.memory_bytes + config_.memory_bytes / 8 + (64 << 20);
-  std::vector<std::byte> buffer;
-  uint64_t buffer_epoch = 0, buffer_total = 0;
+  ChunkAssembler assembler(config_.memory_bytes + config_.memory_bytes / 8 + (64 << 20));
   grpc::Status result = grpc::Status::OK;
   while (stream->Read(&m)) {
     if (!m.has_chunk()) {
@@ -97,119 +143,92 @@ grpc::Status SecondaryVm::serve(
       break;
     }
     const auto& c = m.chunk();
-    if (buffer.empty()) {
-      buffer_epoch = c.epoch();
-      buffer_total = c.total_size();
-      if (buffer_total > max_checkpoint) {
-        result = {grpc::StatusCode::RESOURCE_EXHAUSTED,
-                  fmt::format("checkpoint {} claims {} bytes, limit {}", c.epoch(), buffer_total,
-                              max_checkpoint)};
-        break;
-      }
-      buffer.reserve(buffer_total);
-    }
-    if (c.epoch() != buffer_epoch || c.total_size() != buffer_total ||
-        c.offset() != buffer.size() || buffer.size() + c.data().size() > buffer_total) {
-      result = {
-          grpc::StatusCode::DATA_LOSS,
-          fmt::format("chunk of epoch {} at offset {} (+{}) does not continue epoch {} at {}/{}",
-                      c.epoch(), c.offset(), c.data().size(), buffer_epoch, buffer.size(),
-                      buffer_total)};
+    auto whole = assembler.add({.epoch = c.epoch(),
+                                .offset = c.offset(),
+                                .total_size = c.total_size(),
+                                .data = std::as_bytes(std::span(c.data())),
+                                .last = c.last()});
+    if (!whole) {
+      spdlog::error("replication.bad_chunk peer={} error=\"{}\"", context->peer(),
+                    whole.error().to_string());
+      result = to_grpc_status(whole.error());
       break;
     }
-    auto* d = reinterpret_cast<const std::byte*>(c.data().data());
-    buffer.insert(buffer.end(), d, d + c.data().size());
-    if (!c.last()) continue;
-    if (buffer.size() != buffer_total) {
-      result = {grpc::StatusCode::DATA_LOSS,
-                fmt::format("checkpoint {} ended at {} of {} bytes", buffer_epoch, buffer.size(),
-                            buffer_total)};
-      break;
-    }
-    Result<ApplyStats> applied;
-    {
-      std::lock_guard lock(mu_);
-      if (failed_over_ || generation != stream_generation_) {
-        result = {grpc::StatusCode::ABORTED, "stream superseded (failover or newer primary)"};
-        break;
-      }
-      applied = replica_.apply(buffer);
-      bytes_received_ += buffer.size();
-      if (applied) {
-        last_apply_us_ = applied->decode_us + applied->apply_us;
-        applied_times_.push_back(Clock::now());
-        while (applied_times_.size() > 256) applied_times_.pop_front();
-      } else {
-        last_error_ = applied.error().to_string();
-      }
-    }
+    if (!*whole) continue;
+    auto applied = apply(**whole, *generation);
     if (!applied) {
-      spdlog::error("checkpoint.rejected epoch={} bytes={} error=\"{}\" replica_epoch={}",
-                    buffer_epoch, buffer.size(), applied.error().to_string(), replica_.epoch());
-      result = to_grpc(applied.error());
+      result = to_grpc_status(applied.error());
       break;
     }
     spdlog::debug("checkpoint.applied epoch={} pages={} decode_us={} apply_us={}", applied->epoch,
                   applied->pages, applied->decode_us, applied->apply_us);
     v1::SecondaryMessage ack;
     ack.mutable_ack()->set_epoch(applied->epoch);
-    ack.mutable_ack()->set_apply_micros(last_apply_us_);
+    ack.mutable_ack()->set_apply_micros(applied->decode_us + applied->apply_us);
     if (!stream->Write(ack)) break;
-    buffer.clear();
   }
-  if (!buffer.empty() && result.ok())
-    spdlog::warn("replication.partial_discarded epoch={} bytes={}/{} replica_epoch={}",
-                 buffer_epoch, buffer.size(), buffer_total, replica_.epoch());
-  std::lock_guard lock(mu_);
-  if (active_stream_ == context) active_stream_ = nullptr;
-  spdlog::info("replication.ended vm={} peer={} replica_epoch={} status=\"{}\"", config_.vm_name,
-               context->peer(), replica_.epoch(), result.ok() ? "ok" : result.error_message());
+  if (assembler.partial() && result.ok())
+    spdlog::warn("replication.partial_discarded epoch={} bytes={}/{}", assembler.epoch(),
+                 assembler.received_bytes(), assembler.total_bytes());
+  end_stream(context, result);
   return result;
 }
 
 Result<ActivationReport> SecondaryVm::failover() {
-  std::lock_guard lock(mu_);  // waits for an apply in progress: we activate a whole epoch
-  if (failed_over_)
-    return make_error(ErrorCode::kFailedPrecondition, "VM '{}' already failed over at epoch {}",
-                      config_.vm_name, activation_.epoch);
-  if (replica_.epoch() == 0)
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "VM '{}' has no consistent checkpoint yet (initial sync not finished)",
-                      config_.vm_name);
-  failed_over_ = true;  // from here on no primary may feed this replica
-  if (active_stream_) active_stream_->TryCancel();
-  spdlog::warn("failover.start vm={} epoch={} activator={}", config_.vm_name, replica_.epoch(),
+  uint64_t epoch = 0;
+  std::span<const std::byte> memory, device_state;
+  {
+    MutexLock lock(mu_);  // waits for an apply in progress: we activate a whole epoch
+    if (lifecycle_.state() == VmState::kActive)
+      return make_error(ErrorCode::kFailedPrecondition, "VM '{}' already failed over at epoch {}",
+                        config_.vm_name, activation_.epoch);
+    if (lifecycle_.state() == VmState::kActivating)
+      return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is failing over already",
+                        config_.vm_name);
+    if (replica_.epoch() == 0)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "VM '{}' has no consistent checkpoint yet (initial sync not finished)",
+                        config_.vm_name);
+    // From here on no primary may feed this replica.
+    FTD_TRY(lifecycle_.enter(VmState::kActivating, "failover requested"));
+    if (active_stream_) active_stream_->TryCancel();
+    epoch = replica_.epoch();
+    memory = replica_.memory();
+    device_state = replica_.device_state();
+  }
+  spdlog::warn("failover.start vm={} epoch={} activator={}", config_.vm_name, epoch,
                activator_->name());
-  auto report = activator_->activate(replica_.epoch(), replica_.memory(), replica_.device_state());
+  // Without mu_: activation takes tens of milliseconds of QMP and status()
+  // must answer meanwhile. The replica cannot change: apply() refuses while
+  // activating.
+  auto report = activator_->activate(epoch, memory, device_state);
+  MutexLock lock(mu_);
   if (!report) {
     last_error_ = report.error().to_string();
+    (void)lifecycle_.enter(VmState::kFailed, last_error_);
     spdlog::error("failover.failed vm={} error=\"{}\"", config_.vm_name, last_error_);
     return report;
   }
   activation_ = *report;
+  (void)lifecycle_.enter(VmState::kActive, fmt::format("activated epoch {}", epoch));
   spdlog::warn("failover.done vm={} epoch={} activation_us={} {}", config_.vm_name, report->epoch,
                report->activation_us, report->detail);
   return report;
 }
 
 v1::VmStatus SecondaryVm::status() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   v1::VmStatus s;
   s.set_name(config_.vm_name);
-  s.set_role("secondary");
+  s.set_role(std::string(to_string(VmRole::kSecondary)));
+  s.set_state(to_proto(lifecycle_.state()));
   s.set_engine(activator_->name());
   s.set_epoch(replica_.epoch());
   s.set_acked_epoch(replica_.epoch());
   s.set_memory_bytes(config_.memory_bytes);
   s.set_apply_us_last(last_apply_us_);
   s.set_peer(peer_);
-  s.set_detail(failed_over_ ? activation_.detail : last_error_);
-  if (failed_over_)
-    s.set_state("active");
-  else if (active_stream_)
-    s.set_state(replica_.syncing() || replica_.epoch() == 0 ? "syncing" : "protected");
-  else
-    s.set_state("waiting");
+  s.set_detail(lifecycle_.state() == VmState::kActive ? activation_.detail : last_error_);
   auto now = Clock::now();
   size_t recent = 0;
   for (auto t : applied_times_)

@@ -1,9 +1,16 @@
 // One protected VM on the secondary host: its replica, the state of the
 // replication stream feeding it, and failover (activation) of the replica.
 //
-// Split-brain guard: once failed over, the VM never accepts a primary again;
-// only one primary stream feeds the replica at a time (a newer connection
-// replaces an older one, e.g. a restarted primary whose old TCP is half dead).
+// Split-brain guard: once activating or active, the VM never accepts a
+// primary again; only one primary stream feeds the replica at a time (a newer
+// connection replaces an older one, e.g. a restarted primary whose old TCP is
+// half dead).
+//
+// Threads: each Replicate stream runs serve() on a gRPC thread; failover()
+// and status() come from control threads. mu_ guards the replica and the
+// state; it is held while a checkpoint is applied (so failover activates a
+// whole epoch) but never across activation (so status answers during a
+// failover) nor across stream I/O. The activator must outlive the VM.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -11,11 +18,12 @@
 #include <chrono>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include "failover/activator.h"
+#include "common/mutex.h"
+#include "common/vm_state.h"
 #include "ftd.grpc.pb.h"
+#include "secondary/activator.h"
 #include "secondary/replica_store.h"
 
 namespace ftd {
@@ -29,39 +37,57 @@ struct SecondaryVmConfig {
 
 class SecondaryVm {
  public:
+  using Stream = grpc::ServerReaderWriter<v1::SecondaryMessage, v1::PrimaryMessage>;
+
   static Result<std::unique_ptr<SecondaryVm>> open(SecondaryVmConfig config,
                                                    std::unique_ptr<Activator> activator);
 
   const std::string& name() const { return config_.vm_name; }
-  const ReplicaStore& replica() const { return replica_; }
+  // The replica's path (constant); its contents are guarded by the VM.
+  const std::string& replica_path() const { return replica_path_; }
+  uint64_t replica_epoch() const FTD_EXCLUDES(mu_);
+  // Runs `read(const ReplicaStore&)` with the VM's lock held: a consistent
+  // view (no apply in between), e.g. to verify the replica.
+  template <typename F>
+  auto with_replica(F&& read) const FTD_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return read(static_cast<const ReplicaStore&>(replica_));
+  }
 
   // Serves one Replicate stream until it ends; returns the status to send back.
-  grpc::Status serve(grpc::ServerContext* context,
-                     grpc::ServerReaderWriter<v1::SecondaryMessage, v1::PrimaryMessage>* stream);
+  grpc::Status serve(grpc::ServerContext* context, Stream* stream) FTD_EXCLUDES(mu_);
 
-  Result<ActivationReport> failover();
-  v1::VmStatus status() const;
+  Result<ActivationReport> failover() FTD_EXCLUDES(mu_);
+  v1::VmStatus status() const FTD_EXCLUDES(mu_);
 
  private:
-  SecondaryVm(SecondaryVmConfig config, ReplicaStore replica, std::unique_ptr<Activator> activator)
-      : config_(std::move(config)),
-        replica_(std::move(replica)),
-        activator_(std::move(activator)) {}
+  SecondaryVm(SecondaryVmConfig config, ReplicaStore replica, std::unique_ptr<Activator> activator);
   grpc::Status check_hello(const v1::Hello& hello) const;
+  // Registers `context` as the stream feeding the replica; returns its generation.
+  Result<uint64_t> accept_stream(grpc::ServerContext* context, uint64_t& replica_epoch)
+      FTD_EXCLUDES(mu_);
+  // Applies one whole checkpoint of stream `generation`.
+  Result<ApplyStats> apply(std::span<const std::byte> checkpoint, uint64_t generation)
+      FTD_EXCLUDES(mu_);
+  void end_stream(grpc::ServerContext* context, const grpc::Status& result) FTD_EXCLUDES(mu_);
 
+  // ---- constant after construction
   const SecondaryVmConfig config_;
-  mutable std::mutex mu_;  // guards everything below; held while applying
-  ReplicaStore replica_;
-  std::unique_ptr<Activator> activator_;
-  grpc::ServerContext* active_stream_ = nullptr;
-  uint64_t stream_generation_ = 0;
-  bool failed_over_ = false;
-  ActivationReport activation_;
-  std::string last_error_;
-  std::string peer_;
-  uint64_t last_apply_us_ = 0;
-  uint64_t bytes_received_ = 0;
-  std::deque<std::chrono::steady_clock::time_point> applied_times_;
+  const std::string replica_path_;
+  const std::unique_ptr<Activator> activator_;  // used by the one failover() in flight
+
+  // ---- guarded by mu_
+  mutable Mutex mu_;
+  ReplicaStore replica_ FTD_GUARDED_BY(mu_);
+  VmLifecycle lifecycle_ FTD_GUARDED_BY(mu_);
+  grpc::ServerContext* active_stream_ FTD_GUARDED_BY(mu_) = nullptr;
+  uint64_t stream_generation_ FTD_GUARDED_BY(mu_) = 0;
+  ActivationReport activation_ FTD_GUARDED_BY(mu_);
+  std::string last_error_ FTD_GUARDED_BY(mu_);
+  std::string peer_ FTD_GUARDED_BY(mu_);
+  uint64_t last_apply_us_ FTD_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_received_ FTD_GUARDED_BY(mu_) = 0;
+  std::deque<std::chrono::steady_clock::time_point> applied_times_ FTD_GUARDED_BY(mu_);
 };
 
 }  // namespace ftd

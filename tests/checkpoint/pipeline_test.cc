@@ -13,7 +13,7 @@
 #include <future>
 
 #include "checkpoint/output_commit_buffer.h"
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
 #include "common/hash.h"
 #include "secondary/replica_store.h"
 

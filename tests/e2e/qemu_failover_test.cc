@@ -17,6 +17,7 @@
 #include "tests/e2e/failover_lan.h"
 #include "tests/e2e/process_tree.h"
 #include "tests/guest/guest_testing.h"
+#include "proto/status_mapping.h"
 #include "tests/system/daemon_harness.h"
 
 namespace ftd::testing {
@@ -73,8 +74,8 @@ class QemuPairTest : public ::testing::Test {
     bool protected_ = wait_until(
         [&] {
           auto s = primary_->status();
-          if (s) last_state = s->state() + " " + s->detail();
-          return s && s->state() == "protected";
+          if (s) last_state = std::string(state_name(s->state())) + " " + s->detail();
+          return s && s->state() == v1::VM_STATE_PROTECTED;
         },
         240s);
     ASSERT_TRUE(protected_) << "primary never protected; last: " << last_state << "\n"
@@ -277,7 +278,7 @@ TEST_F(QemuPairTest, NoFrameLeavesBeforeItsEpochIsAcked) {
       t_stop, t_cont - t_quiet, while_blocked, after_cont, released_late,
       static_cast<unsigned long>(held ? held->output_held() : 0),
       static_cast<unsigned long>(records_before_cont - records_quiet),
-      held ? held->state().c_str() : "?");
+      held ? std::string(state_name(held->state())).c_str() : "?");
   std::printf("[e2e] record client: %s\n", j.dump().c_str());
   RecordProperty("ping_replies_while_blocked", std::to_string(while_blocked));
   RecordProperty("ping_replies_after_cont", std::to_string(after_cont));

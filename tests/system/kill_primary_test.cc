@@ -10,7 +10,8 @@
 #include <random>
 #include <sstream>
 
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
+#include "common/file_util.h"
 #include "common/hash.h"
 #include "secondary/replica_store.h"
 #include "tests/system/daemon_harness.h"
@@ -110,7 +111,7 @@ TEST_P(KillPrimaryTest, ReplicaIsLastAckedEpochAndNoLaterOutputEscaped) {
   ASSERT_TRUE(wait_until(
       [&] {
         auto s = secondary->status();
-        return s && s->state() == "waiting";
+        return s && s->state() == v1::VM_STATE_WAITING;
       },
       std::chrono::seconds(10)));
   auto sec = secondary->status();
@@ -179,7 +180,7 @@ TEST(SecondaryRejects, WrongVmNameAndGeometryWithClearErrors) {
       << "the primary's status should carry the secondary's reason";
   auto p = primary->status();
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->state(), "degraded");
+  EXPECT_EQ(p->state(), v1::VM_STATE_DEGRADED);
   EXPECT_EQ(p->acked_epoch(), 0u);
   auto s = secondary->status();
   ASSERT_TRUE(s);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "ftd.grpc.pb.h"
+#include "proto/status_mapping.h"
 
 namespace {
 
@@ -30,7 +31,7 @@ std::string human_bytes(double b) {
 nlohmann::json to_json(const ftd::v1::VmStatus& s) {
   return {{"name", s.name()},
           {"role", s.role()},
-          {"state", s.state()},
+          {"state", ftd::state_name(s.state())},
           {"engine", s.engine()},
           {"epoch", s.epoch()},
           {"acked_epoch", s.acked_epoch()},
@@ -55,7 +56,7 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
 void print_table(const ftd::v1::StatusReply& r) {
   for (const auto& s : r.vms()) {
     fmt::print("VM {} ({}, {} engine, {})  state: {}\n", s.name(), s.role(), s.engine(),
-               human_bytes(static_cast<double>(s.memory_bytes())), s.state());
+               human_bytes(static_cast<double>(s.memory_bytes())), ftd::state_name(s.state()));
     if (s.role() == "primary") {
       fmt::print("  epoch {}  acked {}  lag {} epochs / {:.0f} ms  sync {:.0f}%\n", s.epoch(),
                  s.acked_epoch(), s.lag_epochs(), s.lag_ms(), s.sync_progress() * 100);

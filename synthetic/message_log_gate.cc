@@ -1,4 +1,4 @@
-#include "primary/message_log_gate.h"
+#include "synthetic/message_log_gate.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "failover/synthetic_activator.h"
+#include "synthetic/synthetic_activator.h"
 
 #include <chrono>
 

@@ -1,7 +1,8 @@
 // What "failover" does on the secondary once replication has stopped: turn
-// the replica at its last applied epoch into the running VM. StandbyActivator
-// (QEMU) feeds a prelaunched standby QEMU; SyntheticActivator verifies and
-// reports the synthetic workload's state.
+// the replica at its last applied epoch into the running VM. Each engine keeps
+// its activator beside it: QemuActivator (qemu/) feeds a prelaunched standby
+// QEMU; SyntheticActivator (synthetic/) verifies and reports the synthetic
+// workload's state.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "checkpoint/synthetic_engine.h"
+#include "synthetic/synthetic_engine.h"
 
 #include <gtest/gtest.h>
 

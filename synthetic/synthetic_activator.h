@@ -4,8 +4,8 @@
 // recorded number of writes) and reports where the workload resumes.
 #pragma once
 
-#include "checkpoint/synthetic_engine.h"
-#include "failover/activator.h"
+#include "synthetic/synthetic_engine.h"
+#include "secondary/activator.h"
 
 namespace ftd {
 
