@@ -41,6 +41,14 @@ void PageScanner::reset() {
   have_hashes_ = false;
 }
 
+void PageScanner::rebase(std::span<const uint32_t> pages, std::span<const std::byte> contents) {
+  if (!have_hashes_) return;
+  for (size_t i = 0; i < pages.size() && (i + 1) * page_size_ <= contents.size(); ++i) {
+    if (pages[i] < hashes_.size())
+      hashes_[pages[i]] = page_hash(contents.data() + i * page_size_, page_size_);
+  }
+}
+
 std::vector<uint32_t> PageScanner::scan(std::span<const std::byte> memory) {
   const size_t pages = (memory.size() + page_size_ - 1) / page_size_;
   const bool all_dirty = !have_hashes_ || hashes_.size() != pages;

@@ -36,7 +36,15 @@ class PageScanner {
   // Forgets the hashes: the next scan returns every page.
   void reset();
 
-  // Page hashes as of the last scan (empty before the first / after reset()).
+  // `contents` (pages.size() whole pages, in order) is what was copied for
+  // `pages` while the guest ran. Makes those bytes the pages' baseline, so the
+  // next scan reports any page that differs from its copy. Without this a
+  // page changed after a scan, copied, then changed back (a zeroed page
+  // reused and zeroed again) matches the old hash and its copy stays stale.
+  // No-op before the first scan (that one reports every page anyway).
+  void rebase(std::span<const uint32_t> pages, std::span<const std::byte> contents);
+
+  // Page hashes as of the last scan or rebase (empty before the first / after reset()).
   std::span<const uint64_t> page_hashes() const { return hashes_; }
   size_t page_size() const { return page_size_; }
   unsigned threads() const { return static_cast<unsigned>(workers_.size()) + 1; }

@@ -173,6 +173,9 @@ Status CheckpointPipeline::queue_sync_pages(std::span<const uint32_t> pages, uin
     c.pages.assign(pages.begin() + static_cast<ptrdiff_t>(first),
                    pages.begin() + static_cast<ptrdiff_t>(first + n));
     copy_pages(c.pages, c.contents);
+    // The guest runs during the sync: the next scan must compare against what
+    // was copied, not against what the last scan saw (see PageScanner::rebase).
+    if (!has_dirty_log_) scanner_.rebase(c.pages, c.contents);
     c.generation = generation;
     {
       MutexLock lock(mu_);

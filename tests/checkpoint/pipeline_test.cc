@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -509,6 +510,82 @@ TEST(Pipeline, LoopStartStopThenManualSteps) {
   rig.steps(6);
   ASSERT_TRUE(rig.settle(3000ms)) << "checkpoints after stop() were never shipped";
   rig.expect_replica_matches_oracle();
+}
+
+// A running guest whose memory differs from zero only while the pipeline takes
+// its `visible_on`-th look at it (a scan or a sync chunk copy): a page
+// allocated, written and zeroed again while the initial sync runs. Nothing
+// changes while paused. This is the QEMU failover bug: the scan hashed the
+// zero page, the copy saw the transient bytes, the next scan saw zero again
+// and the replica kept the stale copy.
+class TransientEngine : public GuestEngine {
+ public:
+  TransientEngine(size_t bytes, uint64_t visible_on) : mem_(bytes), visible_on_(visible_on) {}
+  std::string name() const override { return "transient"; }
+  std::span<const std::byte> memory() const override {
+    if (armed_ && running_) {
+      const auto fill = ++looks_ == visible_on_ ? std::byte{0x5a} : std::byte{0};
+      std::fill(mem_.begin(), mem_.end(), fill);
+    }
+    return mem_;
+  }
+  Status pause() override {
+    running_ = false;
+    return ok();
+  }
+  Status resume() override {
+    running_ = true;
+    return ok();
+  }
+  Result<std::vector<std::byte>> capture_device_state() override {
+    return std::vector<std::byte>(16, std::byte{1});
+  }
+  void arm() { armed_ = true; }
+  uint64_t looks() const { return looks_; }
+  // The guest's memory now, without counting as a look.
+  std::span<const std::byte> current() const { return mem_; }
+
+ private:
+  mutable std::vector<std::byte> mem_;
+  const uint64_t visible_on_;
+  bool armed_ = false;
+  std::atomic<bool> running_{true};
+  mutable std::atomic<uint64_t> looks_{0};
+};
+
+TEST(Pipeline, SyncCopyOfTransientContentIsResent) {
+  // 8 sync chunks: look 1 is the arming scan, 2..9 the chunk copies, 10 the
+  // first convergence scan; 11 lies past the sync.
+  for (uint64_t look = 1; look <= 11; ++look) {
+    SCOPED_TRACE(::testing::Message() << "memory differs on look " << look);
+    std::string dir = (fs::temp_directory_path() / "ftd-transient-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    TransientEngine engine(512 * 4096, look);
+    {
+      auto replica = ReplicaStore::open(dir, "vm", 512 * 4096, 4096);
+      ASSERT_TRUE(replica) << replica.error().to_string();
+      LoopbackTransport transport(*replica);
+      auto p = CheckpointPipeline::create(
+          engine, transport,
+          PipelineConfig{.epoch_interval = 10ms, .scan_threads = 2, .sync_chunk_pages = 64});
+      ASSERT_TRUE(p) << p.error().to_string();
+      transport.attach(p->get());
+      engine.arm();
+      (*p)->on_connected(replica->epoch());
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE((*p)->step());
+      for (int i = 0; i < 500 && (*p)->acked_epoch() < 3; ++i) std::this_thread::sleep_for(2ms);
+      transport.drain();
+      EXPECT_TRUE(transport.errors().empty()) << transport.errors().front();
+      EXPECT_EQ(replica->epoch(), 3u);
+      EXPECT_GE(engine.looks(), 10u) << "the sync took fewer looks than this test assumes";
+      auto m = replica->memory();
+      auto g = engine.current();
+      EXPECT_TRUE(std::equal(m.begin(), m.end(), g.begin(), g.end()))
+          << "the replica differs from the guest at the same epoch";
+      transport.shutdown();
+    }
+    fs::remove_all(dir);
+  }
 }
 
 }  // namespace
