@@ -28,12 +28,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Print the corosync arbiter's verdict as JSON lines"};
   uint32_t peer = 0;
   int settle_ms = 3000, stale_ms = 500, refresh_ms = 100, interval_ms = 10, count = 0;
+  int claim_ms = 0;
   app.add_option("--peer-nodeid", peer, "corosync nodeid of the other host")->required();
   app.add_option("--settle-ms", settle_ms, "quorate-without-peer time before running alone");
   app.add_option("--stale-ms", stale_ms, "snapshot age that counts as doubt");
   app.add_option("--refresh-ms", refresh_ms, "corosync query period");
   app.add_option("--interval-ms", interval_ms, "output period");
   app.add_option("--count", count, "lines to print (0: until killed)");
+  app.add_option("--claim-ms", claim_ms, "first print the result of claim(timeout)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -50,6 +52,20 @@ int main(int argc, char** argv) {
                             .dump()
                             .c_str());
     return 3;
+  }
+  if (claim_ms > 0) {
+    auto c = (*arbiter)->claim(std::chrono::milliseconds(claim_ms));
+    nlohmann::json line{{"t_ns", monotonic_ns()}, {"claim", true}};
+    if (c) {
+      line["may_run_alone"] = c->may_run_alone;
+      line["term"] = c->term;
+      line["evidence"] = c->evidence;
+    } else {
+      line["may_run_alone"] = false;
+      line["error"] = c.error().to_string();
+    }
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
   }
   for (int i = 0; count == 0 || i < count; ++i) {
     const ftd::ArbiterVerdict v = (*arbiter)->current();
