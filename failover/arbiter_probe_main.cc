@@ -27,7 +27,7 @@ int64_t monotonic_ns() {
 int main(int argc, char** argv) {
   CLI::App app{"Print the corosync arbiter's verdict as JSON lines"};
   uint32_t peer = 0;
-  int settle_ms = 3000, stale_ms = 500, refresh_ms = 100, interval_ms = 10, count = 0;
+  int settle_ms = 2000, stale_ms = 500, refresh_ms = 100, interval_ms = 10, count = 0;
   int claim_ms = 0;
   app.add_option("--peer-nodeid", peer, "corosync nodeid of the other host")->required();
   app.add_option("--settle-ms", settle_ms, "quorate-without-peer time before running alone");

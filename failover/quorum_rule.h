@@ -23,7 +23,7 @@ namespace ftd {
 struct QuorumRule {
   uint32_t peer_nodeid = 0;  // the other host of the VM pair (corosync nodeid)
   // How long "quorate without the peer" must hold before running alone.
-  std::chrono::milliseconds settle{3000};
+  std::chrono::milliseconds settle{2000};
   // A snapshot older than this is doubt: corosync (or our thread) stalled.
   std::chrono::milliseconds stale_after{500};
 };

@@ -96,6 +96,9 @@ std::string CorosyncCluster::corosync_conf() const {
       "    }}\n"
       "  }}\n"
       "}}\n"
+      "system {{\n"
+      "  sched_rr: {rr}\n"
+      "}}\n"
       "logging {{\n"
       "  to_stderr: yes\n"
       "  to_syslog: no\n"
@@ -104,7 +107,7 @@ std::string CorosyncCluster::corosync_conf() const {
       "}}\n",
       fmt::arg("token", options_.token_ms), fmt::arg("a", address(Host::kA)),
       fmt::arg("b", address(Host::kB)), fmt::arg("c", address(Host::kC)),
-      fmt::arg("dt", device_timeouts));
+      fmt::arg("dt", device_timeouts), fmt::arg("rr", options_.realtime ? "yes" : "no"));
 }
 
 Result<std::unique_ptr<CorosyncCluster>> CorosyncCluster::start(CorosyncClusterOptions options) {
@@ -132,13 +135,15 @@ Status CorosyncCluster::build() {
     FTD_TRY(net::link_up(bridge_ns_.name(), port));
     FTD_TRY(net::add_address(s.ns.name(), "eth0", address(h) + "/24"));
   }
-  FTD_TRY(write_file(workdir_ + "/partition.nft", ""));
   for (Host h : kHosts) FTD_TRY(start_host(h));
   FTD_TRY(spawn(Host::kC, "qnetd", {"corosync-qnetd", "-f", "-s", "off"}));
   for (Host h : {Host::kA, Host::kB}) FTD_TRY(spawn(h, "corosync", {"corosync", "-f"}));
+  // qdevice exits at once if corosync's IPC is not up yet, and corosync 3.1.7
+  // can abort (votequorum.c `sender_node != NULL`) when a qdevice registers
+  // while the two nodes are still joining: start it on a formed pair.
+  for (Host h : {Host::kA, Host::kB}) FTD_TRY(wait_ipc(h, 20s));
+  for (Host h : {Host::kA, Host::kB}) FTD_TRY(wait_quorate(h, 2, 2, 30s));
   for (Host h : {Host::kA, Host::kB}) {
-    // qdevice exits at once if corosync's IPC is not up yet.
-    FTD_TRY(wait_ipc(h, 20s));
     FTD_TRY(spawn(h, "qdevice", {"corosync-qdevice", "-f"}));
   }
   return ok();
@@ -238,26 +243,28 @@ Status CorosyncCluster::wait_quorate(Host h, int votes, int nodes,
   }
 }
 
+// The cut is made on the bridge (a switch dropping A<->B frames), not in the
+// hosts: an OUTPUT drop makes sendto() fail with EPERM on the host itself,
+// which a real network partition never does.
 Status CorosyncCluster::partition_ab() {
-  for (auto [self, other] : {std::pair{Host::kA, Host::kB}, std::pair{Host::kB, Host::kA}}) {
-    const std::string rules = fmt::format(
-        "table inet cs_partition {{\n"
-        "  chain in {{ type filter hook input priority 0; ip saddr {0} drop; }}\n"
-        "  chain out {{ type filter hook output priority 0; ip daddr {0} drop; }}\n"
-        "}}\n",
-        address(other));
-    const std::string path = fmt::format("{}/{}/partition.nft", workdir_, name(self));
-    FTD_TRY(write_file(path, rules));
-    FTD_TRY(run_command({"ip", "netns", "exec", host(self).ns.name(), "nft", "-f", path}));
-  }
+  const std::string rules = fmt::format(
+      "table bridge cs_partition {{\n"
+      "  chain cut {{\n"
+      "    type filter hook forward priority 0;\n"
+      "    ip saddr {0} ip daddr {1} drop\n"
+      "    ip saddr {1} ip daddr {0} drop\n"
+      "  }}\n"
+      "}}\n",
+      address(Host::kA), address(Host::kB));
+  const std::string path = workdir_ + "/partition.nft";
+  FTD_TRY(write_file(path, rules));
+  FTD_TRY(run_command({"ip", "netns", "exec", bridge_ns_.name(), "nft", "-f", path}));
   return ok();
 }
 
 Status CorosyncCluster::heal_ab() {
-  for (Host h : {Host::kA, Host::kB}) {
-    FTD_TRY(run_command(
-        {"ip", "netns", "exec", host(h).ns.name(), "nft", "delete", "table", "inet", "cs_partition"}));
-  }
+  FTD_TRY(run_command({"ip", "netns", "exec", bridge_ns_.name(), "nft", "delete", "table",
+                       "bridge", "cs_partition"}));
   return ok();
 }
 

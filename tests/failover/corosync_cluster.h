@@ -26,6 +26,11 @@ struct CorosyncClusterOptions {
   // quorum.device.timeout / sync_timeout; 0 keeps corosync's defaults.
   int qdevice_timeout_ms = 0;
   int qdevice_sync_timeout_ms = 0;
+  // corosync's default SCHED_RR 99. Off here: with two corosyncs on a 2-CPU
+  // machine, their sync phase spins while waiting for the (normal priority)
+  // qdevice's poll, starving it and every other process until RT throttling
+  // (~950 ms). Real hosts have one corosync and more CPUs.
+  bool realtime = false;
 };
 
 class CorosyncCluster {
@@ -56,7 +61,7 @@ class CorosyncCluster {
   // total votes and `nodes` members.
   Status wait_quorate(Host h, int votes, int nodes, std::chrono::milliseconds timeout);
 
-  // Drops all traffic between A and B (nftables in both), C stays reachable.
+  // Drops all traffic between A and B (nftables on the bridge); C stays reachable.
   Status partition_ab();
   Status heal_ab();
   // Host loss: SIGKILL every process started in the host, then link down.
