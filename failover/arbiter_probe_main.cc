@@ -70,14 +70,10 @@ int main(int argc, char** argv) {
   for (int i = 0; count == 0 || i < count; ++i) {
     const ftd::ArbiterVerdict v = (*arbiter)->current();
     const ftd::QuorumSnapshot s = (*arbiter)->snapshot();
-    nlohmann::json line{{"t_ns", monotonic_ns()},
-                        {"may_run_alone", v.may_run_alone},
-                        {"term", v.term},
-                        {"connected", s.connected},
-                        {"quorate", s.quorate},
-                        {"node", s.local_nodeid},
-                        {"members", s.members},
-                        {"votes", s.total_votes},
+    nlohmann::json line{{"t_ns", monotonic_ns()}, {"may_run_alone", v.may_run_alone},
+                        {"term", v.term},         {"connected", s.connected},
+                        {"quorate", s.quorate},   {"node", s.local_nodeid},
+                        {"members", s.members},   {"votes", s.total_votes},
                         {"evidence", v.evidence}};
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);

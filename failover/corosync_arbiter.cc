@@ -30,9 +30,8 @@ Result<std::unique_ptr<CorosyncArbiter>> CorosyncArbiter::create(CorosyncArbiter
   CorosyncArbiter& a = *arbiter;
   a.thread_ = std::jthread([&a](std::stop_token st) { a.run(st); });
   MutexLock lock(a.mu_);
-  a.changed_.wait_for(a.mu_, a.options_.connect_timeout, [&]() FTD_REQUIRES(a.mu_) {
-    return a.first_answer_;
-  });
+  a.changed_.wait_for(a.mu_, a.options_.connect_timeout,
+                      [&]() FTD_REQUIRES(a.mu_) { return a.first_answer_; });
   if (!a.snapshot_.connected) {
     std::string why = a.snapshot_.error.empty() ? "no answer" : a.snapshot_.error;
     return make_error(ErrorCode::kUnavailable, "corosync arbiter: {}", why);

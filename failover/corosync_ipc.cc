@@ -6,15 +6,24 @@ namespace ftd {
 
 std::string_view cs_error_name(cs_error_t e) {
   switch (e) {
-    case CS_OK: return "CS_OK";
-    case CS_ERR_LIBRARY: return "CS_ERR_LIBRARY";
-    case CS_ERR_TRY_AGAIN: return "CS_ERR_TRY_AGAIN";
-    case CS_ERR_BAD_HANDLE: return "CS_ERR_BAD_HANDLE";
-    case CS_ERR_TIMEOUT: return "CS_ERR_TIMEOUT";
-    case CS_ERR_ACCESS: return "CS_ERR_ACCESS";
-    case CS_ERR_NOT_EXIST: return "CS_ERR_NOT_EXIST";
-    case CS_ERR_NO_RESOURCES: return "CS_ERR_NO_RESOURCES";
-    default: return "CS_ERR_OTHER";
+    case CS_OK:
+      return "CS_OK";
+    case CS_ERR_LIBRARY:
+      return "CS_ERR_LIBRARY";
+    case CS_ERR_TRY_AGAIN:
+      return "CS_ERR_TRY_AGAIN";
+    case CS_ERR_BAD_HANDLE:
+      return "CS_ERR_BAD_HANDLE";
+    case CS_ERR_TIMEOUT:
+      return "CS_ERR_TIMEOUT";
+    case CS_ERR_ACCESS:
+      return "CS_ERR_ACCESS";
+    case CS_ERR_NOT_EXIST:
+      return "CS_ERR_NOT_EXIST";
+    case CS_ERR_NO_RESOURCES:
+      return "CS_ERR_NO_RESOURCES";
+    default:
+      return "CS_ERR_OTHER";
   }
 }
 
@@ -54,13 +63,11 @@ Result<std::unique_ptr<CorosyncIpc>> CorosyncIpc::open() {
   model.model = QUORUM_MODEL_V1;
   model.quorum_notify_fn = &CorosyncIpc::on_quorum;
   uint32_t quorum_type = 0;
-  cs_error_t e =
-      quorum_model_initialize(&ipc->quorum_, QUORUM_MODEL_V1,
-                              reinterpret_cast<quorum_model_data_t*>(&model), &quorum_type,
-                              ipc.get());
+  cs_error_t e = quorum_model_initialize(&ipc->quorum_, QUORUM_MODEL_V1,
+                                         reinterpret_cast<quorum_model_data_t*>(&model),
+                                         &quorum_type, ipc.get());
   if (e != CS_OK) {
-    return cs_error("corosync quorum_initialize (is corosync running in this mount namespace?)",
-                    e);
+    return cs_error("corosync quorum_initialize (is corosync running in this mount namespace?)", e);
   }
   ipc->have_quorum_ = true;
   if (quorum_type != QUORUM_SET) {

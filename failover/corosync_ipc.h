@@ -25,7 +25,7 @@ class CorosyncIpc {
   static Result<std::unique_ptr<CorosyncIpc>> open();
 
   int fd() const { return fd_; }  // readable when dispatch() has work
-  Status dispatch();               // runs pending membership callbacks
+  Status dispatch();              // runs pending membership callbacks
 
   // Asks corosync for quorum and votes now and merges the last membership
   // seen; fills every field of `out` except alone_since.
@@ -33,8 +33,8 @@ class CorosyncIpc {
 
  private:
   CorosyncIpc() = default;
-  static void on_quorum(quorum_handle_t h, uint32_t quorate, struct quorum_ring_id ring,
-                        uint32_t n, const uint32_t* members);
+  static void on_quorum(quorum_handle_t h, uint32_t quorate, struct quorum_ring_id ring, uint32_t n,
+                        const uint32_t* members);
 
   quorum_handle_t quorum_ = 0;
   votequorum_handle_t votequorum_ = 0;

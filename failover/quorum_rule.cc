@@ -36,13 +36,13 @@ void track_alone(const QuorumSnapshot& prev, QuorumSnapshot& next, uint32_t peer
 
 std::string describe(const QuorumSnapshot& s) {
   if (!s.connected) return fmt::format("corosync unreachable: {}", s.error);
-  std::string qdev = s.qdevice_votes == 0
-                         ? "none"
-                         : fmt::format("{}{}", s.qdevice_alive ? "alive" : "dead",
-                                       s.qdevice_cast_vote ? ",vote" : ",novote");
-  return fmt::format("node={} ring={:x}.{:x} quorate={} votes={}/{} quorum={} members=[{}] qdevice={}",
-                     s.local_nodeid, s.ring_nodeid, s.ring_seq, s.quorate ? "yes" : "no",
-                     s.total_votes, s.expected_votes, s.quorum, fmt::join(s.members, ","), qdev);
+  std::string qdev = s.qdevice_votes == 0 ? "none"
+                                          : fmt::format("{}{}", s.qdevice_alive ? "alive" : "dead",
+                                                        s.qdevice_cast_vote ? ",vote" : ",novote");
+  return fmt::format(
+      "node={} ring={:x}.{:x} quorate={} votes={}/{} quorum={} members=[{}] qdevice={}",
+      s.local_nodeid, s.ring_nodeid, s.ring_seq, s.quorate ? "yes" : "no", s.total_votes,
+      s.expected_votes, s.quorum, fmt::join(s.members, ","), qdev);
 }
 
 ArbiterVerdict decide(const QuorumSnapshot& s, const QuorumRule& rule,

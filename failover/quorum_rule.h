@@ -44,7 +44,7 @@ struct QuorumSnapshot {
   uint32_t qdevice_votes = 0;
   bool qdevice_alive = false;
   bool qdevice_cast_vote = false;
-  Clock::time_point refreshed{};            // last successful answer from corosync
+  Clock::time_point refreshed{};                 // last successful answer from corosync
   std::optional<Clock::time_point> alone_since;  // quorate without peer, this ring
 };
 

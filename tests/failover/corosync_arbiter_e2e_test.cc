@@ -217,10 +217,10 @@ TEST_F(CorosyncArbiterE2E, HostLossLetsSurvivorRunAlone) {
       break;
     }
   }
-  const std::string json = fmt::format(
-      R"({{"scenario":"kill_host_b","settle_ms":{},"kill_to_ring_without_b_ms":{:.0f},)"
-      R"("kill_to_a_may_run_alone_ms":{:.0f}}})",
-      kSettleMs, ring_ms, ms_between(cut, grant->t_ns));
+  const std::string json =
+      fmt::format(R"({{"scenario":"kill_host_b","settle_ms":{},"kill_to_ring_without_b_ms":{:.0f},)"
+                  R"("kill_to_a_may_run_alone_ms":{:.0f}}})",
+                  kSettleMs, ring_ms, ms_between(cut, grant->t_ns));
   std::printf("MEASURED %s\n", json.c_str());
   RecordProperty("measured", json);
 }
@@ -254,8 +254,7 @@ TEST_F(CorosyncArbiterE2E, ArbiterHostLossChangesNothing) {
 TEST_F(CorosyncArbiterE2E, NoCorosyncIsAClearRefusal) {
   auto out = cluster_->run(Host::kC, probe_argv(Host::kA, {"--count", "1"}));
   ASSERT_FALSE(out) << "probe must exit non-zero without corosync: " << *out;
-  EXPECT_NE(out.error().message.find("CS_ERR_LIBRARY"), std::string::npos)
-      << out.error().message;
+  EXPECT_NE(out.error().message.find("CS_ERR_LIBRARY"), std::string::npos) << out.error().message;
   EXPECT_NE(out.error().message.find("is corosync running"), std::string::npos);
   EXPECT_NE(out.error().message.find(R"("may_run_alone":false)"), std::string::npos);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -130,7 +131,8 @@ Status CorosyncCluster::build() {
     HostState& s = host(h);
     FTD_ASSIGN_OR_RETURN(s.ns, net::NetNamespace::create(fmt::format("{}-{}", tag, name(h))));
     const std::string port = fmt::format("p{}", name(h));
-    FTD_ASSIGN_OR_RETURN(s.veth, net::VethPair::create(s.ns.name(), "eth0", bridge_ns_.name(), port));
+    FTD_ASSIGN_OR_RETURN(s.veth,
+                         net::VethPair::create(s.ns.name(), "eth0", bridge_ns_.name(), port));
     FTD_TRY(net::run_ip(bridge_ns_.name(), {"link", "set", port, "master", "br0"}));
     FTD_TRY(net::link_up(bridge_ns_.name(), port));
     FTD_TRY(net::add_address(s.ns.name(), "eth0", address(h) + "/24"));
@@ -166,7 +168,8 @@ Status CorosyncCluster::start_host(Host h) {
       return make_error(ErrorCode::kInternal, "host {} namespace holder exited (see {})", name(h),
                         o.log_path);
     }
-    if (Clock::now() > deadline) return make_error(ErrorCode::kTimeout, "host {} not ready", name(h));
+    if (Clock::now() > deadline)
+      return make_error(ErrorCode::kTimeout, "host {} not ready", name(h));
     std::this_thread::sleep_for(10ms);
   }
   return ok();
@@ -263,8 +266,8 @@ Status CorosyncCluster::partition_ab() {
 }
 
 Status CorosyncCluster::heal_ab() {
-  FTD_TRY(run_command({"ip", "netns", "exec", bridge_ns_.name(), "nft", "delete", "table",
-                       "bridge", "cs_partition"}));
+  FTD_TRY(run_command({"ip", "netns", "exec", bridge_ns_.name(), "nft", "delete", "table", "bridge",
+                       "cs_partition"}));
   return ok();
 }
 
@@ -274,6 +277,12 @@ Status CorosyncCluster::kill_host(Host h) {
   s.holder.kill(SIGKILL);
   for (Proc& p : s.procs) (void)p.process.wait(5s);
   (void)s.holder.wait(5s);
+  // Helpers our daemons forked (corosync-qdevice's heuristics worker) are in
+  // this private namespace too: kill them by PID as well.
+  if (auto pids = run_command({"ip", "netns", "pids", s.ns.name()})) {
+    std::istringstream in(*pids);
+    for (pid_t pid; in >> pid;) ::kill(pid, SIGKILL);
+  }
   FTD_TRY(s.ns.ip({"link", "set", "eth0", "down"}));
   return ok();
 }
