@@ -28,8 +28,8 @@ Result<std::unique_ptr<UffdWpTracker>> UffdWpTracker::arm(const TrackedRange& ra
   FTD_TRY(uffd_enable_wp_async(uffd.get()));
   FTD_TRY(uffd_register_wp(uffd.get(), range.start, range.length));
   FTD_TRY(uffd_write_protect(uffd.get(), range.start, range.length));
-  spdlog::info("tracking.uffd_wp.armed pid={} start={:#x} bytes={}", range.pid, range.start,
-               range.length);
+  spdlog::debug("tracking.uffd_wp.armed pid={} start={:#x} bytes={}", range.pid, range.start,
+                range.length);
   return std::unique_ptr<UffdWpTracker>(
       new UffdWpTracker(range, std::move(uffd), std::move(pagemap)));
 }
