@@ -46,6 +46,7 @@ using namespace std::chrono_literals;
 struct Options {
   std::vector<uint64_t> sizes_mib{128, 512};
   std::vector<std::string> loads{"idle", "memload"};
+  std::vector<std::string> trackers{"scan"};  // each cell runs once per tracker, side by side
   uint64_t memload_mib = 0;  // 0: min(64, guest MiB / 4) -- 64 MiB in a 128 MiB guest is OOM-killed
   uint64_t memload_rate = 5000;
   std::string bench_knob = "4:40";
@@ -124,9 +125,10 @@ Json protected_window(Rig& rig, double window_s, std::optional<Pinger>& pinger,
   if (ping.valid() && ping_out) *ping_out = ping.get();
   if (bench_out) *bench_out = bench_iterations(rig.primary_serial().lines(), t0, t1);
 
-  std::vector<double> total, stop, dev, cont, scan, dev_bytes;
+  std::vector<double> total, stop, dev, cont, scan, dev_bytes, dirty_log;
   for (const auto& s : samples) {
     total.push_back(s.total_ms);
+    dirty_log.push_back(s.qmp.dirty_log_ms);
     stop.push_back(s.qmp.stop_ms);
     dev.push_back(s.qmp.devstate_ms);
     cont.push_back(s.qmp.cont_ms);
@@ -145,13 +147,21 @@ Json protected_window(Rig& rig, double window_s, std::optional<Pinger>& pinger,
           {"parts_mean_ms",
            {{"stop", mean(stop)},
             {"scan_copy", mean(scan)},
+            {"tracker_collect", mean(dirty_log)},
             {"devstate", mean(dev)},
             {"cont", mean(cont)}}},
           {"parts_p50_ms",
            {{"stop", pct(stop, 50)},
             {"scan_copy", pct(scan, 50)},
+            {"tracker_collect", pct(dirty_log, 50)},
             {"devstate", pct(dev, 50)},
             {"cont", pct(cont, 50)}}},
+          {"parts_p99_ms",
+           {{"stop", pct(stop, 99)},
+            {"scan_copy", pct(scan, 99)},
+            {"tracker_collect", pct(dirty_log, 99)},
+            {"devstate", pct(dev, 99)},
+            {"cont", pct(cont, 99)}}},
           {"devstate_bytes_mean", mean(dev_bytes)},
           // raw = dirty pages + device state before delta/compression
           {"dirty_pages_per_ckpt_est",
@@ -254,14 +264,15 @@ Result<Json> qemu_migration(QmpClient& qmp) {
 
 // Phase 1: protected steady window, failover, unprotected baseline on the
 // activated standby, QEMU's migration of it.
-Status protected_run(const Options& o, uint64_t mib, bool memload, const std::string& tag,
-                     Json& cell) {
+Status protected_run(const Options& o, uint64_t mib, bool memload, TrackerKind tracker,
+                     const std::string& tag, Json& cell) {
   RigConfig rc{.guest_dir = o.guest_dir,
                .memory_mib = mib,
                .append = guest_append(o, mib, memload, false),
                .epoch = std::chrono::milliseconds(o.epoch_ms),
                .scan_threads = o.scan_threads,
-               .tag = tag};
+               .tag = tag,
+               .tracker = tracker};
   FTD_ASSIGN_OR_RETURN(auto rig, Rig::create(rc));
   cell["standby_start_ms"] =
       rig->activator().standby() ? rig->activator().standby()->start_ms() : 0;
@@ -273,6 +284,9 @@ Status protected_run(const Options& o, uint64_t mib, bool memload, const std::st
 
   FTD_ASSIGN_OR_RETURN(double sync_s, rig->protect());
   cell["initial_sync_s"] = sync_s;
+  const TrackingStatus tracking = rig->engine().tracking_status();
+  cell["tracker_chosen"] = tracking.tracker;
+  cell["tracker_reason"] = tracking.reason;
   double warm_s = 0;
   cell["reached_steady_state"] = rig->wait_steady(30.0 + mib / 16.0, warm_s);
   cell["warmup_s"] = warm_s;
@@ -280,6 +294,15 @@ Status protected_run(const Options& o, uint64_t mib, bool memload, const std::st
   cell["protected"] =
       protected_window(*rig, o.window_s, pinger, o.ping_interval_ms, &ping_prot, nullptr);
   cell["latency"]["protected"] = ping_json(ping_prot);
+  {
+    const TrackerCounters tc = rig->engine().tracking_status().counters;
+    cell["tracker_counters"] = {{"collections", tc.collections},
+                                {"pages_reported", tc.pages_reported},
+                                {"max_collect_us", tc.max_collect_us},
+                                {"audits", tc.audits},
+                                {"audit_misses", tc.audit_misses},
+                                {"failure", rig->engine().tracking_status().failure}};
+  }
   cell["latency"]["proxy_hold_p50_ms"] = 0;  // filled below from the proxy's own view
   spdlog::warn("cell {}: protected window done", tag);
   if (o.no_failover) return ok();
@@ -340,14 +363,15 @@ Status protected_run(const Options& o, uint64_t mib, bool memload, const std::st
 }
 
 // Phase 2: the guest's CPU+memory loop, unprotected then protected, one QEMU.
-Status slowdown_run(const Options& o, uint64_t mib, bool memload, const std::string& tag,
-                    Json& cell) {
+Status slowdown_run(const Options& o, uint64_t mib, bool memload, TrackerKind tracker,
+                    const std::string& tag, Json& cell) {
   RigConfig rc{.guest_dir = o.guest_dir,
                .memory_mib = mib,
                .append = guest_append(o, mib, memload, true),
                .epoch = std::chrono::milliseconds(o.epoch_ms),
                .scan_threads = o.scan_threads,
-               .tag = tag + "b"};
+               .tag = tag + "b",
+               .tracker = tracker};
   FTD_ASSIGN_OR_RETURN(auto rig, Rig::create(rc));
   FTD_TRY(rig->boot(std::chrono::seconds(120)));
   if (memload) FTD_TRY(check_memload(*rig));
@@ -397,6 +421,7 @@ void print_cell(const Json& c) {
     }
     return p->is_number() ? p->get<double>() : 0.0;
   };
+  fmt::print("{:>10} ", c.value("tracker", ""));
   fmt::print(
       "{:>4} MiB {:>8}: pause p50 {:.1f} p99 {:.1f} ms (stop {:.1f} scan {:.1f} dev {:.1f} cont "
       "{:.1f}) ckpt/s {:.1f} wire {:.2f} MB/s | ping p50 {:.2f}->{:.2f} ms | failover answer "
@@ -423,7 +448,9 @@ Status write_doc(const Options& o, const Json& machine, const Json& cells, doubl
             {{"guest", "Debian 6.1 cloud kernel + busybox initramfs (deploy/guest), TCG, no KVM"},
              {"qemu", "qemu-system-x86_64 7.2 (Debian), RAM memory-backend-memfd share=on"},
              {"engine", "QmpEngine: stop / migrate device state (x-ignore-shared) / cont"},
-             {"dirty_tracking", "page scanner (xxh3 of shared guest RAM)"},
+             {"dirty_tracking",
+              "per cell: scan = page scanner (xxh3 of shared guest RAM); uffd-wp = async "
+              "userfaultfd write-protect + PAGEMAP_SCAN (tracking/), audited every 100 epochs"},
              {"epoch_ms", o.epoch_ms},
              {"scan_threads", o.scan_threads},
              {"transport", "real gRPC Replicate stream on 127.0.0.1, one process"},
@@ -439,7 +466,9 @@ Status write_doc(const Options& o, const Json& machine, const Json& cells, doubl
              {"ping_interval_ms", o.ping_interval_ms},
              {"definitions",
               {{"pause", "engine pause() call to resume() return, steady window only"},
-               {"scan_copy", "pause - stop - devstate - cont (dirty-page scan + copy)"},
+               {"scan_copy",
+                "pause - stop - devstate - cont (dirty-page scan or tracker collect + copy)"},
+               {"tracker_collect", "QmpEngine::take_dirty_log (PAGEMAP_SCAN); 0 for scan"},
                {"wire", "encoded checkpoint bytes handed to gRPC per second"},
                {"latency_unprotected",
                 "same guest after failover, running on the standby behind a pass-through proxy"},
@@ -470,6 +499,8 @@ int run(int argc, char** argv) {
   app.add_option("--sizes-mib", o.sizes_mib, "guest RAM sizes (MiB)")->check(CLI::Range(64, 4096));
   app.add_option("--loads", o.loads, "idle and/or memload")
       ->check(CLI::IsMember({"idle", "memload"}));
+  app.add_option("--trackers", o.trackers, "dirty trackers to compare, each cell once per tracker")
+      ->check(CLI::IsMember({"scan", "uffd-wp", "soft-dirty", "auto"}));
   app.add_option("--memload-mib", o.memload_mib, "memload buffer (MiB); 0: min(64, RAM/4)");
   app.add_option("--memload-rate", o.memload_rate, "memload pages written per second")
       ->check(CLI::Range(1, 1000000));
@@ -517,35 +548,38 @@ int run(int argc, char** argv) {
   bool any_error = false;
   int n = 0;
   for (uint64_t mib : o.sizes_mib)
-    for (const auto& load : o.loads) {
-      const bool memload = load == "memload";
-      const std::string tag = fmt::format("c{}", n++);
-      Json cell{{"size_mib", mib},
-                {"load", load},
-                {"memload_knob", memload ? memload_knob(o, mib) : ""},
-                {"loadavg_before", loadavg()}};
-      Json errors = Json::array();
-      const auto c0 = Clock::now();
-      if (auto st = protected_run(o, mib, memload, tag, cell); !st)
-        errors.push_back("protected run: " + st.error().to_string());
-      cell["loadavg_after_protected"] = loadavg();
-      if (!o.no_slowdown)
-        if (auto st = slowdown_run(o, mib, memload, tag, cell); !st)
-          errors.push_back("slowdown run: " + st.error().to_string());
-      cell["loadavg_after"] = loadavg();
-      cell["cell_s"] = secs(c0, Clock::now());
-      cell["errors"] = errors;
-      any_error |= !errors.empty();
-      for (const auto& e : errors)
-        fmt::print(stderr, "{} MiB {}: ERROR {}\n", mib, load, e.get<std::string>());
-      print_cell(cell);
-      cells.push_back(std::move(cell));
-      machine["loadavg_at_end"] = loadavg();
-      if (auto st = write_doc(o, machine, cells, secs(t_bench, Clock::now())); !st) {
-        fmt::print(stderr, "qemu_bench: {}\n", st.error().to_string());
-        return 1;
+    for (const auto& load : o.loads)
+      for (const auto& tracker_name : o.trackers) {
+        const bool memload = load == "memload";
+        const TrackerKind tracker = parse_tracker_kind(tracker_name).value();
+        const std::string tag = fmt::format("c{}", n++);
+        Json cell{{"size_mib", mib},
+                  {"load", load},
+                  {"tracker", tracker_name},
+                  {"memload_knob", memload ? memload_knob(o, mib) : ""},
+                  {"loadavg_before", loadavg()}};
+        Json errors = Json::array();
+        const auto c0 = Clock::now();
+        if (auto st = protected_run(o, mib, memload, tracker, tag, cell); !st)
+          errors.push_back("protected run: " + st.error().to_string());
+        cell["loadavg_after_protected"] = loadavg();
+        if (!o.no_slowdown)
+          if (auto st = slowdown_run(o, mib, memload, tracker, tag, cell); !st)
+            errors.push_back("slowdown run: " + st.error().to_string());
+        cell["loadavg_after"] = loadavg();
+        cell["cell_s"] = secs(c0, Clock::now());
+        cell["errors"] = errors;
+        any_error |= !errors.empty();
+        for (const auto& e : errors)
+          fmt::print(stderr, "{} MiB {}: ERROR {}\n", mib, load, e.get<std::string>());
+        print_cell(cell);
+        cells.push_back(std::move(cell));
+        machine["loadavg_at_end"] = loadavg();
+        if (auto st = write_doc(o, machine, cells, secs(t_bench, Clock::now())); !st) {
+          fmt::print(stderr, "qemu_bench: {}\n", st.error().to_string());
+          return 1;
+        }
       }
-    }
   fmt::print("total {:.0f} s; loadavg {}; wrote {}\n", secs(t_bench, Clock::now()), loadavg(),
              o.out);
   return any_error ? 1 : 0;

@@ -32,6 +32,7 @@ class QmpProbe : public GuestEngine {
     captured_ = false;
     return inner_.pause();
   }
+  std::optional<std::vector<uint32_t>> take_dirty_log() override { return inner_.take_dirty_log(); }
   Result<std::vector<std::byte>> capture_device_state() override {
     captured_ = true;
     return inner_.capture_device_state();

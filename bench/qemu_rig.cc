@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "tracking/uffd_preload_path.h"
+
 namespace ftd::bench {
 Result<std::unique_ptr<Rig>> Rig::create(RigConfig config) {
   auto rig = std::make_unique<Rig>(Key{}, std::move(config));
@@ -32,6 +34,7 @@ Status Rig::setup() {
   dir_ = tmpl;
   replica_dir_ = fmt::format("/dev/shm/ftd-qbench-{}-{}", ::getpid(), config_.tag);
   primary_config_ = guest_config("p");
+  primary_config_.uffd_preload_library = default_uffd_preload_library();
   standby_config_ = guest_config("s");
 
   FTD_ASSIGN_OR_RETURN(ns_, net::NetNamespace::create(net::unique_ifname("ftqb")));
@@ -88,7 +91,9 @@ Result<double> Rig::boot(std::chrono::seconds timeout) {
 
 Result<double> Rig::protect() {
   if (!primary_) return make_error(ErrorCode::kFailedPrecondition, "guest not booted");
-  FTD_ASSIGN_OR_RETURN(engine_, QmpEngine::create(std::move(*primary_)));
+  QmpEngineOptions options;
+  options.tracking.kind = config_.tracker;
+  FTD_ASSIGN_OR_RETURN(engine_, QmpEngine::create(std::move(*primary_), options));
   primary_.reset();
   probe_ = std::make_unique<QmpProbe>(*engine_);
 

@@ -38,7 +38,8 @@ struct RigConfig {
   std::string append;  // guest kernel command line
   std::chrono::milliseconds epoch{50};
   unsigned scan_threads = 2;
-  std::string tag;  // unique per rig (names of files, namespace)
+  std::string tag;                           // unique per rig (names of files, namespace)
+  TrackerKind tracker = TrackerKind::kScan;  // dirty tracker QmpEngine must use
 };
 
 inline constexpr const char* kGuestIp = "10.77.0.2";

@@ -49,6 +49,14 @@ void add_engine_options(CLI::App& app, EngineOptions& o) {
   app.add_option("--tap", o.tap, "qmp: tap device ftd creates as the guest's host-side wire");
   app.add_option("--bridge", o.bridge, "qmp: bridge to attach the tap to");
   app.add_option("--run-dir", o.run_dir, "qmp: directory for sockets and logs");
+  app.add_option("--dirty-tracker", o.dirty_tracker,
+                 "qmp: how dirty guest pages are found: auto (probe: uffd-wp, soft-dirty, scan), "
+                 "uffd-wp, soft-dirty or scan")
+      ->check(CLI::IsMember({"auto", "uffd-wp", "soft-dirty", "scan"}));
+  app.add_option("--audit-every", o.audit_every,
+                 "qmp: epochs between hash audits of the dirty tracker (0: never)");
+  app.add_option("--uffd-preload", o.uffd_preload,
+                 "qmp: libftd_uffd_preload.so loaded into QEMU for the uffd-wp tracker");
   app.add_flag("--verify-on-failover,!--no-verify-on-failover", o.verify_on_failover,
                "synthetic secondary: check the replica against a replay at failover");
 }

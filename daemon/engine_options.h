@@ -42,6 +42,10 @@ struct EngineOptions {
   std::string tap;      // host side of the guest's NIC (created by ftd)
   std::string bridge;   // attach the tap to this bridge
   std::string run_dir;  // QMP/NIC sockets, serial and QEMU logs; default /run/ftd/<vm>
+  // qmp dirty tracking (tracking/): auto|uffd-wp|soft-dirty|scan
+  std::string dirty_tracker = "auto";
+  uint64_t audit_every = 100;  // epochs between hash audits of the tracker; 0: never
+  std::string uffd_preload;    // libftd_uffd_preload.so; default: $FTD_UFFD_PRELOAD or the build's
 };
 
 void add_pipeline_options(CLI::App& app, PipelineOptions& o);

@@ -10,6 +10,7 @@
 #include "qemu/network_gate.h"
 #include "qemu/qemu_activator.h"
 #include "qemu/qmp_engine.h"
+#include "tracking/uffd_preload_path.h"
 
 namespace ftd {
 namespace {
@@ -78,6 +79,12 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
     std::vector<std::unique_ptr<OutputGate>>& gates) {
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
+  // Only the protected QEMU needs a userfaultfd (uffd-wp tracker).
+  config.uffd_preload_library =
+      o.uffd_preload.empty() ? default_uffd_preload_library() : o.uffd_preload;
+  QmpEngineOptions engine_options;
+  FTD_ASSIGN_OR_RETURN(engine_options.tracking.kind, parse_tracker_kind(o.dirty_tracker));
+  engine_options.tracking.audit.every_epochs = o.audit_every;
   // The proxy listens before QEMU starts: QEMU 7.2's stream netdev connects once.
   FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/false));
   FTD_ASSIGN_OR_RETURN(QemuProcess qemu, QemuProcess::launch(config));
@@ -85,7 +92,7 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
                o.memory_mib, qemu.start_ms(), p.qmp, p.serial);
   if (auto st = proxy->wait_for_guest(std::chrono::seconds(5)); !st)
     spdlog::warn("qemu.nic_not_connected error=\"{}\"", st.error().to_string());
-  FTD_ASSIGN_OR_RETURN(auto engine, QmpEngine::create(std::move(qemu)));
+  FTD_ASSIGN_OR_RETURN(auto engine, QmpEngine::create(std::move(qemu), engine_options));
   gates.push_back(std::make_unique<NetworkGate>(std::move(proxy)));
   return std::unique_ptr<GuestEngine>(std::move(engine));
 }

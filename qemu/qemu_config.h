@@ -40,6 +40,11 @@ struct QemuConfig {
   bool incoming = false;
   // QEMU dies with the thread that launched it (see SpawnOptions).
   bool kill_with_daemon = false;
+  // libftd_uffd_preload.so, loaded into QEMU with LD_PRELOAD so that QEMU
+  // holds a userfaultfd at fd `uffd_fd` for the uffd-wp dirty tracker
+  // (tracking/). Empty: not loaded (the tracker falls back).
+  std::string uffd_preload_library;
+  int uffd_fd = 1000;  // FTD_UFFD_DEFAULT_FD
 
   std::string effective_log_path() const {
     return qemu_log_path.empty() ? qmp_socket_path + ".log" : qemu_log_path;

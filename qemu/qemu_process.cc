@@ -1,7 +1,10 @@
 #include "qemu/qemu_process.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include <fstream>
 #include <sstream>
@@ -49,14 +52,22 @@ Result<QemuProcess> QemuProcess::launch(const QemuConfig& config) {
     std::ofstream log(config.effective_log_path(), std::ios::app);
     log << "ftd: starting " << cmdline << "\n";
   }
+  std::vector<std::string> env;
+  if (!config.uffd_preload_library.empty()) {
+    // Not fatal: without it the uffd-wp tracker is unavailable and ftd scans.
+    if (::access(config.uffd_preload_library.c_str(), R_OK) == 0)
+      env = {"LD_PRELOAD=" + config.uffd_preload_library,
+             fmt::format("FTD_UFFD_FD={}", config.uffd_fd)};
+    else
+      spdlog::warn("qemu.uffd_preload_missing path={}", config.uffd_preload_library);
+  }
   auto start = Clock::now();
-  FTD_ASSIGN_OR_RETURN(
-      Subprocess child,
-      Subprocess::spawn(SpawnOptions{
-          .argv = argv,
-          .log_path = config.effective_log_path(),
-          .netns = config.netns,
-          .kill_with_parent = config.kill_with_daemon}));
+  FTD_ASSIGN_OR_RETURN(Subprocess child, Subprocess::spawn(SpawnOptions{
+                                             .argv = argv,
+                                             .env = env,
+                                             .log_path = config.effective_log_path(),
+                                             .netns = config.netns,
+                                             .kill_with_parent = config.kill_with_daemon}));
   q.pid_ = child.pid();
   q.child_.emplace(std::move(child));
   auto qmp = QmpClient::connect(config.qmp_socket_path, deadline_after(config.start_timeout),
@@ -91,7 +102,18 @@ Status QemuProcess::map_guest_ram(std::optional<uint64_t> expected_size) {
   if (!memfd) return std::unexpected(explain(memfd.error()));
   FTD_ASSIGN_OR_RETURN(ram_, MappedRegion::map_fd(memfd->fd.get(), memfd->size, false));
   ram_bytes_ = memfd->size;
+  struct stat st {};
+  if (::fstat(memfd->fd.get(), &st) == 0) ram_inode_ = static_cast<uint64_t>(st.st_ino);
   return ok();
+}
+
+std::optional<int> QemuProcess::uffd_fd_in_qemu() const {
+  if (!child_ || config_.uffd_preload_library.empty()) return std::nullopt;
+  std::error_code ec;
+  auto target =
+      std::filesystem::read_symlink(fmt::format("/proc/{}/fd/{}", pid_, config_.uffd_fd), ec);
+  if (ec || target.string() != "anon_inode:[userfaultfd]") return std::nullopt;
+  return config_.uffd_fd;
 }
 
 bool QemuProcess::alive() {

@@ -36,6 +36,11 @@ class QemuProcess {
   // Guest RAM as QEMU sees it (read-only). Empty for file-backed RAM.
   std::span<const std::byte> ram() const { return {ram_.data(), ram_.size()}; }
   uint64_t ram_bytes() const { return ram_bytes_; }
+  // Inode of the guest-RAM memfd: finds QEMU's own mapping of it in /proc/<pid>/maps.
+  uint64_t ram_inode() const { return ram_inode_; }
+  // The fd number where libftd_uffd_preload.so left QEMU's userfaultfd, if
+  // we launched QEMU with it and the fd is there.
+  std::optional<int> uffd_fd_in_qemu() const;
   const QemuConfig& config() const { return config_; }
   // Milliseconds from spawn until QMP answered (0 when attached).
   double start_ms() const { return start_ms_; }
@@ -63,6 +68,7 @@ class QemuProcess {
   QmpClient qmp_;
   MappedRegion ram_;
   uint64_t ram_bytes_ = 0;
+  uint64_t ram_inode_ = 0;
   double start_ms_ = 0;
 };
 

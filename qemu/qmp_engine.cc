@@ -7,6 +7,8 @@
 
 #include <thread>
 
+#include "qemu/qemu_dirty_tracking.h"
+
 namespace ftd {
 Status enable_device_state_migration(QmpClient& qmp) {
   using Json = QmpClient::Json;
@@ -47,7 +49,43 @@ Result<std::unique_ptr<QmpEngine>> QmpEngine::create(QemuProcess qemu, QmpEngine
     return std::unexpected(qemu.explain(s.error()));
   FTD_ASSIGN_OR_RETURN(UnixListener sink,
                        UnixListener::listen(qemu.config().qmp_socket_path + ".devstate"));
-  return std::unique_ptr<QmpEngine>(new QmpEngine(std::move(qemu), options, std::move(sink)));
+  std::unique_ptr<QmpEngine> engine(new QmpEngine(std::move(qemu), options, std::move(sink)));
+  FTD_TRY(engine->start_tracking());
+  return engine;
+}
+
+Status QmpEngine::start_tracking() {
+  FTD_ASSIGN_OR_RETURN(TrackerChoice choice, choose_qemu_tracker(qemu_, options_.tracking));
+  MutexLock lock(status_mu_);
+  status_.tracker = std::string(to_string(choice.kind));
+  status_.reason = choice.reason;
+  // The pipeline's own scanner is the scan backend (multi-threaded, and it
+  // runs with the guest going during the initial sync).
+  if (choice.kind != TrackerKind::kScan) tracker_ = std::move(choice.tracker);
+  return ok();
+}
+
+std::optional<std::vector<uint32_t>> QmpEngine::take_dirty_log() {
+  if (!tracker_) return std::nullopt;
+  auto start = Clock::now();
+  auto pages = tracker_->collect();
+  timings_.dirty_log_ms = ms_since(start);
+  MutexLock lock(status_mu_);
+  status_.counters = tracker_->counters();
+  if (!pages) {
+    spdlog::error("tracking.failed tracker={} error=\"{}\" action=scan_from_now_on",
+                  status_.tracker, pages.error().to_string());
+    status_.failure = pages.error().to_string();
+    status_.tracker = "scan";
+    tracker_.reset();
+    return std::nullopt;
+  }
+  return std::move(*pages);
+}
+
+TrackingStatus QmpEngine::tracking_status() const {
+  MutexLock lock(status_mu_);
+  return status_;
 }
 
 Status QmpEngine::pause() {

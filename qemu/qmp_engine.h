@@ -2,15 +2,20 @@
 // = `migrate` into our own unix socket with x-ignore-shared (guest RAM is
 // shared memfd, so only devices and small private blocks are sent); resume =
 // `cont` (accepted after a completed migration). RAM is read directly from
-// the memfd mapping; dirty pages are found by the pipeline's scanner.
+// the memfd mapping; dirty pages come from a DirtyTracker (tracking/) chosen
+// at create(), or from the pipeline's scanner when that is the scan.
+// Thread contract: the pipeline thread drives it; tracking_status() may be
+// called from any thread.
 #pragma once
 
 #include <chrono>
 #include <memory>
 
 #include "checkpoint/guest_engine.h"
+#include "common/mutex.h"
 #include "qemu/qemu_process.h"
 #include "qemu/unix_socket.h"
+#include "tracking/tracker_probe.h"
 
 namespace ftd {
 
@@ -18,6 +23,15 @@ struct QmpEngineOptions {
   std::chrono::milliseconds command_timeout{5000};    // stop, cont, migrate
   std::chrono::milliseconds devstate_timeout{10000};  // whole device-state capture
   size_t max_devstate_bytes = 64 * 1024 * 1024;       // more means RAM is not shared
+  TrackingOptions tracking;                           // dirty tracker (default auto)
+};
+
+// Which tracker finds dirty pages and how it has done so far.
+struct TrackingStatus {
+  std::string tracker;  // "uffd-wp", "soft-dirty", "scan"
+  std::string reason;   // why the probe chose it
+  TrackerCounters counters;
+  std::string failure;  // set when the tracker failed and the scan took over
 };
 
 // Wall-clock cost of the parts of the most recent checkpoint, in ms.
@@ -25,6 +39,7 @@ struct QmpCheckpointTimings {
   double stop_ms = 0;
   double devstate_ms = 0;
   double cont_ms = 0;
+  double dirty_log_ms = 0;  // tracker collect (0 with the pipeline's scan)
   size_t devstate_bytes = 0;
 };
 
@@ -39,6 +54,11 @@ class QmpEngine final : public GuestEngine {
   Status pause() override;
   Status resume() override;
   Result<std::vector<std::byte>> capture_device_state() override;
+  // The tracker's pages (QEMU stopped); nullopt with the scan, or after the
+  // tracker failed (then the pipeline's scanner, whose first scan reports
+  // every page, takes over for good).
+  std::optional<std::vector<uint32_t>> take_dirty_log() override;
+  TrackingStatus tracking_status() const;
 
   const QmpCheckpointTimings& last_timings() const { return timings_; }
   uint64_t checkpoints() const { return captures_; }
@@ -47,6 +67,7 @@ class QmpEngine final : public GuestEngine {
  private:
   QmpEngine(QemuProcess qemu, QmpEngineOptions options, UnixListener sink)
       : qemu_(std::move(qemu)), options_(options), sink_(std::move(sink)) {}
+  Status start_tracking();
   Result<std::vector<std::byte>> migrate_device_state();
   // Accepts QEMU's stream connection, watching QMP meanwhile so a migration
   // that fails before connecting (or a QEMU that dies) is reported at once.
@@ -57,6 +78,9 @@ class QmpEngine final : public GuestEngine {
   UnixListener sink_;  // QEMU migrates into this socket
   QmpCheckpointTimings timings_;
   uint64_t captures_ = 0;
+  std::unique_ptr<DirtyTracker> tracker_;  // null: the pipeline scans
+  mutable Mutex status_mu_;
+  TrackingStatus status_ FTD_GUARDED_BY(status_mu_);
 };
 
 // Migration capabilities both ends need: skip shared RAM, emit MIGRATION events.

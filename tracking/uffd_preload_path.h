@@ -1,0 +1,10 @@
+// Where libftd_uffd_preload.so is: $FTD_UFFD_PRELOAD, else the build tree's copy.
+#pragma once
+
+#include <string>
+
+namespace ftd {
+
+std::string default_uffd_preload_library();
+
+}  // namespace ftd
