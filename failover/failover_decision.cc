@@ -4,36 +4,54 @@ namespace ftd {
 
 std::string_view to_string(FailoverState s) {
   switch (s) {
-    case FailoverState::kProtected: return "protected";
-    case FailoverState::kDegraded: return "degraded";
-    case FailoverState::kHolding: return "holding";
-    case FailoverState::kFenced: return "fenced";
-    case FailoverState::kStandby: return "standby";
-    case FailoverState::kActive: return "active";
+    case FailoverState::kProtected:
+      return "protected";
+    case FailoverState::kDegraded:
+      return "degraded";
+    case FailoverState::kHolding:
+      return "holding";
+    case FailoverState::kFenced:
+      return "fenced";
+    case FailoverState::kStandby:
+      return "standby";
+    case FailoverState::kActive:
+      return "active";
   }
   return "?";
 }
 
 std::string_view to_string(FenceOutcome f) {
   switch (f) {
-    case FenceOutcome::kNotConfigured: return "not-configured";
-    case FenceOutcome::kNotRun: return "not-run";
-    case FenceOutcome::kSucceeded: return "succeeded";
-    case FenceOutcome::kFailed: return "failed";
+    case FenceOutcome::kNotConfigured:
+      return "not-configured";
+    case FenceOutcome::kNotRun:
+      return "not-run";
+    case FenceOutcome::kSucceeded:
+      return "succeeded";
+    case FenceOutcome::kFailed:
+      return "failed";
   }
   return "?";
 }
 
 std::string_view to_string(Decision d) {
   switch (d) {
-    case Decision::kWait: return "wait";
-    case Decision::kClaim: return "claim";
-    case Decision::kFence: return "fence";
-    case Decision::kActivate: return "activate";
-    case Decision::kProtected: return "protected";
-    case Decision::kRunDegraded: return "run-degraded";
-    case Decision::kHold: return "hold";
-    case Decision::kFenced: return "fenced";
+    case Decision::kWait:
+      return "wait";
+    case Decision::kClaim:
+      return "claim";
+    case Decision::kFence:
+      return "fence";
+    case Decision::kActivate:
+      return "activate";
+    case Decision::kProtected:
+      return "protected";
+    case Decision::kRunDegraded:
+      return "run-degraded";
+    case Decision::kHold:
+      return "hold";
+    case Decision::kFenced:
+      return "fenced";
   }
   return "?";
 }
@@ -50,16 +68,21 @@ DecisionResult decide_secondary(const FailoverEvidence& e) {
   if (e.state == FailoverState::kActive) return {Decision::kActivate, "already active"};
   if (peer_alive(e)) return {Decision::kWait, "peer alive"};
   if (!e.arbiter_configured) return {Decision::kWait, "peer lost; " + e.arbiter.evidence};
-  if (e.replica_epoch == 0) return {Decision::kWait, "peer lost; no consistent replica to activate"};
+  if (e.replica_epoch == 0)
+    return {Decision::kWait, "peer lost; no consistent replica to activate"};
   if (!e.arbiter.may_run_alone) {
-    if (e.arbiter.superseded) return {Decision::kWait, "peer lost; arbitration lost: " + e.arbiter.evidence};
+    if (e.arbiter.superseded)
+      return {Decision::kWait, "peer lost; arbitration lost: " + e.arbiter.evidence};
     return {Decision::kClaim, "peer lost; " + e.arbiter.evidence};
   }
   switch (e.fence) {
-    case FenceOutcome::kNotRun: return {Decision::kFence, "peer lost, arbitration won; fencing peer"};
-    case FenceOutcome::kFailed: return {Decision::kWait, "peer lost, arbitration won, fencing failed"};
+    case FenceOutcome::kNotRun:
+      return {Decision::kFence, "peer lost, arbitration won; fencing peer"};
+    case FenceOutcome::kFailed:
+      return {Decision::kWait, "peer lost, arbitration won, fencing failed"};
     case FenceOutcome::kNotConfigured:
-    case FenceOutcome::kSucceeded: break;
+    case FenceOutcome::kSucceeded:
+      break;
   }
   return {Decision::kActivate, "peer lost, arbitration won"};
 }

@@ -44,14 +44,14 @@ struct FailoverEvidence {
 };
 
 enum class Decision {
-  kWait,        // secondary: keep replicating / keep waiting
-  kClaim,       // secondary: peer lost, ask the arbiter (then decide again)
-  kFence,       // secondary: arbitration won, run the fencing command (then decide again)
-  kActivate,    // secondary: activate the replica
-  kProtected,   // primary: normal operation
-  kRunDegraded, // primary: release output without acks
-  kHold,        // primary: keep output held (and ask the arbiter again)
-  kFenced,      // primary: stop for good, discard held output
+  kWait,         // secondary: keep replicating / keep waiting
+  kClaim,        // secondary: peer lost, ask the arbiter (then decide again)
+  kFence,        // secondary: arbitration won, run the fencing command (then decide again)
+  kActivate,     // secondary: activate the replica
+  kProtected,    // primary: normal operation
+  kRunDegraded,  // primary: release output without acks
+  kHold,         // primary: keep output held (and ask the arbiter again)
+  kFenced,       // primary: stop for good, discard held output
 };
 std::string_view to_string(Decision d);
 

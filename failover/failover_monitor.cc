@@ -14,11 +14,16 @@ std::string age_str(const std::optional<milliseconds>& a) {
 PeerRole role_for(FailoverState s) {
   switch (s) {
     case FailoverState::kProtected:
-    case FailoverState::kHolding: return PeerRole::kPrimary;
-    case FailoverState::kDegraded: return PeerRole::kDegraded;
-    case FailoverState::kFenced: return PeerRole::kFenced;
-    case FailoverState::kStandby: return PeerRole::kSecondary;
-    case FailoverState::kActive: return PeerRole::kActive;
+    case FailoverState::kHolding:
+      return PeerRole::kPrimary;
+    case FailoverState::kDegraded:
+      return PeerRole::kDegraded;
+    case FailoverState::kFenced:
+      return PeerRole::kFenced;
+    case FailoverState::kStandby:
+      return PeerRole::kSecondary;
+    case FailoverState::kActive:
+      return PeerRole::kActive;
   }
   return PeerRole::kPrimary;
 }
@@ -53,7 +58,8 @@ FailoverStatus FailoverMonitor::status() const {
 
 bool FailoverMonitor::wait_for_state(FailoverState state, milliseconds timeout) const {
   MutexLock lock(mu_);
-  return cv_.wait_for(mu_, timeout, [&]() FTD_NO_THREAD_SAFETY_ANALYSIS { return state_ == state; });
+  return cv_.wait_for(mu_, timeout,
+                      [&]() FTD_NO_THREAD_SAFETY_ANALYSIS { return state_ == state; });
 }
 
 void FailoverMonitor::run() {

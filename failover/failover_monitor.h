@@ -74,7 +74,8 @@ class FailoverMonitor {
   // One evaluation; may take several decide() steps (claim → fence → activate).
   void step();
   void act(const DecisionResult& d, const FailoverEvidence& e);
-  void log_decision(const DecisionResult& d, const FailoverEvidence& e, const HeartbeatSnapshot& hb);
+  void log_decision(const DecisionResult& d, const FailoverEvidence& e,
+                    const HeartbeatSnapshot& hb);
 
   const FailoverMonitorConfig config_;
   HeartbeatMonitor& heartbeat_;

@@ -50,10 +50,10 @@ Result<FenceResult> FenceCommand::run(const FenceTarget& target) const {
     // kill the group so a hung `ssh`/`ipmitool` grandchild dies too.
     ::kill(-proc.pid(), SIGKILL);
     (void)proc.wait();
-    return make_error(ErrorCode::kTimeout,
-                      "fence command `{}` for peer {} hung for {} ms (limit {} ms): killed; output: {}",
-                      describe(), target.peer, elapsed.count(), time_limit_.count(),
-                      read_all(out.get()));
+    return make_error(
+        ErrorCode::kTimeout,
+        "fence command `{}` for peer {} hung for {} ms (limit {} ms): killed; output: {}",
+        describe(), target.peer, elapsed.count(), time_limit_.count(), read_all(out.get()));
   }
   FenceResult r{.exit_code = *code, .elapsed = elapsed, .output = read_all(out.get())};
   if (r.exit_code != 0)

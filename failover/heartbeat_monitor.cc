@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
 #include <boost/asio.hpp>
+#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -19,7 +21,8 @@ namespace {
 
 Result<udp::endpoint> parse_endpoint(const std::string& s) {
   const auto colon = s.rfind(':');
-  if (colon == std::string::npos) return make_error(ErrorCode::kInvalidArgument, "'{}': need ip:port", s);
+  if (colon == std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "'{}': need ip:port", s);
   std::string host = s.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
@@ -82,7 +85,17 @@ class HeartbeatMonitor::Impl {
     for (size_t i = 0; i < links_.size(); ++i) receive(i);
     timer_.expires_after(milliseconds(0));
     timer_.async_wait([this](auto ec) { tick(ec); });
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      if (config_.realtime_priority > 0) {
+        sched_param sp{.sched_priority = config_.realtime_priority};
+        if (int err = pthread_setschedparam(pthread_self(), SCHED_RR, &sp); err != 0)
+          spdlog::warn(
+              "heartbeat_realtime_unavailable vm={} error='{}' (false positives under load "
+              "are more likely)",
+              config_.vm, std::strerror(err));
+      }
+      io_.run();
+    });
     return ok();
   }
 
@@ -93,8 +106,12 @@ class HeartbeatMonitor::Impl {
       std::vector<uint8_t> bytes;
       {
         MutexLock lock(mu_);
-        HeartbeatPacket p{.vm = config_.vm, .role = role_, .epoch = epoch_, .boot_id = boot_id_,
-                          .seq = ++seq_, .echo_boot_id = echo_boot_id_,
+        HeartbeatPacket p{.vm = config_.vm,
+                          .role = role_,
+                          .epoch = epoch_,
+                          .boot_id = boot_id_,
+                          .seq = ++seq_,
+                          .echo_boot_id = echo_boot_id_,
                           .echo_seq = echo_seq_};
         sent_.emplace_back(p.seq, now);
         while (sent_.size() > 1024) sent_.pop_front();
@@ -104,7 +121,8 @@ class HeartbeatMonitor::Impl {
       boost::system::error_code send_ec;
       // Non-blocking in practice (UDP); a down link only logs at debug.
       link->socket.send_to(asio::buffer(bytes), link->peer, 0, send_ec);
-      if (send_ec) spdlog::debug("heartbeat_send_failed link={} error={}", link->cfg.peer, send_ec.message());
+      if (send_ec)
+        spdlog::debug("heartbeat_send_failed link={} error={}", link->cfg.peer, send_ec.message());
     }
     // Fixed-rate schedule; after a stall (loaded host) restart from now
     // instead of sending a burst.
@@ -133,7 +151,8 @@ class HeartbeatMonitor::Impl {
     }
     auto p = decode_heartbeat(std::span<const uint8_t>(link.buf.data(), n), config_.key);
     if (!p) {
-      ++(p.error().code == ErrorCode::kFailedPrecondition ? counters_.bad_mac : counters_.malformed);
+      ++(p.error().code == ErrorCode::kFailedPrecondition ? counters_.bad_mac
+                                                          : counters_.malformed);
       return;
     }
     if (p->vm != config_.vm || p->boot_id == boot_id_ ||
@@ -280,7 +299,8 @@ class HeartbeatMonitor::Impl {
 Result<std::unique_ptr<HeartbeatMonitor>> HeartbeatMonitor::start(HeartbeatConfig config,
                                                                   PeerRole role, uint64_t epoch) {
   if (config.interval.count() <= 0 || config.miss_count < 1)
-    return make_error(ErrorCode::kInvalidArgument, "heartbeat: interval and miss count must be > 0");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "heartbeat: interval and miss count must be > 0");
   if (config.key.size() < 16) return make_error(ErrorCode::kInvalidArgument, "heartbeat: no key");
   if (config.vm.empty() || config.vm.size() > kMaxVmName)
     return make_error(ErrorCode::kInvalidArgument, "heartbeat: bad VM name");

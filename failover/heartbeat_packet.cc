@@ -23,11 +23,16 @@ uint64_t get(std::span<const uint8_t> in, size_t at, int bytes) {
 
 std::string_view to_string(PeerRole role) {
   switch (role) {
-    case PeerRole::kPrimary: return "primary";
-    case PeerRole::kSecondary: return "secondary";
-    case PeerRole::kActive: return "active";
-    case PeerRole::kDegraded: return "degraded";
-    case PeerRole::kFenced: return "fenced";
+    case PeerRole::kPrimary:
+      return "primary";
+    case PeerRole::kSecondary:
+      return "secondary";
+    case PeerRole::kActive:
+      return "active";
+    case PeerRole::kDegraded:
+      return "degraded";
+    case PeerRole::kFenced:
+      return "fenced";
   }
   return "?";
 }
@@ -48,7 +53,8 @@ std::vector<uint8_t> encode_heartbeat(const HeartbeatPacket& p, std::span<const 
 
 Result<HeartbeatPacket> decode_heartbeat(std::span<const uint8_t> in,
                                          std::span<const uint8_t> key) {
-  if (in.size() < kFixed + 32) return make_error(ErrorCode::kCorrupt, "short ({} bytes)", in.size());
+  if (in.size() < kFixed + 32)
+    return make_error(ErrorCode::kCorrupt, "short ({} bytes)", in.size());
   if (get(in, 0, 4) != kMagic) return make_error(ErrorCode::kCorrupt, "bad magic");
   if (get(in, 4, 1) != kVersion) return make_error(ErrorCode::kCorrupt, "bad version");
   const size_t name_len = get(in, 6, 2);

@@ -27,9 +27,9 @@ std::string_view to_string(PeerRole role);
 struct HeartbeatPacket {
   std::string vm;
   PeerRole role = PeerRole::kPrimary;
-  uint64_t epoch = 0;     // sender's replication epoch (last shipped / applied)
-  uint64_t boot_id = 0;   // random per process start: the generation
-  uint64_t seq = 0;       // monotonic within boot_id, starts at 1
+  uint64_t epoch = 0;         // sender's replication epoch (last shipped / applied)
+  uint64_t boot_id = 0;       // random per process start: the generation
+  uint64_t seq = 0;           // monotonic within boot_id, starts at 1
   uint64_t echo_boot_id = 0;  // receiver's generation we last heard (0: none)
   uint64_t echo_seq = 0;      // ... and its newest sequence
 };

@@ -14,8 +14,8 @@ namespace ftd {
 Mac hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> data) {
   Mac out{};
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
-       out.data(), &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(),
+       &len);
   return out;
 }
 

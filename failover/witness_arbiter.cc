@@ -58,9 +58,9 @@ ArbiterVerdict WitnessArbiter::current() const {
   ArbiterVerdict v{.term = term_, .superseded = superseded_};
   if (valid_until_ && now < *valid_until_) {
     v.may_run_alone = true;
-    v.evidence = fmt::format("witness lease term={} holder={} valid_for_ms={}", held_term_,
-                             config_.holder,
-                             std::chrono::duration_cast<milliseconds>(*valid_until_ - now).count());
+    v.evidence =
+        fmt::format("witness lease term={} holder={} valid_for_ms={}", held_term_, config_.holder,
+                    std::chrono::duration_cast<milliseconds>(*valid_until_ - now).count());
   } else {
     v.evidence = fmt::format("witness lease not held (term={}): {}", term_, last_problem_);
   }
@@ -72,9 +72,9 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
   witness::LeaseRequest req;
   req.set_vm(config_.vm);
   req.set_holder(config_.holder);
-  req.set_timestamp_ms(std::chrono::duration_cast<milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count());
+  req.set_timestamp_ms(
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   FTD_ASSIGN_OR_RETURN(uint64_t nonce, random_u64());
   req.set_nonce(nonce);
   const Mac mac = witness_request_mac(req, config_.key);
@@ -108,13 +108,15 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
   if (!witness_mac_ok(reply.mac(), witness_reply_mac(reply, config_.key)))
     return misbehaved("reply not authenticated (bad MAC)");
   if (reply.request_nonce() != nonce) return misbehaved("reply is for another request");
+  uint64_t known_term = 0;
   {
     MutexLock lock(mu_);
-    if (reply.term() < term_)
-      return misbehaved(fmt::format("term went backwards ({} after {})", reply.term(), term_));
+    known_term = term_;
   }
-  if (reply.granted() && (reply.holder() != config_.holder || reply.lease_ms() == 0 ||
-                          reply.term() == 0))
+  if (reply.term() < known_term)
+    return misbehaved(fmt::format("term went backwards ({} after {})", reply.term(), known_term));
+  if (reply.granted() &&
+      (reply.holder() != config_.holder || reply.lease_ms() == 0 || reply.term() == 0))
     return misbehaved("inconsistent grant");
 
   MutexLock lock(mu_);
@@ -166,7 +168,8 @@ void WitnessArbiter::renew_loop() {
     if (want_) {
       lock.unlock();  // the RPC must not hold the state lock (current() stays cheap)
       auto r = acquire_once();
-      if (!r) spdlog::warn("witness_renew_failed vm={} error='{}'", config_.vm, r.error().to_string());
+      if (!r)
+        spdlog::warn("witness_renew_failed vm={} error='{}'", config_.vm, r.error().to_string());
       lock.lock();
     }
     const auto next = Clock::now() + config_.renew_interval;

@@ -31,13 +31,13 @@ namespace ftd {
 struct WitnessArbiterConfig {
   std::string address;  // ftd-witness host:port
   std::string vm;
-  std::string holder;   // this side's name on the witness (selects the key there)
+  std::string holder;  // this side's name on the witness (selects the key there)
   Key key;
   std::chrono::milliseconds renew_interval{250};
   std::chrono::milliseconds rpc_timeout{200};
-  double max_drift = 0.01;                 // ρ: assumed bound on clock-rate error per clock
-  std::chrono::milliseconds margin{50};    // time from current() to the last frame leaving
-  bool hold_from_start = false;            // primary: acquire now and keep renewing
+  double max_drift = 0.01;               // ρ: assumed bound on clock-rate error per clock
+  std::chrono::milliseconds margin{50};  // time from current() to the last frame leaving
+  bool hold_from_start = false;          // primary: acquire now and keep renewing
 };
 
 class WitnessArbiter final : public Arbiter {

@@ -18,8 +18,7 @@ LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holde
   const bool valid = now < l.expires;
   if (l.p.holder == holder && valid)
     return {.granted = true, .term = l.p.term, .holder = holder};  // renewal
-  if (!valid)
-    return {.granted = true, .new_term = true, .term = l.p.term + 1, .holder = holder};
+  if (!valid) return {.granted = true, .new_term = true, .term = l.p.term + 1, .holder = holder};
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(l.expires - now);
   return {.term = l.p.term,
           .holder = l.p.holder,

@@ -38,7 +38,8 @@ class LeaseTable {
  public:
   LeaseTable(PersistedTable loaded, Clock::time_point now, std::chrono::milliseconds lease);
 
-  LeaseDecision decide(const std::string& vm, const std::string& holder, Clock::time_point now) const;
+  LeaseDecision decide(const std::string& vm, const std::string& holder,
+                       Clock::time_point now) const;
   // Applies a granted decision (after it was persisted if it has a new term).
   void commit(const std::string& vm, const LeaseDecision& d, Clock::time_point now);
   // The table as it would be persisted with `d` applied.
