@@ -56,6 +56,12 @@ std::string_view to_string(Decision d) {
   return "?";
 }
 
+bool peer_ever_heard(const FailoverEvidence& e) {
+  for (const auto& age : e.link_heartbeat_age)
+    if (age) return true;
+  return e.last_ack_age.has_value();
+}
+
 bool peer_alive(const FailoverEvidence& e) {
   for (const auto& age : e.link_heartbeat_age)
     if (age && *age < e.peer_timeout) return true;
@@ -67,6 +73,9 @@ namespace {
 DecisionResult decide_secondary(const FailoverEvidence& e) {
   if (e.state == FailoverState::kActive) return {Decision::kActivate, "already active"};
   if (peer_alive(e)) return {Decision::kWait, "peer alive"};
+  // Armed only after first contact: a peer never heard since start is no
+  // evidence of a loss (and a claim now could race the primary's first lease).
+  if (!peer_ever_heard(e)) return {Decision::kWait, "peer never heard since start"};
   if (!e.arbiter_configured) return {Decision::kWait, "peer lost; " + e.arbiter.evidence};
   if (e.replica_epoch == 0)
     return {Decision::kWait, "peer lost; no consistent replica to activate"};
@@ -97,6 +106,9 @@ DecisionResult decide_primary(const FailoverEvidence& e) {
   // running, even if the peer comes back (re-protection is another step).
   if (e.state != FailoverState::kDegraded && peer_alive(e))
     return {Decision::kProtected, "peer alive"};
+  // Before the first contact (initial sync) there is no pair to lose yet.
+  if (e.state == FailoverState::kProtected && !peer_ever_heard(e))
+    return {Decision::kProtected, "peer never heard since start"};
   if (!e.arbiter_configured) return {Decision::kHold, "peer lost; " + e.arbiter.evidence};
   if (e.arbiter.may_run_alone) return {Decision::kRunDegraded, "peer lost; " + e.arbiter.evidence};
   return {Decision::kHold, "peer lost; " + e.arbiter.evidence};

@@ -61,6 +61,7 @@ struct DecisionResult {
 };
 
 bool peer_alive(const FailoverEvidence& e);
+bool peer_ever_heard(const FailoverEvidence& e);
 DecisionResult decide(const FailoverEvidence& e);
 
 }  // namespace ftd

@@ -132,12 +132,14 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
         spdlog::info("witness_lease_acquired vm={} holder={} term={} lease_ms={}", config_.vm,
                      config_.holder, reply.term(), reply.lease_ms());
       held_term_ = reply.term();
+      retry_after_.reset();
       valid_until_ = t_send + valid;
       superseded_ = false;
       want_ = true;  // keep renewing what we hold
     }
   } else {
     last_problem_ = fmt::format("refused: {}", reply.reason());
+    retry_after_ = milliseconds(reply.remaining_ms());
     // Someone else holds a term newer than ours: we lost for good.
     if (reply.holder() != config_.holder && reply.term() > held_term_ &&
         (held_term_ > 0 || config_.hold_from_start))
@@ -155,9 +157,12 @@ Result<ArbiterVerdict> WitnessArbiter::claim(milliseconds timeout) {
   while (true) {
     FTD_ASSIGN_OR_RETURN(ArbiterVerdict v, acquire_once());
     if (v.may_run_alone || v.superseded || Clock::now() >= deadline) return v;
-    // Refused while the other side's lease runs: ask again shortly.
+    // Refused while the other side's lease runs: ask again when it ends
+    // (the witness said how long), or shortly if it did not answer.
     MutexLock lock(mu_);
-    cv_.wait_until(mu_, std::min(deadline, Clock::now() + config_.renew_interval / 2));
+    auto wait = config_.renew_interval / 2;
+    if (retry_after_) wait = std::min(wait, *retry_after_ + milliseconds(2));
+    cv_.wait_until(mu_, std::min(deadline, Clock::now() + wait));
     if (stop_) return current();
   }
 }

@@ -72,6 +72,7 @@ class WitnessArbiter final : public Arbiter {
   uint64_t term_ FTD_GUARDED_BY(mu_) = 0;  // highest term seen from the witness
   uint64_t held_term_ FTD_GUARDED_BY(mu_) = 0;
   bool superseded_ FTD_GUARDED_BY(mu_) = false;
+  std::optional<std::chrono::milliseconds> retry_after_ FTD_GUARDED_BY(mu_);  // refusal's remaining
   std::string last_problem_ FTD_GUARDED_BY(mu_) = "never granted";
   std::thread renewer_;
 };

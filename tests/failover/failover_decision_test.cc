@@ -19,7 +19,7 @@ FailoverEvidence base(Side side, FailoverState state) {
   e.side = side;
   e.state = state;
   e.peer_timeout = kTimeout;
-  e.link_heartbeat_age = {std::nullopt};
+  e.link_heartbeat_age = {milliseconds(1000)};  // heard once, long ago
   e.arbiter_configured = true;
   e.replica_epoch = 7;
   e.arbiter.evidence = "test";
@@ -72,7 +72,13 @@ TEST(FailoverDecision, ExhaustiveInvariants) {
                         if (side == Side::kSecondary) {
                           EXPECT_TRUE(d == Decision::kWait || d == Decision::kClaim ||
                                       d == Decision::kFence || d == Decision::kActivate);
-                          if (state == FailoverState::kActive) EXPECT_EQ(d, Decision::kActivate);
+                          if (state == FailoverState::kActive) {
+                            EXPECT_EQ(d, Decision::kActivate);
+                          }
+                          if (d == Decision::kClaim || d == Decision::kFence ||
+                              (d == Decision::kActivate && state != FailoverState::kActive)) {
+                            EXPECT_TRUE(peer_ever_heard(e));
+                          }
                           if (d == Decision::kActivate && state != FailoverState::kActive) {
                             // Never activate on doubtful evidence.
                             EXPECT_FALSE(alive);
@@ -81,30 +87,47 @@ TEST(FailoverDecision, ExhaustiveInvariants) {
                             EXPECT_TRUE(fence == FenceOutcome::kNotConfigured ||
                                         fence == FenceOutcome::kSucceeded);
                           }
-                          if (d == Decision::kFence)
+                          if (d == Decision::kFence) {
                             EXPECT_TRUE(may && fence == FenceOutcome::kNotRun);
-                          if (state == FailoverState::kStandby && alive)
+                          }
+                          if (state == FailoverState::kStandby && alive) {
                             EXPECT_EQ(d, Decision::kWait);
-                          if (d == Decision::kClaim) EXPECT_TRUE(configured && !may && !superseded);
+                          }
+                          if (d == Decision::kClaim) {
+                            EXPECT_TRUE(configured && !may && !superseded);
+                          }
                         } else {
                           EXPECT_TRUE(d == Decision::kProtected || d == Decision::kRunDegraded ||
                                       d == Decision::kHold || d == Decision::kFenced);
-                          if (state == FailoverState::kFenced) EXPECT_EQ(d, Decision::kFenced);
-                          if (superseded) EXPECT_EQ(d, Decision::kFenced);
+                          if (state == FailoverState::kFenced) {
+                            EXPECT_EQ(d, Decision::kFenced);
+                          }
+                          if (superseded) {
+                            EXPECT_EQ(d, Decision::kFenced);
+                          }
+                          if (state == FailoverState::kProtected && !peer_ever_heard(e) &&
+                              !superseded && role != PeerRole::kActive) {
+                            EXPECT_EQ(d, Decision::kProtected);
+                          }
                           if (d == Decision::kRunDegraded) {
                             EXPECT_TRUE(configured && may && !superseded);
                             EXPECT_TRUE(!alive || state == FailoverState::kDegraded);
                           }
                           // Without the arbiter a degraded primary must stop releasing.
-                          if (state == FailoverState::kDegraded && !may)
+                          if (state == FailoverState::kDegraded && !may) {
                             EXPECT_TRUE(d == Decision::kHold || d == Decision::kFenced);
-                          if (role == PeerRole::kActive && alive) EXPECT_EQ(d, Decision::kFenced);
+                          }
+                          if (role == PeerRole::kActive && alive) {
+                            EXPECT_EQ(d, Decision::kFenced);
+                          }
                           if (alive && !superseded && role != PeerRole::kActive &&
                               (state == FailoverState::kProtected ||
-                               state == FailoverState::kHolding))
+                               state == FailoverState::kHolding)) {
                             EXPECT_EQ(d, Decision::kProtected);
-                          if (!configured && state != FailoverState::kFenced)
+                          }
+                          if (!configured && state != FailoverState::kFenced) {
                             EXPECT_NE(d, Decision::kRunDegraded);
+                          }
                         }
                       }
   }
@@ -138,6 +161,17 @@ TEST(FailoverDecision, SecondaryRows) {
   r = decide(e);
   EXPECT_EQ(r.decision, Decision::kWait);
   EXPECT_NE(r.reason.find("automatic failover off"), std::string::npos);
+}
+
+TEST(FailoverDecision, NothingHappensBeforeFirstContact) {
+  auto e = base(Side::kSecondary, FailoverState::kStandby);
+  e.link_heartbeat_age = {std::nullopt, std::nullopt};
+  e.arbiter.may_run_alone = true;
+  EXPECT_EQ(decide(e).decision, Decision::kWait);
+  e = base(Side::kPrimary, FailoverState::kProtected);
+  e.link_heartbeat_age = {std::nullopt};
+  e.arbiter.may_run_alone = true;
+  EXPECT_EQ(decide(e).decision, Decision::kProtected);
 }
 
 TEST(FailoverDecision, PrimaryRows) {
