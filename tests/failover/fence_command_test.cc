@@ -1,8 +1,13 @@
 #include "failover/fence_command.h"
 
+#include "common/subprocess.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -62,6 +67,46 @@ TEST(FenceCommand, HangIsKilledWithItsChildrenWithinTheLimit) {
   const auto deadline = std::chrono::steady_clock::now() + 2s;
   while (alive() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
   EXPECT_FALSE(alive()) << "grandchild " << child << " survived";
+}
+
+}  // namespace
+}  // namespace ftd
+
+namespace ftd {
+namespace {
+
+// The shipped example against a real network namespace "host".
+TEST(FenceCommand, KillNetnsHostScriptPowersOffANamespace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for ip netns";
+  const std::string ns = "ftdfence" + std::to_string(::getpid());
+  if (!run_command({"ip", "netns", "add", ns})) GTEST_SKIP() << "ip netns unavailable";
+  struct Cleanup {
+    std::string ns;
+    ~Cleanup() {
+      (void)run_command({"ip", "link", "del", ns + "h"});
+      (void)run_command({"ip", "netns", "del", ns});
+    }
+  } cleanup{ns};
+  ASSERT_TRUE(run_command(
+      {"ip", "link", "add", ns + "h", "type", "veth", "peer", "name", "eth0", "netns", ns}));
+  ASSERT_TRUE(run_command({"ip", "-n", ns, "link", "set", "eth0", "up"}));
+  auto victim = Subprocess::spawn({.argv = {"sh", "-c", "sleep 60 & sleep 60"}, .netns = ns});
+  ASSERT_TRUE(victim);
+  ASSERT_TRUE(victim->running());
+  const std::string src = std::getenv("FTD_SOURCE_DIR") ? std::getenv("FTD_SOURCE_DIR") : "..";
+  FenceCommand cmd({src + "/deploy/fence/kill-netns-host.sh"}, 5s);
+  auto r = cmd.run({.vm = "web1", .peer = ns});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_NE(r->output.find("powered off"), std::string::npos) << r->output;
+  auto code = victim->wait(2s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 128 + SIGKILL);
+  auto pids = run_command({"ip", "netns", "pids", ns});
+  ASSERT_TRUE(pids);
+  EXPECT_EQ(*pids, "");
+  auto up = run_command({"ip", "-n", ns, "-o", "link", "show", "up"});
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->find("eth0"), std::string::npos) << *up;
 }
 
 }  // namespace
