@@ -56,6 +56,14 @@ FailoverStatus FailoverMonitor::status() const {
   return {state_, last_.decision, last_.reason, arbiter_.name(), last_verdict_, last_error_, hb};
 }
 
+bool FailoverMonitor::may_release_unacked() const {
+  {
+    MutexLock lock(mu_);
+    if (state_ != FailoverState::kDegraded) return false;
+  }
+  return arbiter_.current().may_run_alone;
+}
+
 bool FailoverMonitor::wait_for_state(FailoverState state, milliseconds timeout) const {
   MutexLock lock(mu_);
   return cv_.wait_for(mu_, timeout,

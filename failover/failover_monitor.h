@@ -66,6 +66,10 @@ class FailoverMonitor {
   FailoverMonitor& operator=(const FailoverMonitor&) = delete;
 
   FailoverStatus status() const;
+  // For the primary's output gate, checked on every release of unacked
+  // output: degraded *and* the arbiter still says so right now. The monitor
+  // thread's own transition to `hold` may lag by a tick; this check does not.
+  bool may_release_unacked() const;
   bool wait_for_state(FailoverState state, std::chrono::milliseconds timeout) const;
 
  private:

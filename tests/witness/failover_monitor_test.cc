@@ -199,6 +199,7 @@ TEST(FailoverMonitor, SecondaryLossLetsThePrimaryRunDegradedAndNeverBoth) {
   EXPECT_FALSE(b.monitor->wait_for_state(FailoverState::kActive, 2s));
   EXPECT_EQ(b.activations, 0);
   EXPECT_EQ(a.degraded, 1);
+  EXPECT_TRUE(a.monitor->may_release_unacked());
   EXPECT_NE(b.monitor->status().reason.find("held by web1/A"), std::string::npos)
       << b.monitor->status().reason << " / " << counters(a) << " / " << counters(b);
 }
@@ -255,6 +256,7 @@ TEST(FailoverMonitor, PrimaryIsolatedFromBothStopsBeforeSecondaryActivatesThenFe
   rig.relay.cut = true;
   ASSERT_TRUE(b.monitor->wait_for_state(FailoverState::kActive, 5s)) << b.monitor->status().reason;
   const auto a_state = a.monitor->status().state;
+  EXPECT_FALSE(a.monitor->may_release_unacked());
   watching = false;
   watch.join();
   EXPECT_LT(a_lost, b.acted) << "the isolated primary's lease must end before B activates";
