@@ -21,6 +21,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 60000));
   app.add_option("--log-level", log_level);
   CLI11_PARSE(app, argc, argv);
+  // Blocked before gRPC starts its threads (they inherit the mask), so the
+  // signals reach only sigwait below.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ftd::init_logging("witness", log_level);
 
   std::error_code ec;
@@ -55,12 +62,7 @@ int main(int argc, char** argv) {
   std::printf("listening on %d\n", port);
   std::fflush(stdout);
 
-  // Serve until SIGTERM/SIGINT; sigwait keeps signal handling off gRPC's threads.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Serve until SIGTERM/SIGINT.
   int sig = 0;
   sigwait(&set, &sig);
   server->Shutdown();
