@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-dev libboost-system-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libboost-dev libboost-system-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libxxhash-dev libzstd-dev liblz4-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-system-x86 busybox-static iproute2 iputils-ping cpio kmod jq clang-19

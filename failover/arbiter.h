@@ -19,6 +19,9 @@ struct ArbiterVerdict {
   bool may_run_alone = false;  // this side may activate / release unacked output
   uint64_t term = 0;           // lease term, or quorum ring id; grows monotonically
   std::string evidence;        // one line for the decision log and `ftctl status`
+  // Another side holds a newer term / the quorum: this side lost arbitration
+  // for good and must fence itself (added for the witness arbiter).
+  bool superseded = false;
 };
 
 // Thread contract: implementations are thread-safe; `current()` is cheap and

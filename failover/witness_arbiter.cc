@@ -1,0 +1,185 @@
+#include "failover/witness_arbiter.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "failover/witness_auth.h"
+#include "witness.grpc.pb.h"
+
+namespace ftd {
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+class WitnessArbiter::Rpc {
+ public:
+  explicit Rpc(const std::string& address)
+      : stub_(witness::Witness::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+  grpc::Status call(const witness::LeaseRequest& req, witness::LeaseReply* reply,
+                    milliseconds timeout) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+    return stub_->Acquire(&ctx, req, reply);
+  }
+
+ private:
+  std::unique_ptr<witness::Witness::Stub> stub_;
+};
+
+Result<std::unique_ptr<WitnessArbiter>> WitnessArbiter::create(WitnessArbiterConfig config) {
+  if (config.address.empty() || config.vm.empty() || config.holder.empty())
+    return make_error(ErrorCode::kInvalidArgument, "witness arbiter: address, vm, holder needed");
+  if (config.key.size() < 16)
+    return make_error(ErrorCode::kInvalidArgument, "witness arbiter: no key");
+  if (config.max_drift < 0 || config.max_drift >= 0.25)
+    return make_error(ErrorCode::kInvalidArgument, "witness arbiter: drift bound out of range");
+  auto rpc = std::make_unique<Rpc>(config.address);
+  return std::unique_ptr<WitnessArbiter>(new WitnessArbiter(std::move(config), std::move(rpc)));
+}
+
+WitnessArbiter::WitnessArbiter(WitnessArbiterConfig config, std::unique_ptr<Rpc> rpc)
+    : config_(std::move(config)), rpc_(std::move(rpc)) {
+  want_ = config_.hold_from_start;
+  renewer_ = std::thread([this] { renew_loop(); });
+}
+
+WitnessArbiter::~WitnessArbiter() {
+  {
+    MutexLock lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  renewer_.join();
+}
+
+ArbiterVerdict WitnessArbiter::current() const {
+  const auto now = Clock::now();
+  MutexLock lock(mu_);
+  ArbiterVerdict v{.term = term_, .superseded = superseded_};
+  if (valid_until_ && now < *valid_until_) {
+    v.may_run_alone = true;
+    v.evidence =
+        fmt::format("witness lease term={} holder={} valid_for_ms={}", held_term_, config_.holder,
+                    std::chrono::duration_cast<milliseconds>(*valid_until_ - now).count());
+  } else {
+    v.evidence = fmt::format("witness lease not held (term={}): {}", term_, last_problem_);
+  }
+  return v;
+}
+
+Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
+  MutexLock rpc_lock(rpc_mu_);
+  witness::LeaseRequest req;
+  req.set_vm(config_.vm);
+  req.set_holder(config_.holder);
+  req.set_timestamp_ms(
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  FTD_ASSIGN_OR_RETURN(uint64_t nonce, random_u64());
+  req.set_nonce(nonce);
+  const Mac mac = witness_request_mac(req, config_.key);
+  req.set_mac(std::string(mac.begin(), mac.end()));
+
+  // Taken before the request leaves: the witness counts the lease from a
+  // later instant, so our validity ends first (self-fencing).
+  const auto t_send = Clock::now();
+  witness::LeaseReply reply;
+  const grpc::Status st = rpc_->call(req, &reply, config_.rpc_timeout);
+  if (!st.ok()) {
+    const std::string problem = fmt::format("witness {}: {} ({})", config_.address,
+                                            st.error_message(), static_cast<int>(st.error_code()));
+    {
+      MutexLock lock(mu_);
+      last_problem_ = problem;
+    }
+    // Our key/identity refused, or a server that is not a witness: the
+    // arbiter is broken, not merely unreachable.
+    if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        st.error_code() == grpc::StatusCode::UNIMPLEMENTED ||
+        st.error_code() == grpc::StatusCode::INTERNAL)
+      return make_error(ErrorCode::kFailedPrecondition, "{}", problem);
+    return current();  // unreachable / timed out: not granted, lease runs out on its own
+  }
+  auto misbehaved = [&](std::string what) -> Result<ArbiterVerdict> {
+    MutexLock lock(mu_);
+    last_problem_ = fmt::format("witness {} misbehaves: {}", config_.address, what);
+    return make_error(ErrorCode::kCorrupt, "{}", last_problem_);
+  };
+  if (!witness_mac_ok(reply.mac(), witness_reply_mac(reply, config_.key)))
+    return misbehaved("reply not authenticated (bad MAC)");
+  if (reply.request_nonce() != nonce) return misbehaved("reply is for another request");
+  uint64_t known_term = 0;
+  {
+    MutexLock lock(mu_);
+    known_term = term_;
+  }
+  if (reply.term() < known_term)
+    return misbehaved(fmt::format("term went backwards ({} after {})", reply.term(), known_term));
+  if (reply.granted() &&
+      (reply.holder() != config_.holder || reply.lease_ms() == 0 || reply.term() == 0))
+    return misbehaved("inconsistent grant");
+
+  MutexLock lock(mu_);
+  term_ = reply.term();
+  if (reply.granted()) {
+    const double lease = static_cast<double>(reply.lease_ms());
+    const auto valid = milliseconds(static_cast<int64_t>(lease * (1.0 - 2.0 * config_.max_drift))) -
+                       config_.margin;
+    if (valid.count() <= 0) {
+      last_problem_ = fmt::format("lease {} ms too short for margin", reply.lease_ms());
+    } else {
+      if (reply.term() != held_term_)
+        spdlog::info("witness_lease_acquired vm={} holder={} term={} lease_ms={}", config_.vm,
+                     config_.holder, reply.term(), reply.lease_ms());
+      held_term_ = reply.term();
+      retry_after_.reset();
+      valid_until_ = t_send + valid;
+      superseded_ = false;
+      want_ = true;  // keep renewing what we hold
+    }
+  } else {
+    last_problem_ = fmt::format("refused: {}", reply.reason());
+    retry_after_ = milliseconds(reply.remaining_ms());
+    // Someone else holds a term newer than ours: we lost for good.
+    if (reply.holder() != config_.holder && reply.term() > held_term_ &&
+        (held_term_ > 0 || config_.hold_from_start))
+      superseded_ = true;
+  }
+  cv_.notify_all();
+  lock.unlock();
+  return current();
+}
+
+Result<ArbiterVerdict> WitnessArbiter::claim(milliseconds timeout) {
+  // want_ is set only by a grant: a failed claim must not leave a
+  // background renewer that takes the lease later behind the decision's back.
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    FTD_ASSIGN_OR_RETURN(ArbiterVerdict v, acquire_once());
+    if (v.may_run_alone || v.superseded || Clock::now() >= deadline) return v;
+    // Refused while the other side's lease runs: ask again when it ends
+    // (the witness said how long), or shortly if it did not answer.
+    MutexLock lock(mu_);
+    auto wait = config_.renew_interval / 2;
+    if (retry_after_) wait = std::min(wait, *retry_after_ + milliseconds(2));
+    cv_.wait_until(mu_, std::min(deadline, Clock::now() + wait));
+    if (stop_) return current();
+  }
+}
+
+void WitnessArbiter::renew_loop() {
+  MutexLock lock(mu_);
+  while (!stop_) {
+    if (want_) {
+      lock.unlock();  // the RPC must not hold the state lock (current() stays cheap)
+      auto r = acquire_once();
+      if (!r)
+        spdlog::warn("witness_renew_failed vm={} error='{}'", config_.vm, r.error().to_string());
+      lock.lock();
+    }
+    const auto next = Clock::now() + config_.renew_interval;
+    while (!stop_ && Clock::now() < next) cv_.wait_until(mu_, next);
+  }
+}
+
+}  // namespace ftd

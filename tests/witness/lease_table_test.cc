@@ -1,0 +1,69 @@
+#include "witness/lease_table.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "witness/lease_store.h"
+
+namespace ftd::witness {
+namespace {
+using namespace std::chrono_literals;
+
+TEST(LeaseTable, GrantRenewRefuseExpire) {
+  const auto t0 = Clock::now();
+  LeaseTable t({}, t0, 1000ms);
+  auto d = t.decide("vm", "A", t0);
+  EXPECT_TRUE(d.granted && d.new_term);
+  EXPECT_EQ(d.term, 1u);
+  t.commit("vm", d, t0);
+  d = t.decide("vm", "B", t0 + 999ms);
+  EXPECT_FALSE(d.granted);
+  EXPECT_EQ(d.holder, "A");
+  EXPECT_EQ(d.remaining, 1ms);
+  d = t.decide("vm", "A", t0 + 900ms);  // renewal keeps the term
+  EXPECT_TRUE(d.granted && !d.new_term);
+  EXPECT_EQ(d.term, 1u);
+  t.commit("vm", d, t0 + 900ms);
+  EXPECT_FALSE(t.decide("vm", "B", t0 + 1899ms).granted);
+  d = t.decide("vm", "B", t0 + 1900ms);  // expired: new term for B
+  EXPECT_TRUE(d.granted && d.new_term);
+  EXPECT_EQ(d.term, 2u);
+  t.commit("vm", d, t0 + 1900ms);
+  d = t.decide("vm", "A", t0 + 2000ms);
+  EXPECT_FALSE(d.granted);
+  EXPECT_EQ(d.term, 2u);
+  EXPECT_EQ(t.decide("other", "A", t0).term, 1u);  // VMs are independent
+}
+
+TEST(LeaseTable, AfterRestartEveryLeaseRunsAFullDurationAgain) {
+  const auto t0 = Clock::now();
+  LeaseTable t({{"vm", {7, "A"}}}, t0, 1000ms);
+  EXPECT_FALSE(t.decide("vm", "B", t0 + 999ms).granted);
+  auto d = t.decide("vm", "A", t0 + 10ms);
+  EXPECT_TRUE(d.granted && !d.new_term);
+  EXPECT_EQ(d.term, 7u);
+  d = t.decide("vm", "B", t0 + 1000ms);
+  EXPECT_TRUE(d.granted);
+  EXPECT_EQ(d.term, 8u);
+}
+
+TEST(LeaseStore, RoundTripAndCorruptFileRefused) {
+  const std::string dir = ::testing::TempDir() + "/lease-store";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  LeaseStore s(dir);
+  EXPECT_TRUE(s.load()->empty());
+  PersistedTable table{{"a", {3, "x"}}, {"b", {9, "y"}}};
+  ASSERT_TRUE(s.save(table));
+  EXPECT_EQ(*s.load(), table);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/leases.json.tmp"));
+  std::ofstream(s.path()) << "{\"leases\": {\"a\": {\"term\": ";
+  auto bad = s.load();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kCorrupt);
+}
+
+}  // namespace
+}  // namespace ftd::witness

@@ -1,0 +1,58 @@
+// The witness's lease logic, without I/O or clocks of its own (the caller
+// passes `now`), so its ordering rules are testable directly:
+//  - a free or expired lease is granted to anyone under a *new* term;
+//  - the holder renews its term while it is valid (and after it expired, if
+//    nobody else took it, under a new term);
+//  - another holder is refused while the lease runs;
+//  - after a restart every known lease counts as renewed at start-up, because
+//    the witness cannot know when the last renewal happened.
+// Thread contract: not thread-safe; WitnessService serialises access.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace ftd::witness {
+
+using Clock = std::chrono::steady_clock;
+
+struct PersistedLease {
+  uint64_t term = 0;
+  std::string holder;
+  bool operator==(const PersistedLease&) const = default;
+};
+using PersistedTable = std::map<std::string, PersistedLease>;  // by VM
+
+struct LeaseDecision {
+  bool granted = false;
+  bool new_term = false;  // must be persisted before the grant is answered
+  uint64_t term = 0;
+  std::string holder;
+  std::chrono::milliseconds remaining{0};  // refused: the holder's lease left
+  std::string reason;
+};
+
+class LeaseTable {
+ public:
+  LeaseTable(PersistedTable loaded, Clock::time_point now, std::chrono::milliseconds lease);
+
+  LeaseDecision decide(const std::string& vm, const std::string& holder,
+                       Clock::time_point now) const;
+  // Applies a granted decision (after it was persisted if it has a new term).
+  void commit(const std::string& vm, const LeaseDecision& d, Clock::time_point now);
+  // The table as it would be persisted with `d` applied.
+  PersistedTable persisted_with(const std::string& vm, const LeaseDecision& d) const;
+  std::chrono::milliseconds lease() const { return lease_; }
+
+ private:
+  struct Lease {
+    PersistedLease p;
+    Clock::time_point expires;
+  };
+  std::map<std::string, Lease> leases_;
+  std::chrono::milliseconds lease_;
+};
+
+}  // namespace ftd::witness
