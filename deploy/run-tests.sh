@@ -21,7 +21,7 @@ CLANG_BUILD=${FTD_CLANG_BUILD_DIR:-$ROOT/build-clang}
 if [[ -z ${FTD_SKIP_THREAD_SAFETY:-} ]]; then
   CC=clang-19 CXX=clang++-19 cmake -S "$ROOT" -B "$CLANG_BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=Debug -DFTD_THREAD_SAFETY=ON >/dev/null || exit 1
-  ninja -C "$CLANG_BUILD" -j"$(nproc)" ftd ftctl core_bench || {
+  ninja -C "$CLANG_BUILD" -j"$(nproc)" ftd ftctl core_bench ftd-witness ftd-arbiter-probe || {
     echo "run-tests: FAILED: clang -Wthread-safety build" >&2
     exit 1
   }
