@@ -65,13 +65,7 @@ class FakePeer {
   }
 
  private:
-  static sockaddr_in addr(int port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    return a;
-  }
+  static sockaddr_in addr(int port) { return testing::loopback_addr(port); }
   int fd_;
   int monitor_port_;
 };

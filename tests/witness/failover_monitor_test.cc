@@ -44,13 +44,7 @@ class UdpRelay {
   std::atomic<bool> cut{false};
 
  private:
-  static sockaddr_in addr(int port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    return a;
-  }
+  static sockaddr_in addr(int port) { return testing::loopback_addr(port); }
   static int bind_port(int port) {
     int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in a = addr(port);
