@@ -11,12 +11,9 @@
 
 #include "common/result.h"
 #include "net/netns.h"
+#include "tests/e2e/lan_addresses.h"
 
 namespace ftd::testing {
-
-inline constexpr const char* kGuestIp = "10.77.0.2";
-inline constexpr const char* kGuestCidr = "10.77.0.2/24";
-inline constexpr const char* kClientCidr = "10.77.0.10/24";
 
 class FailoverLan {
  public:
