@@ -33,12 +33,20 @@ class OutputCommitBuffer {
 
   // Holds `item` under the currently open epoch. Returns that epoch.
   uint64_t push(T item) FTD_EXCLUDES(mu_, release_mu_) {
+    bool held = false, alone = false;
+    uint64_t epoch = 0;
     {
       MutexLock lock(mu_);
       if (!passthrough_) {
         held_.push_back({open_epoch_, std::move(item)});
-        return open_epoch_;
+        held = true;
+        alone = static_cast<bool>(release_unacked_);
+        epoch = open_epoch_;
       }
+    }
+    if (held) {
+      if (alone) release_unacked();
+      return epoch;
     }
     // Not protected any more (failed over / unprotected): straight out.
     MutexLock release_lock(release_mu_);
@@ -61,6 +69,7 @@ class OutputCommitBuffer {
     std::vector<T> batch;
     {
       MutexLock lock(mu_);
+      if (fenced_) return 0;
       while (!held_.empty() && held_.front().epoch <= epoch) {
         batch.push_back(std::move(held_.front().item));
         held_.pop_front();
@@ -90,12 +99,61 @@ class OutputCommitBuffer {
     return drop_all([](T&&) {});
   }
 
+  // The primary runs alone (failover decided so): items leave without acks,
+  // in order, while `allowed()` holds. It is asked before every release, so
+  // once the arbiter's right lapses nothing more leaves (self-fencing); items
+  // then stay held. nullptr: back to releasing on acks only.
+  void set_release_unacked(std::function<bool()> allowed) FTD_EXCLUDES(mu_, release_mu_) {
+    {
+      MutexLock lock(mu_);
+      if (fenced_) return;
+      release_unacked_ = std::move(allowed);
+    }
+    release_unacked();
+  }
+  // Releases everything held if running alone is (still) allowed.
+  size_t release_unacked() FTD_EXCLUDES(mu_, release_mu_) {
+    MutexLock release_lock(release_mu_);
+    std::function<bool()> allowed;
+    {
+      MutexLock lock(mu_);
+      allowed = release_unacked_;
+    }
+    if (!allowed || !allowed()) return 0;
+    std::vector<T> batch;
+    {
+      MutexLock lock(mu_);
+      for (auto& h : held_) batch.push_back(std::move(h.item));
+      held_.clear();
+    }
+    for (auto& item : batch) sink_(std::move(item));
+    MutexLock lock(mu_);
+    released_ += batch.size();
+    return batch.size();
+  }
+
+  // Lost arbitration: held output is discarded and nothing is released ever
+  // again (commit, passthrough and running alone become no-ops). Later items
+  // are still accepted and held (the guest is being stopped).
+  template <typename F>
+  size_t fence(F&& on_dropped) FTD_EXCLUDES(mu_, release_mu_) {
+    {
+      MutexLock release_lock(release_mu_);  // waits for a release in progress
+      MutexLock lock(mu_);
+      fenced_ = true;
+      passthrough_ = false;
+      release_unacked_ = nullptr;
+    }
+    return drop_all(std::forward<F>(on_dropped));
+  }
+
   // Stop holding: releases everything held, then passes new items straight through.
   void set_passthrough() FTD_EXCLUDES(mu_, release_mu_) {
     MutexLock release_lock(release_mu_);
     std::deque<Held> held;
     {
       MutexLock lock(mu_);
+      if (fenced_) return;
       held.swap(held_);
       released_ += held.size();
       passthrough_ = true;  // from now on push() goes straight out, after these
@@ -130,6 +188,8 @@ class OutputCommitBuffer {
   uint64_t released_ FTD_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ FTD_GUARDED_BY(mu_) = 0;
   bool passthrough_ FTD_GUARDED_BY(mu_) = false;
+  bool fenced_ FTD_GUARDED_BY(mu_) = false;
+  std::function<bool()> release_unacked_ FTD_GUARDED_BY(mu_);
 };
 
 }  // namespace ftd

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "common/result.h"
@@ -30,6 +31,10 @@ class OutputGate {
   virtual void advance_epoch() = 0;         // called while the guest is paused
   virtual void commit(uint64_t epoch) = 0;  // the secondary applied `epoch`
   virtual void set_passthrough() = 0;       // protection ended: let output flow
+  // Failover decided the primary runs alone: release without acks while
+  // `allowed()` holds, asked before every release; nullptr: hold again.
+  virtual void set_release_unacked(std::function<bool()> allowed) = 0;
+  virtual void fence() = 0;  // lost arbitration: drop held output, never release again
   virtual Stats stats() const = 0;
 };
 

@@ -28,6 +28,8 @@ std::string_view to_string(VmState state) {
       return "active";
     case VmState::kFailed:
       return "failed";
+    case VmState::kFenced:
+      return "fenced";
   }
   return "unknown";
 }
@@ -43,7 +45,9 @@ bool transition_allowed(VmRole role, VmState from, VmState to) {
       case S::kDegraded:
         return from == S::kStopped || from == S::kSyncing || from == S::kProtected;
       case S::kUnprotected:
-        return from != S::kUnprotected;
+        return from != S::kUnprotected && from != S::kFenced;
+      case S::kFenced:  // absorbing: only re-protection (another daemon life) leaves it
+        return from != S::kFenced && from != S::kUnprotected;
       default:
         return false;
     }

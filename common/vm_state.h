@@ -31,6 +31,7 @@ enum class VmState : uint8_t {
   kActivating,   // secondary: failover in progress
   kActive,       // secondary: failed over, the VM runs here
   kFailed,       // secondary: activation failed; the replica is intact
+  kFenced,       // primary: lost arbitration; guest stopped, held output discarded
 };
 
 std::string_view to_string(VmRole role);

@@ -5,15 +5,15 @@
 
 #include <CLI/CLI.hpp>
 
-#include "synthetic/synthetic_engine.h"
 #include "common/log.h"
 #include "daemon/control_service.h"
 #include "daemon/engine_options.h"
 #include "daemon/targets.h"
-#include "synthetic/synthetic_activator.h"
-#include "synthetic/message_log_gate.h"
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
+#include "synthetic/message_log_gate.h"
+#include "synthetic/synthetic_activator.h"
+#include "synthetic/synthetic_engine.h"
 
 namespace {
 
@@ -29,6 +29,7 @@ struct Options {
   bool start_protected = true;
   PipelineOptions pipeline;
   EngineOptions engine;
+  FailoverOptions failover;
   std::string replica_dir = "/dev/shm/ftd";
 };
 
@@ -65,8 +66,13 @@ int run_primary(const Options& o, const sigset_t& signals) {
     spdlog::critical("vm.failed error=\"{}\"", vm.error().to_string());
     return 1;
   }
+  auto failover = VmFailover::for_primary(o.failover, **vm);
+  if (!failover) {
+    spdlog::critical("failover.failed error=\"{}\"", failover.error().to_string());
+    return 1;
+  }
   ControlService control;
-  PrimaryTarget target(**vm);
+  PrimaryTarget target(**vm, **failover);
   control.add(o.vm, &target);
   auto server = start_server({o.control}, {&control}, false);
   if (!server) {
@@ -98,9 +104,14 @@ int run_secondary(const Options& o, const sigset_t& signals) {
     spdlog::critical("replica.failed error=\"{}\"", vm.error().to_string());
     return 1;
   }
+  auto failover = VmFailover::for_secondary(o.failover, **vm);
+  if (!failover) {
+    spdlog::critical("failover.failed error=\"{}\"", failover.error().to_string());
+    return 1;
+  }
   ReplicationService replication(**vm);
   ControlService control;
-  SecondaryTarget target(**vm);
+  SecondaryTarget target(**vm, **failover);
   control.add(o.vm, &target);
   auto server = start_server({o.listen}, {&replication}, true);
   auto control_server = start_server({o.control}, {&control}, false);
@@ -137,6 +148,7 @@ int main(int argc, char** argv) {
                "primary: begin replication at start-up (default) or wait for `ftctl protect`");
   add_pipeline_options(app, o.pipeline);
   add_engine_options(app, o.engine);
+  o.failover.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
   init_logging(o.role, o.log_level);

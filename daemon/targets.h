@@ -2,6 +2,7 @@
 #pragma once
 
 #include "daemon/control_service.h"
+#include "daemon/failover_wiring.h"
 #include "primary/primary_vm.h"
 #include "secondary/secondary_vm.h"
 
@@ -9,8 +10,12 @@ namespace ftd {
 
 class PrimaryTarget : public ControlTarget {
  public:
-  explicit PrimaryTarget(PrimaryVm& vm) : vm_(vm) {}
-  v1::VmStatus status() override { return vm_.status(); }
+  PrimaryTarget(PrimaryVm& vm, const VmFailover& failover) : vm_(vm), failover_(failover) {}
+  v1::VmStatus status() override {
+    v1::VmStatus s = vm_.status();
+    failover_.fill(s);
+    return s;
+  }
   Status protect() override { return vm_.protect(); }
   Status unprotect() override { return vm_.unprotect(); }
   Result<v1::FailoverReply> failover() override {
@@ -25,12 +30,17 @@ class PrimaryTarget : public ControlTarget {
 
  private:
   PrimaryVm& vm_;
+  const VmFailover& failover_;
 };
 
 class SecondaryTarget : public ControlTarget {
  public:
-  explicit SecondaryTarget(SecondaryVm& vm) : vm_(vm) {}
-  v1::VmStatus status() override { return vm_.status(); }
+  SecondaryTarget(SecondaryVm& vm, const VmFailover& failover) : vm_(vm), failover_(failover) {}
+  v1::VmStatus status() override {
+    v1::VmStatus s = vm_.status();
+    failover_.fill(s);
+    return s;
+  }
   Status protect() override {
     return make_error(ErrorCode::kFailedPrecondition,
                       "protection is started on the primary; this is VM '{}''s secondary",
@@ -52,6 +62,7 @@ class SecondaryTarget : public ControlTarget {
 
  private:
   SecondaryVm& vm_;
+  const VmFailover& failover_;
 };
 
 }  // namespace ftd

@@ -22,6 +22,10 @@ struct ArbiterVerdict {
   // Another side holds a newer term / the quorum: this side lost arbitration
   // for good and must fence itself (added for the witness arbiter).
   bool superseded = false;
+  // The arbiter durably recorded that this side runs alone, so the peer (whose
+  // replica goes stale with the first unacked frame released) can never be
+  // given the VM. A primary releases unacked output only with this set.
+  bool alone_recorded = false;
 };
 
 // Thread contract: implementations are thread-safe; `current()` is cheap and
@@ -40,6 +44,13 @@ class Arbiter {
   // verdict with may_run_alone=false (and why) when the arbiter refuses or
   // cannot decide in time; an Error only when the arbiter itself misbehaves.
   virtual Result<ArbiterVerdict> claim(std::chrono::milliseconds timeout) = 0;
+
+  // Primary, peer lost, may_run_alone: have the arbiter record that this side
+  // now runs alone (see ArbiterVerdict::alone_recorded). Without that record a
+  // primary cut off from its peer *and* the arbiter could release output
+  // during the rest of its lease that the peer's replica, activated after the
+  // lease ran out, never produced. May block up to `timeout`.
+  virtual Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace ftd

@@ -38,6 +38,7 @@ class CorosyncArbiter final : public Arbiter {
   // Waits until the rule grants running alone, or the timeout. Error only
   // when corosync is unreachable for the whole wait.
   Result<ArbiterVerdict> claim(std::chrono::milliseconds timeout) override;
+  Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds) override { return current(); }
 
   QuorumSnapshot snapshot() const;  // for tests, the probe and `ftctl status`
 

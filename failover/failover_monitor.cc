@@ -61,7 +61,8 @@ bool FailoverMonitor::may_release_unacked() const {
     MutexLock lock(mu_);
     if (state_ != FailoverState::kDegraded) return false;
   }
-  return arbiter_.current().may_run_alone;
+  const ArbiterVerdict v = arbiter_.current();
+  return v.may_run_alone && v.alone_recorded;
 }
 
 bool FailoverMonitor::wait_for_state(FailoverState state, milliseconds timeout) const {
@@ -173,14 +174,31 @@ void FailoverMonitor::act(const DecisionResult& d, const FailoverEvidence& e) {
       }
       set_state(FailoverState::kActive);
       return;
-    case Decision::kRunDegraded:
+    case Decision::kRunDegraded: {
       if (e.state == FailoverState::kDegraded) return;
-      if (auto s = callbacks_.go_degraded(); !s) {
-        note_error("go_degraded failed: " + s.error().to_string());
-        return;
+      // The arbiter must record that we run alone before the first unacked
+      // frame leaves; until it does, keep holding (and retry next tick).
+      if (!e.arbiter.alone_recorded) {
+        auto v = arbiter_.mark_alone(config_.claim_timeout);
+        if (!v) {
+          note_error("arbiter " + arbiter_.name() + " mark_alone: " + v.error().to_string());
+          return;
+        }
+        if (!v->may_run_alone || !v->alone_recorded) {
+          if (e.state != FailoverState::kHolding) set_state(FailoverState::kHolding);
+          return;
+        }
+        spdlog::info("failover_alone_recorded vm={} arbiter={} evidence='{}'", config_.vm,
+                     arbiter_.name(), v->evidence);
       }
+      // State first: the gate's may_release_unacked() asks for it.
       set_state(FailoverState::kDegraded);
+      if (auto s = callbacks_.go_degraded(); !s) {
+        set_state(FailoverState::kHolding);
+        note_error("go_degraded failed: " + s.error().to_string());
+      }
       return;
+    }
     case Decision::kFenced:
       if (e.state == FailoverState::kFenced) return;
       // State first: whatever the callback does, we never release again.

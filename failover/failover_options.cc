@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "failover/corosync_arbiter.h"
 #include "failover/no_arbiter.h"
 #include "failover/witness_arbiter.h"
 
@@ -22,6 +23,10 @@ void FailoverOptions::add_to(CLI::App& app) {
   app.add_option("--witness-key", witness_key_file, "hex key file of this holder");
   app.add_option("--witness-renew-ms", witness_renew_ms);
   app.add_option("--witness-timeout-ms", witness_rpc_timeout_ms);
+  app.add_option("--corosync-peer-nodeid", corosync_peer_nodeid,
+                 "corosync nodeid of the peer host (arbiter corosync)");
+  app.add_option("--corosync-settle-ms", corosync_settle_ms,
+                 "how long quorate-without-peer must hold before running alone");
   app.add_option("--fence-command", fence_command, "run before activation; must exit 0");
   app.add_option("--fence-timeout-ms", fence_timeout_ms);
   app.add_option("--fence-peer", fence_peer, "peer name given to the fence command");
@@ -56,11 +61,15 @@ Result<FailoverParts> build_failover(const FailoverOptions& o, Side side, const 
                                              .renew_interval = milliseconds(o.witness_renew_ms),
                                              .rpc_timeout = milliseconds(o.witness_rpc_timeout_ms),
                                              .hold_from_start = side == Side::kPrimary}));
+  } else if (o.arbiter == "corosync") {
+    CorosyncArbiterOptions co;
+    co.rule.peer_nodeid = o.corosync_peer_nodeid;
+    co.rule.settle = milliseconds(o.corosync_settle_ms);
+    FTD_ASSIGN_OR_RETURN(parts.arbiter, CorosyncArbiter::create(co));
   } else if (o.arbiter == "none") {
     parts.arbiter = std::make_unique<NoArbiter>();
   } else {
-    return make_error(ErrorCode::kUnimplemented, "--arbiter {}: not built into this binary",
-                      o.arbiter);
+    return make_error(ErrorCode::kInvalidArgument, "--arbiter {}: unknown", o.arbiter);
   }
 
   FailoverMonitorConfig mc{.side = side, .vm = vm};

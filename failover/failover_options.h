@@ -14,7 +14,7 @@
 namespace ftd {
 
 struct FailoverOptions {
-  std::string arbiter = "none";              // none | witness (| corosync, built separately)
+  std::string arbiter = "none";              // none | witness | corosync
   std::vector<std::string> heartbeat_links;  // "local_ip:port=peer_ip:port", one per link
   std::string heartbeat_key_file;            // hex key shared by the pair
   int heartbeat_interval_ms = 50;
@@ -25,7 +25,9 @@ struct FailoverOptions {
   std::string witness_key_file;    // this holder's hex key
   int witness_renew_ms = 250;
   int witness_rpc_timeout_ms = 200;
-  std::string fence_command;  // program and arguments, space separated
+  uint32_t corosync_peer_nodeid = 0;  // the peer host's corosync nodeid
+  int corosync_settle_ms = 2000;      // quorate without the peer this long first
+  std::string fence_command;          // program and arguments, space separated
   int fence_timeout_ms = 10000;
   std::string fence_peer;  // peer's name passed to the fence command
   std::string fence_peer_address;

@@ -13,6 +13,7 @@ class NoArbiter final : public Arbiter {
   std::string name() const override { return "none"; }
   ArbiterVerdict current() const override;
   Result<ArbiterVerdict> claim(std::chrono::milliseconds timeout) override;
+  Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds) override { return current(); }
 
  private:
   const std::string why_;

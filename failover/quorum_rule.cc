@@ -71,6 +71,10 @@ ArbiterVerdict decide(const QuorumSnapshot& s, const QuorumRule& rule,
                               ms(alone_for), rule.settle.count()));
   }
   v.may_run_alone = true;
+  // The quorum itself is the record: the peer cannot become quorate while we
+  // are (two nodes + qdevice). Nothing persists it past our own loss, though
+  // (a double fault can hand the peer its stale replica; docs/failover.md).
+  v.alone_recorded = true;
   v.evidence = fmt::format("corosync: quorate without peer {} for {} ms >= settle {} ms; {}",
                            rule.peer_nodeid, ms(alone_for), rule.settle.count(), what);
   return v;

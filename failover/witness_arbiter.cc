@@ -58,9 +58,11 @@ ArbiterVerdict WitnessArbiter::current() const {
   ArbiterVerdict v{.term = term_, .superseded = superseded_};
   if (valid_until_ && now < *valid_until_) {
     v.may_run_alone = true;
+    v.alone_recorded = alone_recorded_;
     v.evidence =
         fmt::format("witness lease term={} holder={} valid_for_ms={}", held_term_, config_.holder,
                     std::chrono::duration_cast<milliseconds>(*valid_until_ - now).count());
+    if (alone_recorded_) v.evidence += " alone=recorded";
   } else {
     v.evidence = fmt::format("witness lease not held (term={}): {}", term_, last_problem_);
   }
@@ -72,6 +74,10 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
   witness::LeaseRequest req;
   req.set_vm(config_.vm);
   req.set_holder(config_.holder);
+  {
+    MutexLock lock(mu_);
+    req.set_alone(alone_);
+  }
   req.set_timestamp_ms(
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
@@ -132,6 +138,7 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
         spdlog::info("witness_lease_acquired vm={} holder={} term={} lease_ms={}", config_.vm,
                      config_.holder, reply.term(), reply.lease_ms());
       held_term_ = reply.term();
+      alone_recorded_ = reply.alone();
       retry_after_.reset();
       valid_until_ = t_send + valid;
       superseded_ = false;
@@ -165,6 +172,17 @@ Result<ArbiterVerdict> WitnessArbiter::claim(milliseconds timeout) {
     cv_.wait_until(mu_, std::min(deadline, Clock::now() + wait));
     if (stop_) return current();
   }
+}
+
+Result<ArbiterVerdict> WitnessArbiter::mark_alone(milliseconds timeout) {
+  {
+    MutexLock lock(mu_);
+    alone_ = true;
+  }
+  // One round trip, bounded by rpc_timeout (≤ timeout in practice); the
+  // renewer keeps sending the mark, so a lost reply is repaired by the next.
+  (void)timeout;
+  return acquire_once();
 }
 
 void WitnessArbiter::renew_loop() {

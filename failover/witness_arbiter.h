@@ -48,6 +48,9 @@ class WitnessArbiter final : public Arbiter {
   std::string name() const override { return "witness"; }
   ArbiterVerdict current() const override;
   Result<ArbiterVerdict> claim(std::chrono::milliseconds timeout) override;
+  // Sends alone=true from now on (sticky at the witness); recorded once a
+  // grant echoes it.
+  Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) override;
 
   // One Acquire round trip now (also what the renewal thread does). An
   // Error only when the witness misbehaves (garbage, forged or
@@ -72,6 +75,8 @@ class WitnessArbiter final : public Arbiter {
   uint64_t term_ FTD_GUARDED_BY(mu_) = 0;  // highest term seen from the witness
   uint64_t held_term_ FTD_GUARDED_BY(mu_) = 0;
   bool superseded_ FTD_GUARDED_BY(mu_) = false;
+  bool alone_ FTD_GUARDED_BY(mu_) = false;           // asked the witness to mark us alone
+  bool alone_recorded_ FTD_GUARDED_BY(mu_) = false;  // a grant echoed the mark
   std::optional<std::chrono::milliseconds> retry_after_ FTD_GUARDED_BY(mu_);  // refusal's remaining
   std::string last_problem_ FTD_GUARDED_BY(mu_) = "never granted";
   std::thread renewer_;

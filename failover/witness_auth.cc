@@ -24,6 +24,7 @@ Mac witness_request_mac(const witness::LeaseRequest& r, std::span<const uint8_t>
   put_str(d, r.holder());
   put_u64(d, r.timestamp_ms());
   put_u64(d, r.nonce());
+  d.push_back(r.alone() ? 1 : 0);
   return mac_of(d, key);
 }
 
@@ -36,6 +37,7 @@ Mac witness_reply_mac(const witness::LeaseReply& r, std::span<const uint8_t> key
   put_u64(d, r.remaining_ms());
   put_str(d, r.reason());
   put_u64(d, r.request_nonce());
+  d.push_back(r.alone() ? 1 : 0);
   return mac_of(d, key);
 }
 

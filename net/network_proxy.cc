@@ -332,17 +332,35 @@ uint64_t NetworkProxy::advance_epoch() { return impl_->buffer.advance_epoch(); }
 
 size_t NetworkProxy::commit(uint64_t epoch) { return impl_->buffer.commit(epoch); }
 
-size_t NetworkProxy::drop_all() {
-  Impl& m = *impl_;
-  size_t n = m.buffer.drop_all([&m](GuestFrame&& f) {
+namespace {
+// Accounting for a frame discarded instead of written to the tap.
+auto count_dropped(NetworkProxy::Impl& m) {
+  return [&m](GuestFrame&& f) {
     MutexLock lock(m.counters_mu);
     --m.frames_held;
     m.bytes_held -= f.bytes.size();
     ++m.frames_dropped;
     m.bytes_dropped += f.bytes.size();
-  });
+  };
+}
+}  // namespace
+
+size_t NetworkProxy::drop_all() {
+  size_t n = impl_->buffer.drop_all(count_dropped(*impl_));
   spdlog::warn("net.proxy.drop_all frames={}", n);
   return n;
+}
+
+size_t NetworkProxy::fence() {
+  size_t n = impl_->buffer.fence(count_dropped(*impl_));
+  spdlog::warn("net.proxy.fenced tap={} dropped_frames={}", impl_->tap.name(), n);
+  return n;
+}
+
+void NetworkProxy::set_release_unacked(std::function<bool()> allowed) {
+  const bool on = static_cast<bool>(allowed);
+  impl_->buffer.set_release_unacked(std::move(allowed));
+  spdlog::warn("net.proxy.release_unacked tap={} on={}", impl_->tap.name(), on);
 }
 
 void NetworkProxy::set_passthrough() {

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -73,6 +74,10 @@ class NetworkProxy {
   size_t drop_all();
   // Releases everything held and stops holding.
   void set_passthrough();
+  // Failover: release without acks while `allowed()` (OutputCommitBuffer);
+  // nullptr holds again. fence(): drop held frames, never release again.
+  void set_release_unacked(std::function<bool()> allowed);
+  size_t fence();
 
   NetworkProxyStats stats() const;
   // Waits until at least `connections` QEMU connections were accepted and one is live.

@@ -55,6 +55,7 @@ Status PrimaryVm::protect() {
       .on_ack =
           [this](uint64_t e, uint64_t us) {
             pipeline_->on_ack(e, us);
+            if (ack_observer_) ack_observer_(e);
             update_state("ack");
           },
       .on_disconnected =
@@ -75,6 +76,7 @@ void PrimaryVm::update_state(std::string_view event) {
   const bool consistent = pipeline_->replica_consistent();
   MutexLock lock(mu_);
   const VmState now = lifecycle_.state();
+  if (alone_) return;
   if (now != VmState::kSyncing && now != VmState::kProtected && now != VmState::kDegraded) return;
   VmState next = !connected   ? VmState::kDegraded
                  : consistent ? VmState::kProtected
@@ -99,6 +101,49 @@ Status PrimaryVm::unprotect() {
   for (auto& g : gates_) g->set_passthrough();
   spdlog::warn("vm.unprotect vm={} output=passthrough", config_.vm_name);
   return ok();
+}
+
+Status PrimaryVm::run_alone(std::function<bool()> allowed) {
+  {
+    MutexLock lock(mu_);
+    const VmState now = lifecycle_.state();
+    if (now == VmState::kFenced || now == VmState::kUnprotected || now == VmState::kStopped)
+      return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is {}: cannot run alone",
+                        config_.vm_name, to_string(now));
+    if (!alone_) {
+      alone_ = true;
+      FTD_TRY(lifecycle_.enter(VmState::kDegraded, "failover: secondary lost, running alone"));
+    }
+  }
+  // Without mu_ (client callbacks take it). Checkpoints stop: the peer's
+  // replica can no longer be activated (the arbiter recorded that we run
+  // alone), so pausing the guest for it buys nothing until re-protection.
+  pipeline_->stop();
+  client_->stop();
+  for (auto& g : gates_) g->set_release_unacked(allowed);
+  spdlog::warn("vm.run_alone vm={} output=released-without-acks", config_.vm_name);
+  return ok();
+}
+
+void PrimaryVm::hold_output() {
+  for (auto& g : gates_) g->set_release_unacked(nullptr);
+  spdlog::warn("vm.hold vm={} output=held (right to run alone lapsed)", config_.vm_name);
+}
+
+void PrimaryVm::fence(const std::string& reason) {
+  {
+    MutexLock lock(mu_);
+    if (lifecycle_.state() == VmState::kFenced) return;
+    alone_ = true;  // connection events no longer move the state
+    (void)lifecycle_.enter(VmState::kFenced, reason);
+  }
+  // Gates first: from here on nothing leaves, whatever else fails.
+  for (auto& g : gates_) g->fence();
+  pipeline_->stop();
+  client_->stop();
+  Status paused = engine_->pause();
+  spdlog::error("vm.fenced vm={} reason=\"{}\" guest={}", config_.vm_name, reason,
+                paused ? "stopped" : "stop failed: " + paused.error().to_string());
 }
 
 VmState PrimaryVm::state() const {

@@ -6,6 +6,7 @@
 // mu_ guards the state; the pipeline and client are thread-safe themselves.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,22 @@ class PrimaryVm {
   VmState state() const FTD_EXCLUDES(mu_);
   GuestEngine& engine() { return *engine_; }
 
+  // Set once before protect(): sees every ack (the failover heartbeat counts
+  // them as evidence that the secondary lives).
+  void set_ack_observer(std::function<void(uint64_t epoch)> observer) {
+    ack_observer_ = std::move(observer);
+  }
+
+  // ---- automatic failover (FailoverMonitor callbacks)
+  // Secondary lost and arbitration won: stop replicating (its replica is
+  // stale from the first unacked frame on) and release output without acks
+  // while `allowed()` holds. State stays degraded.
+  Status run_alone(std::function<bool()> allowed) FTD_EXCLUDES(mu_);
+  // The right to run alone lapsed: hold output again.
+  void hold_output() FTD_EXCLUDES(mu_);
+  // Lost arbitration: discard held output, stop the guest, never release again.
+  void fence(const std::string& reason) FTD_EXCLUDES(mu_);
+
  private:
   PrimaryVm(PrimaryVmConfig config, std::vector<std::unique_ptr<OutputGate>> gates,
             std::unique_ptr<GuestEngine> engine);
@@ -53,9 +70,11 @@ class PrimaryVm {
   std::unique_ptr<GuestEngine> engine_;
   std::unique_ptr<ReplicationClient> client_;
   std::unique_ptr<CheckpointPipeline> pipeline_;
+  std::function<void(uint64_t)> ack_observer_;
 
   mutable Mutex mu_;
   VmLifecycle lifecycle_ FTD_GUARDED_BY(mu_);
+  bool alone_ FTD_GUARDED_BY(mu_) = false;  // ran without the secondary: state pinned
 };
 
 }  // namespace ftd

@@ -57,6 +57,8 @@ v1::VmState to_proto(VmState state) {
       return v1::VM_STATE_ACTIVE;
     case VmState::kFailed:
       return v1::VM_STATE_FAILED;
+    case VmState::kFenced:
+      return v1::VM_STATE_FENCED;
   }
   return v1::VM_STATE_UNSPECIFIED;
 }
@@ -64,7 +66,7 @@ v1::VmState to_proto(VmState state) {
 std::string_view state_name(v1::VmState state) {
   for (auto s : {VmState::kStopped, VmState::kSyncing, VmState::kProtected, VmState::kDegraded,
                  VmState::kUnprotected, VmState::kWaiting, VmState::kActivating, VmState::kActive,
-                 VmState::kFailed})
+                 VmState::kFailed, VmState::kFenced})
     if (to_proto(s) == state) return to_string(s);
   return "unknown";
 }

@@ -166,6 +166,7 @@ grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
     ack.mutable_ack()->set_epoch(applied->epoch);
     ack.mutable_ack()->set_apply_micros(applied->decode_us + applied->apply_us);
     if (!stream->Write(ack)) break;
+    if (apply_observer_) apply_observer_(applied->epoch);
   }
   if (assembler.partial() && result.ok())
     spdlog::warn("replication.partial_discarded epoch={} bytes={}/{}", assembler.epoch(),

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -58,6 +59,12 @@ class SecondaryVm {
   grpc::Status serve(grpc::ServerContext* context, Stream* stream) FTD_EXCLUDES(mu_);
 
   Result<ActivationReport> failover() FTD_EXCLUDES(mu_);
+
+  // Set once before serving: sees every applied epoch (the failover
+  // heartbeat counts them as evidence that the primary lives).
+  void set_apply_observer(std::function<void(uint64_t epoch)> observer) {
+    apply_observer_ = std::move(observer);
+  }
   v1::VmStatus status() const FTD_EXCLUDES(mu_);
 
  private:
@@ -74,7 +81,8 @@ class SecondaryVm {
   // ---- constant after construction
   const SecondaryVmConfig config_;
   const std::string replica_path_;
-  const std::unique_ptr<Activator> activator_;  // used by the one failover() in flight
+  const std::unique_ptr<Activator> activator_;    // used by the one failover() in flight
+  std::function<void(uint64_t)> apply_observer_;  // set before serving
 
   // ---- guarded by mu_
   mutable Mutex mu_;

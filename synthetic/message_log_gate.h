@@ -20,6 +20,12 @@ class MessageLogGate : public OutputGate {
   void advance_epoch() override { buffer_.advance_epoch(); }
   void commit(uint64_t epoch) override;
   void set_passthrough() override { buffer_.set_passthrough(); }
+  void set_release_unacked(std::function<bool()> allowed) override {
+    buffer_.set_release_unacked(std::move(allowed));
+  }
+  void fence() override {
+    buffer_.fence([](uint64_t&&) {});
+  }
   Stats stats() const override;
 
  private:

@@ -24,7 +24,8 @@ Result<PersistedTable> LeaseStore::load() const {
   try {
     auto j = nlohmann::json::parse(ss.str());
     for (const auto& [vm, v] : j.at("leases").items())
-      table[vm] = {v.at("term").get<uint64_t>(), v.at("holder").get<std::string>()};
+      table[vm] = {v.at("term").get<uint64_t>(), v.at("holder").get<std::string>(),
+                   v.value("alone", false)};
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kCorrupt, "{}: {}", path(), e.what());
   }
@@ -34,7 +35,7 @@ Result<PersistedTable> LeaseStore::load() const {
 Status LeaseStore::save(const PersistedTable& table) const {
   nlohmann::json j;
   j["leases"] = nlohmann::json::object();
-  for (const auto& [vm, l] : table) j["leases"][vm] = {{"term", l.term}, {"holder", l.holder}};
+  for (const auto& [vm, l] : table) j["leases"][vm] = {{"term", l.term}, {"holder", l.holder}, {"alone", l.alone}};
   const std::string data = j.dump(2) + "\n";
   const std::string tmp = path() + ".tmp";
   {

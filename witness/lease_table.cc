@@ -10,15 +10,40 @@ LeaseTable::LeaseTable(PersistedTable loaded, Clock::time_point now,
   for (auto& [vm, p] : loaded) leases_[vm] = Lease{p, now + lease};
 }
 
-LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holder,
+LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holder, bool alone,
                                  Clock::time_point now) const {
   auto it = leases_.find(vm);
-  if (it == leases_.end()) return {.granted = true, .new_term = true, .term = 1, .holder = holder};
+  if (it == leases_.end())
+    return {.granted = true,
+            .new_term = true,
+            .alone = alone,
+            .must_persist = true,
+            .term = 1,
+            .holder = holder};
   const Lease& l = it->second;
   const bool valid = now < l.expires;
-  if (l.p.holder == holder && valid)
-    return {.granted = true, .term = l.p.term, .holder = holder};  // renewal
-  if (!valid) return {.granted = true, .new_term = true, .term = l.p.term + 1, .holder = holder};
+  if (l.p.holder == holder) {
+    LeaseDecision d{.granted = true,
+                    .new_term = !valid,
+                    .alone = l.p.alone || alone,
+                    .term = valid ? l.p.term : l.p.term + 1,
+                    .holder = holder};
+    d.must_persist = d.new_term || d.alone != l.p.alone;
+    return d;
+  }
+  if (l.p.alone)
+    return {.term = l.p.term,
+            .holder = l.p.holder,
+            .reason = fmt::format("{} ran alone in term {}: this side's replica is stale; "
+                                  "re-protect the VM before it may run here",
+                                  l.p.holder, l.p.term)};
+  if (!valid)
+    return {.granted = true,
+            .new_term = true,
+            .alone = alone,
+            .must_persist = true,
+            .term = l.p.term + 1,
+            .holder = holder};
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(l.expires - now);
   return {.term = l.p.term,
           .holder = l.p.holder,
@@ -29,13 +54,13 @@ LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holde
 
 void LeaseTable::commit(const std::string& vm, const LeaseDecision& d, Clock::time_point now) {
   if (!d.granted) return;
-  leases_[vm] = Lease{{d.term, d.holder}, now + lease_};
+  leases_[vm] = Lease{{d.term, d.holder, d.alone}, now + lease_};
 }
 
 PersistedTable LeaseTable::persisted_with(const std::string& vm, const LeaseDecision& d) const {
   PersistedTable t;
   for (const auto& [name, l] : leases_) t[name] = l.p;
-  if (d.granted) t[vm] = {d.term, d.holder};
+  if (d.granted) t[vm] = {d.term, d.holder, d.alone};
   return t;
 }
 

@@ -5,7 +5,10 @@
 //    nobody else took it, under a new term);
 //  - another holder is refused while the lease runs;
 //  - after a restart every known lease counts as renewed at start-up, because
-//    the witness cannot know when the last renewal happened.
+//    the witness cannot know when the last renewal happened;
+//  - once a holder marked the lease "alone" (it released output its peer
+//    never acknowledged, so the peer's replica is stale), nobody else is ever
+//    granted the VM: not even after the lease expires.
 // Thread contract: not thread-safe; WitnessService serialises access.
 #pragma once
 
@@ -21,13 +24,16 @@ using Clock = std::chrono::steady_clock;
 struct PersistedLease {
   uint64_t term = 0;
   std::string holder;
+  bool alone = false;  // sticky: the holder ran without its peer in some term
   bool operator==(const PersistedLease&) const = default;
 };
 using PersistedTable = std::map<std::string, PersistedLease>;  // by VM
 
 struct LeaseDecision {
   bool granted = false;
-  bool new_term = false;  // must be persisted before the grant is answered
+  bool new_term = false;      // must be persisted before the grant is answered
+  bool alone = false;         // the lease (as granted) carries the alone mark
+  bool must_persist = false;  // new term or newly set alone mark
   uint64_t term = 0;
   std::string holder;
   std::chrono::milliseconds remaining{0};  // refused: the holder's lease left
@@ -38,7 +44,7 @@ class LeaseTable {
  public:
   LeaseTable(PersistedTable loaded, Clock::time_point now, std::chrono::milliseconds lease);
 
-  LeaseDecision decide(const std::string& vm, const std::string& holder,
+  LeaseDecision decide(const std::string& vm, const std::string& holder, bool alone,
                        Clock::time_point now) const;
   // Applies a granted decision (after it was persisted if it has a new term).
   void commit(const std::string& vm, const LeaseDecision& d, Clock::time_point now);

@@ -83,8 +83,8 @@ grpc::Status WitnessService::Acquire(grpc::ServerContext* ctx, const LeaseReques
     return s;
   }
   const auto now = Clock::now();
-  LeaseDecision d = table_.decide(req->vm(), req->holder(), now);
-  if (d.new_term) {
+  LeaseDecision d = table_.decide(req->vm(), req->holder(), req->alone(), now);
+  if (d.must_persist) {
     // Durable before anyone hears of the term: a restart must not re-grant it.
     if (auto s = store_.save(table_.persisted_with(req->vm(), d)); !s) {
       spdlog::error("witness_persist_failed vm={} error='{}'", req->vm(), s.error().to_string());
@@ -94,8 +94,9 @@ grpc::Status WitnessService::Acquire(grpc::ServerContext* ctx, const LeaseReques
   table_.commit(req->vm(), d, now);
   if (d.granted) {
     ++(d.new_term ? counters_.granted : counters_.renewed);
-    if (d.new_term)
-      spdlog::info("witness_grant vm={} holder={} term={}", req->vm(), d.holder, d.term);
+    if (d.must_persist)
+      spdlog::info("witness_grant vm={} holder={} term={} alone={}", req->vm(), d.holder, d.term,
+                   d.alone);
   } else {
     ++counters_.refused;
   }
@@ -105,6 +106,7 @@ grpc::Status WitnessService::Acquire(grpc::ServerContext* ctx, const LeaseReques
   reply->set_lease_ms(d.granted ? table_.lease().count() : 0);
   reply->set_remaining_ms(d.remaining.count());
   reply->set_reason(d.reason);
+  reply->set_alone(d.alone);
   reply->set_request_nonce(req->nonce());
   const Mac mac = witness_reply_mac(*reply, key->second);
   reply->set_mac(std::string(mac.begin(), mac.end()));

@@ -177,6 +177,10 @@ class MessageGate : public OutputGate {
   }
   uint64_t violations() const { return violations_; }
   void set_passthrough() override { buffer_.set_passthrough(); }
+  void set_release_unacked(std::function<bool()> allowed) override {
+    buffer_.set_release_unacked(std::move(allowed));
+  }
+  void fence() override { buffer_.fence([](uint64_t&&) {}); }
   Stats stats() const override {
     auto s = buffer_.stats();
     return {.held = s.held, .released = s.released, .dropped = s.dropped};

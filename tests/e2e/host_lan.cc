@@ -125,30 +125,40 @@ Status HostLan::kill_host(HostId h) {
 // only the host's own traffic: frames it bridges for the guest take the
 // forward path (and only with br_netfilter), so they are never dropped here.
 // "add; delete" first makes both directions idempotent, in one transaction.
-Status HostLan::set_partition(HostId self, HostId peer, bool cut) {
+// `percent` of the packets between the two dropped at random (100: all, 0: none).
+Status HostLan::set_partition(HostId self, HostId peer, int percent) {
   const std::string table = fmt::format("ftd_part_{}", role(peer));
   std::string rules = fmt::format("add table inet {0}; delete table inet {0}", table);
-  if (cut) {
+  if (percent > 0) {
+    const std::string drop =
+        percent >= 100 ? "drop" : fmt::format("numgen random mod 100 < {} drop", percent);
     rules += fmt::format(
         "; add table inet {0} {{"
-        " chain in {{ type filter hook input priority 0; ip saddr {1} drop; }};"
-        " chain out {{ type filter hook output priority 0; ip daddr {1} drop; }}; }}",
-        table, address(peer));
+        " chain in {{ type filter hook input priority 0; ip saddr {1} {2}; }};"
+        " chain out {{ type filter hook output priority 0; ip daddr {1} {2}; }}; }}",
+        table, address(peer), drop);
   }
-  return run({"ip", "netns", "exec", ns(self), "nft", rules},
-             fmt::format("{} {}/{}", cut ? "partition" : "heal", role(self), role(peer)));
+  return run(
+      {"ip", "netns", "exec", ns(self), "nft", rules},
+      fmt::format("{} {}% {}/{}", percent > 0 ? "drop" : "heal", percent, role(self), role(peer)));
+}
+
+Status HostLan::lose(HostId a, HostId b, int percent) {
+  if (a == b || percent < 1 || percent > 100)
+    return make_error(ErrorCode::kInvalidArgument, "lose: {}/{} {}%", role(a), role(b), percent);
+  FTD_TRY(set_partition(a, b, percent));
+  return set_partition(b, a, percent);
 }
 
 Status HostLan::partition(HostId a, HostId b) {
   if (a == b) return make_error(ErrorCode::kInvalidArgument, "partition: same host {}", role(a));
-  FTD_TRY(set_partition(a, b, true));
-  return set_partition(b, a, true);
+  return lose(a, b, 100);
 }
 
 Status HostLan::heal(HostId a, HostId b) {
   if (a == b) return make_error(ErrorCode::kInvalidArgument, "heal: same host {}", role(a));
-  FTD_TRY(set_partition(a, b, false));
-  return set_partition(b, a, false);
+  FTD_TRY(set_partition(a, b, 0));
+  return set_partition(b, a, 0);
 }
 
 Status HostLan::isolate(HostId h) {

@@ -56,7 +56,10 @@ class HostLan {
   // input/output chains in both namespaces). Everything else keeps flowing,
   // including frames the hosts bridge for the guest. Idempotent.
   Status partition(HostId a, HostId b);
-  Status heal(HostId a, HostId b);
+  Status heal(HostId a, HostId b);  // also ends lose()
+  // Drops `percent` of the packets between the two hosts at random, both
+  // directions (nftables numgen): a lossy link where netem is not available.
+  Status lose(HostId a, HostId b, int percent);
 
   // Unplugs / replugs the host's cable at the switch: nothing reaches it,
   // its processes keep running. reconnect() returns once the port forwards.
@@ -78,7 +81,7 @@ class HostLan {
   };
   HostLan() = default;
   Status add_host(HostId h);
-  Status set_partition(HostId self, HostId peer, bool cut);
+  Status set_partition(HostId self, HostId peer, int percent);
   // (namespace, device) of both ends of the host's uplink: switch side first.
   std::array<std::pair<std::string, std::string>, 2> uplink_ends(HostId h) const;
   Host& host(HostId h) { return hosts_[static_cast<size_t>(h)]; }

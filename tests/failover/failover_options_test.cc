@@ -56,10 +56,14 @@ TEST(FailoverOptions, BadInputIsAClearError) {
   r = build_failover(o, Side::kPrimary, "web1", {});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("wkey"), std::string::npos);
-  o.arbiter = "corosync";
+  o.arbiter = "corosync";  // no peer nodeid
   r = build_failover(o, Side::kPrimary, "web1", {});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kUnimplemented);
+  EXPECT_NE(r.error().message.find("peer nodeid"), std::string::npos);
+  o.corosync_peer_nodeid = 2;  // no corosync running in this (test) namespace
+  r = build_failover(o, Side::kPrimary, "web1", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
 }
 
 }  // namespace

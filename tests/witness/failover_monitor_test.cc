@@ -41,6 +41,11 @@ class UdpRelay {
   }
   int a_side_port() const { return ra_port_; }  // A sends here
   int b_side_port() const { return rb_port_; }  // B sends here
+  Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) override {
+    if (!cut) return inner_->mark_alone(timeout);
+    std::this_thread::sleep_for(std::min(timeout, 50ms));
+    return current();
+  }
   std::atomic<bool> cut{false};
 
  private:

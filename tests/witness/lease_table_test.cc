@@ -14,37 +14,37 @@ using namespace std::chrono_literals;
 TEST(LeaseTable, GrantRenewRefuseExpire) {
   const auto t0 = Clock::now();
   LeaseTable t({}, t0, 1000ms);
-  auto d = t.decide("vm", "A", t0);
+  auto d = t.decide("vm", "A", false, t0);
   EXPECT_TRUE(d.granted && d.new_term);
   EXPECT_EQ(d.term, 1u);
   t.commit("vm", d, t0);
-  d = t.decide("vm", "B", t0 + 999ms);
+  d = t.decide("vm", "B", false, t0 + 999ms);
   EXPECT_FALSE(d.granted);
   EXPECT_EQ(d.holder, "A");
   EXPECT_EQ(d.remaining, 1ms);
-  d = t.decide("vm", "A", t0 + 900ms);  // renewal keeps the term
+  d = t.decide("vm", "A", false, t0 + 900ms);  // renewal keeps the term
   EXPECT_TRUE(d.granted && !d.new_term);
   EXPECT_EQ(d.term, 1u);
   t.commit("vm", d, t0 + 900ms);
-  EXPECT_FALSE(t.decide("vm", "B", t0 + 1899ms).granted);
-  d = t.decide("vm", "B", t0 + 1900ms);  // expired: new term for B
+  EXPECT_FALSE(t.decide("vm", "B", false, t0 + 1899ms).granted);
+  d = t.decide("vm", "B", false, t0 + 1900ms);  // expired: new term for B
   EXPECT_TRUE(d.granted && d.new_term);
   EXPECT_EQ(d.term, 2u);
   t.commit("vm", d, t0 + 1900ms);
-  d = t.decide("vm", "A", t0 + 2000ms);
+  d = t.decide("vm", "A", false, t0 + 2000ms);
   EXPECT_FALSE(d.granted);
   EXPECT_EQ(d.term, 2u);
-  EXPECT_EQ(t.decide("other", "A", t0).term, 1u);  // VMs are independent
+  EXPECT_EQ(t.decide("other", "A", false, t0).term, 1u);  // VMs are independent
 }
 
 TEST(LeaseTable, AfterRestartEveryLeaseRunsAFullDurationAgain) {
   const auto t0 = Clock::now();
   LeaseTable t({{"vm", {7, "A"}}}, t0, 1000ms);
-  EXPECT_FALSE(t.decide("vm", "B", t0 + 999ms).granted);
-  auto d = t.decide("vm", "A", t0 + 10ms);
+  EXPECT_FALSE(t.decide("vm", "B", false, t0 + 999ms).granted);
+  auto d = t.decide("vm", "A", false, t0 + 10ms);
   EXPECT_TRUE(d.granted && !d.new_term);
   EXPECT_EQ(d.term, 7u);
-  d = t.decide("vm", "B", t0 + 1000ms);
+  d = t.decide("vm", "B", false, t0 + 1000ms);
   EXPECT_TRUE(d.granted);
   EXPECT_EQ(d.term, 8u);
 }

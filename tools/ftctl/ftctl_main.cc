@@ -28,6 +28,25 @@ std::string human_bytes(double b) {
   return fmt::format("{:.1f} {}", b, units[u]);
 }
 
+nlohmann::json to_json(const ftd::v1::FailoverInfo& f) {
+  return {{"arbiter", f.arbiter()},
+          {"automatic", f.automatic()},
+          {"state", f.state()},
+          {"decision", f.decision()},
+          {"reason", f.reason()},
+          {"term", f.term()},
+          {"may_run_alone", f.may_run_alone()},
+          {"arbiter_evidence", f.arbiter_evidence()},
+          {"heartbeat_age_ms", f.heartbeat_age_ms()},
+          {"ack_age_ms", f.ack_age_ms()},
+          {"peer_role", f.peer_role()},
+          {"last_error", f.last_error()},
+          {"heartbeats_received", f.heartbeats_received()},
+          {"heartbeats_rejected", f.heartbeats_rejected()}};
+}
+
+std::string age(int64_t ms) { return ms < 0 ? "never" : fmt::format("{} ms ago", ms); }
+
 nlohmann::json to_json(const ftd::v1::VmStatus& s) {
   return {{"name", s.name()},
           {"role", s.role()},
@@ -50,7 +69,8 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
           {"apply_us_last", s.apply_us_last()},
           {"sync_progress", s.sync_progress()},
           {"peer", s.peer()},
-          {"detail", s.detail()}};
+          {"detail", s.detail()},
+          {"failover", to_json(s.failover())}};
 }
 
 void print_table(const ftd::v1::StatusReply& r) {
@@ -73,6 +93,21 @@ void print_table(const ftd::v1::StatusReply& r) {
     }
     if (!s.peer().empty()) fmt::print("  peer {}\n", s.peer());
     if (!s.detail().empty()) fmt::print("  {}\n", s.detail());
+    if (s.has_failover()) {
+      const auto& f = s.failover();
+      if (!f.automatic()) {
+        fmt::print("  failover: manual only ({})\n", f.reason());
+        continue;
+      }
+      fmt::print("  failover: {} arbiter, term {}, {}  decision {} ({})\n", f.arbiter(), f.term(),
+                 f.state(), f.decision(), f.reason());
+      fmt::print("  heartbeat {}  ack {}  peer {}  received {} rejected {}\n",
+                 age(f.heartbeat_age_ms()), age(f.ack_age_ms()),
+                 f.peer_role().empty() ? "unknown" : f.peer_role(), f.heartbeats_received(),
+                 f.heartbeats_rejected());
+      fmt::print("  arbiter: {}\n", f.arbiter_evidence());
+      if (!f.last_error().empty()) fmt::print("  failover error: {}\n", f.last_error());
+    }
   }
 }
 

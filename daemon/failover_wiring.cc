@@ -1,0 +1,93 @@
+#include "daemon/failover_wiring.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+
+namespace ftd {
+namespace {
+
+int64_t age_ms(const std::optional<std::chrono::milliseconds>& a) { return a ? a->count() : -1; }
+
+}  // namespace
+
+Result<std::unique_ptr<VmFailover>> VmFailover::for_primary(const FailoverOptions& o,
+                                                            PrimaryVm& vm) {
+  auto f = std::make_unique<VmFailover>();
+  // The gate asks the monitor before each unacked release; the monitor only
+  // exists once build_failover returns, and no callback runs before that
+  // (callbacks need a lost peer, which needs a first contact).
+  auto monitor = std::make_shared<std::atomic<const FailoverMonitor*>>(nullptr);
+  FailoverCallbacks cb;
+  cb.go_degraded = [&vm, monitor]() {
+    return vm.run_alone([monitor] {
+      const FailoverMonitor* m = monitor->load();
+      return m != nullptr && m->may_release_unacked();
+    });
+  };
+  cb.hold = [&vm] { vm.hold_output(); };
+  cb.fence_self = [&vm](const std::string& reason) { vm.fence(reason); };
+  FTD_ASSIGN_OR_RETURN(f->parts_, build_failover(o, Side::kPrimary, vm.name(), std::move(cb)));
+  if (!f->parts_.monitor) return f;
+  monitor->store(f->parts_.monitor.get());
+  HeartbeatMonitor* hb = f->parts_.heartbeat.get();
+  vm.set_ack_observer([hb](uint64_t epoch) {
+    hb->note_peer_ack(epoch);
+    hb->set_epoch(epoch);
+  });
+  return f;
+}
+
+Result<std::unique_ptr<VmFailover>> VmFailover::for_secondary(const FailoverOptions& o,
+                                                              SecondaryVm& vm) {
+  auto f = std::make_unique<VmFailover>();
+  FailoverCallbacks cb;
+  cb.activate = [&vm](uint64_t epoch) -> Status {
+    FTD_ASSIGN_OR_RETURN(ActivationReport r, vm.failover());
+    spdlog::warn("failover.activated vm={} epoch={} decided_at_epoch={} activation_us={}",
+                 vm.name(), r.epoch, epoch, r.activation_us);
+    return ok();
+  };
+  cb.replica_epoch = [&vm] { return vm.replica_epoch(); };
+  FTD_ASSIGN_OR_RETURN(f->parts_, build_failover(o, Side::kSecondary, vm.name(), std::move(cb)));
+  if (!f->parts_.monitor) return f;
+  HeartbeatMonitor* hb = f->parts_.heartbeat.get();
+  vm.set_apply_observer([hb](uint64_t epoch) {
+    hb->note_peer_ack(epoch);
+    hb->set_epoch(epoch);
+  });
+  return f;
+}
+
+void VmFailover::fill(v1::VmStatus& status) const {
+  if (!parts_.monitor) {
+    fill_failover_off(status);
+    return;
+  }
+  const FailoverStatus s = parts_.monitor->status();
+  v1::FailoverInfo* f = status.mutable_failover();
+  f->set_arbiter(s.arbiter);
+  f->set_automatic(s.arbiter != "none");
+  f->set_state(std::string(to_string(s.state)));
+  f->set_decision(std::string(to_string(s.decision)));
+  f->set_reason(s.reason);
+  f->set_term(s.verdict.term);
+  f->set_may_run_alone(s.verdict.may_run_alone);
+  f->set_arbiter_evidence(s.verdict.evidence);
+  f->set_heartbeat_age_ms(age_ms(s.heartbeat.heartbeat_age));
+  f->set_ack_age_ms(age_ms(s.heartbeat.ack_age));
+  if (s.heartbeat.peer_role) f->set_peer_role(std::string(to_string(*s.heartbeat.peer_role)));
+  f->set_last_error(s.last_error);
+  const auto& c = s.heartbeat.counters;
+  f->set_heartbeats_received(c.accepted);
+  f->set_heartbeats_rejected(c.malformed + c.bad_mac + c.replayed + c.stale + c.wrong_peer);
+}
+
+void fill_failover_off(v1::VmStatus& status) {
+  v1::FailoverInfo* f = status.mutable_failover();
+  f->set_arbiter("none");
+  f->set_automatic(false);
+  f->set_reason("automatic failover off: no --heartbeat-link configured");
+}
+
+}  // namespace ftd

@@ -1,0 +1,281 @@
+// Automatic failover end to end, with real QEMU guests, real ftd daemons and
+// ftd-witness, every host its own network namespace (ProtectedPair on
+// HostLan) and a client streaming TCP records and pings to the guest.
+// One test per controlled failure; each checks who runs the VM afterwards,
+// that the record stream lost, duplicated and reordered nothing, that the two
+// sides never both released guest output, and prints one `[chaos] {json}`
+// line (what deploy/chaos/ prints for an operator).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "proto/status_mapping.h"
+#include "tests/e2e/client_probes.h"
+#include "tests/e2e/protected_pair.h"
+
+namespace ftd::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::string failover_state(Daemon& d) {
+  auto s = d.status();
+  return s ? s->failover().state() : "unreachable";
+}
+
+// Polls both daemons every 50 ms on its own thread for the whole scenario and
+// remembers the first moment each side ran the VM alone / released output:
+// the split-brain check ("at no moment did both sides release").
+class SideWatcher {
+ public:
+  SideWatcher(Daemon& primary, Daemon& secondary) : primary_(primary), secondary_(secondary) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SideWatcher() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // Primary: last time its released-output counter grew (unix s).
+  double primary_last_release() const { return primary_last_release_; }
+  // Secondary: first time it reported active (unix s, 0: never).
+  double secondary_active_at() const { return secondary_active_at_; }
+  std::string primary_states() const { return primary_states_; }
+  std::string secondary_states() const { return secondary_states_; }
+
+ private:
+  void run() {
+    uint64_t released = 0;
+    std::string pstate, sstate;
+    while (!stop_) {
+      if (auto p = primary_.status()) {
+        if (p->output_released() > released) {
+          released = p->output_released();
+          primary_last_release_ = unix_now_s();
+        }
+        note(pstate, primary_states_,
+             std::string(state_name(p->state())) + "/" + p->failover().state());
+      }
+      if (auto s = secondary_.status()) {
+        if (s->state() == v1::VM_STATE_ACTIVE && secondary_active_at_ == 0)
+          secondary_active_at_ = unix_now_s();
+        note(sstate, secondary_states_,
+             std::string(state_name(s->state())) + "/" + s->failover().state());
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  static void note(std::string& last, std::string& log, const std::string& now) {
+    if (now == last) return;
+    last = now;
+    log += (log.empty() ? "" : " > ") + now;
+  }
+  Daemon& primary_;
+  Daemon& secondary_;
+  std::atomic<bool> stop_{false};
+  std::atomic<double> primary_last_release_{0};
+  std::atomic<double> secondary_active_at_{0};
+  std::string primary_states_, secondary_states_;  // read after stop()
+  std::thread thread_;
+};
+
+class AutoFailover : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pair = ProtectedPair::start();
+    ASSERT_TRUE(pair) << pair.error().to_string();
+    pair_ = std::move(*pair);
+    auto ping = PingProbe::start(lan().ns(HostId::kClient), kGuestIp, pair_->path("ping.log"));
+    ASSERT_TRUE(ping) << ping.error().to_string();
+    ping_.emplace(std::move(*ping));
+    auto records = RecordStream::start(lan().ns(HostId::kClient), kGuestIp,
+                                       pair_->path("record.log"), pair_->path("record.json"),
+                                       /*rate=*/50, /*recv_timeout_s=*/60);
+    ASSERT_TRUE(records) << records.error().to_string();
+    records_.emplace(std::move(*records));
+    ASSERT_TRUE(wait_until([&] { return records_->progress_received().value_or(0) > 0; }, 60s))
+        << "no record reply while protected\n"
+        << pair_->tail("record.log");
+    std::this_thread::sleep_for(3s);
+    watcher_.emplace(pair_->primary(), pair_->secondary());
+  }
+  void TearDown() override {
+    if (HasFailure() && pair_) std::printf("%s\n", pair_->logs().c_str());
+  }
+
+  HostLan& lan() { return pair_->lan(); }
+
+  // Waits until the record stream answered something new, then `settle`, and
+  // stops the clients. Returns the record verdict (asserted intact) and fills
+  // the scenario's JSON line.
+  void finish(json& line, double t_fault, std::chrono::seconds settle = 6s) {
+    const uint64_t before = records_->progress_received().value_or(0);
+    const bool resumed =
+        wait_until([&] { return records_->progress_received().value_or(0) > before; }, 30s);
+    std::this_thread::sleep_for(settle);
+    watcher_->stop();
+    auto verdict = records_->stop(90s);
+    auto pings = ping_->stop();
+    ASSERT_TRUE(verdict) << verdict.error().to_string();
+    ASSERT_TRUE(pings) << pings.error().to_string();
+    const auto& [j, exit_code] = *verdict;
+    double first_after = 0;
+    // First echo *sent* after the fault that was answered.
+    for (const auto& p : pings->replies)
+      if (p.unix_s - p.rtt_ms / 1e3 >= t_fault) {
+        first_after = p.unix_s;
+        break;
+      }
+    line["records"] = {{"sent", j.value("sent", 0)},
+                       {"lost", j.value("lost", -1)},
+                       {"duplicated", j.value("duplicated", -1)},
+                       {"reordered", j.value("reordered", -1)},
+                       {"longest_gap_ms", j.value("longest_gap_ms", 0.0)},
+                       {"latency_p99_ms", j.value("latency_p99_ms", 0.0)}};
+    line["ping"] = {
+        {"loss_pct", pings->loss_pct},
+        {"longest_gap_ms", pings->longest_gap_ms},
+        {"fault_to_first_reply_ms", first_after > 0 ? (first_after - t_fault) * 1e3 : -1.0}};
+    line["primary_states"] = watcher_->primary_states();
+    line["secondary_states"] = watcher_->secondary_states();
+    std::printf("[chaos] %s\n", line.dump().c_str());
+    RecordProperty("chaos", line.dump());
+    EXPECT_TRUE(resumed) << "the record stream never resumed after the fault";
+    EXPECT_TRUE(j.value("ok", false)) << j.dump();
+    EXPECT_EQ(exit_code, 0);
+    EXPECT_EQ(j.value("lost", -1), 0);
+    EXPECT_EQ(j.value("duplicated", -1), 0);
+    EXPECT_EQ(j.value("reordered", -1), 0);
+    EXPECT_EQ(j.value("received", uint64_t{0}), j.value("sent", uint64_t{1}));
+  }
+
+  std::unique_ptr<ProtectedPair> pair_;
+  std::optional<PingProbe> ping_;
+  std::optional<RecordStream> records_;
+  std::optional<SideWatcher> watcher_;
+};
+
+TEST_F(AutoFailover, PrimaryHostLossSecondaryActivatesByItself) {
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kPrimary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+  json line{{"scenario", "kill-primary-host"},
+            {"expected", "secondary active"},
+            {"kill_to_active_ms", (t_active - t_kill) * 1e3}};
+  finish(line, t_kill);
+  EXPECT_EQ(pair_->secondary().status()->state(), v1::VM_STATE_ACTIVE);
+}
+
+TEST_F(AutoFailover, SecondaryHostLossPrimaryRunsAlone) {
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kSecondary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->primary()) == "degraded"; }, 30s))
+      << "primary did not go degraded: " << failover_state(pair_->primary());
+  const double t_alone = unix_now_s();
+  json line{{"scenario", "kill-secondary-host"},
+            {"expected", "primary degraded (runs alone)"},
+            {"kill_to_alone_ms", (t_alone - t_kill) * 1e3}};
+  finish(line, t_kill);
+  auto s = pair_->primary().status();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state(), v1::VM_STATE_DEGRADED);
+  EXPECT_EQ(s->output_held(), 0u) << "running alone must not hold output";
+}
+
+TEST_F(AutoFailover, PartitionWithWitnessReachablePrimaryKeepsTheVm) {
+  const double t_cut = unix_now_s();
+  ASSERT_TRUE(lan().partition(HostId::kPrimary, HostId::kSecondary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->primary()) == "degraded"; }, 30s))
+      << "primary did not go degraded: " << failover_state(pair_->primary());
+  const double t_alone = unix_now_s();
+  // Far longer than the lease: the secondary must never take the VM.
+  std::this_thread::sleep_for(5s);
+  ASSERT_TRUE(lan().heal(HostId::kPrimary, HostId::kSecondary));
+  std::this_thread::sleep_for(3s);
+  auto sec = pair_->secondary().status();
+  ASSERT_TRUE(sec);
+  json line{{"scenario", "partition-primary-secondary"},
+            {"expected", "primary degraded, secondary never active"},
+            {"cut_to_alone_ms", (t_alone - t_cut) * 1e3},
+            {"secondary_arbiter", sec->failover().arbiter_evidence()}};
+  finish(line, t_cut);
+  EXPECT_EQ(watcher_->secondary_active_at(), 0) << "the secondary activated: two copies";
+  EXPECT_NE(sec->state(), v1::VM_STATE_ACTIVE);
+  // After the heal the witness still refuses: the replica is stale.
+  EXPECT_NE(sec->failover().arbiter_evidence().find("ran alone"), std::string::npos)
+      << sec->failover().arbiter_evidence();
+}
+
+TEST_F(AutoFailover, PrimaryIsolatedSecondaryTakesOverPrimaryFences) {
+  const double t_cut = unix_now_s();
+  ASSERT_TRUE(lan().isolate(HostId::kPrimary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+  auto held = pair_->primary().status();
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(lan().reconnect(HostId::kPrimary));
+  const bool fenced = wait_until([&] { return failover_state(pair_->primary()) == "fenced"; }, 20s);
+  json line{{"scenario", "isolate-primary"},
+            {"expected", "secondary active, primary holds then fenced"},
+            {"cut_to_active_ms", (t_active - t_cut) * 1e3},
+            {"primary_state_while_cut", held->failover().state()},
+            {"primary_fenced_after_reconnect", fenced}};
+  finish(line, t_cut);
+  EXPECT_TRUE(fenced) << "primary: " << failover_state(pair_->primary());
+  EXPECT_EQ(pair_->primary().status()->state(), v1::VM_STATE_FENCED);
+  // Split brain check: the primary released nothing once the secondary ran.
+  ASSERT_GT(watcher_->secondary_active_at(), 0);
+  EXPECT_LT(watcher_->primary_last_release(), watcher_->secondary_active_at())
+      << "the primary released output after the secondary activated";
+}
+
+TEST_F(AutoFailover, ArbiterLossAndLossyLinkChangeNothingThenPrimaryLossFailsOver) {
+  const double t0 = unix_now_s();
+  ASSERT_TRUE(pair_->kill_witness());
+  std::this_thread::sleep_for(4s);  // 4 leases
+  const std::string p1 = failover_state(pair_->primary());
+  const std::string s1 = failover_state(pair_->secondary());
+  ASSERT_TRUE(pair_->restart_witness());
+  // netem is not in every kernel: 5 % random loss with nftables instead.
+  ASSERT_TRUE(lan().lose(HostId::kPrimary, HostId::kSecondary, 5));
+  std::this_thread::sleep_for(10s);
+  ASSERT_TRUE(lan().heal(HostId::kPrimary, HostId::kSecondary));
+  const std::string p2 = failover_state(pair_->primary());
+  const std::string s2 = failover_state(pair_->secondary());
+  EXPECT_EQ(p1, "protected");
+  EXPECT_EQ(s1, "standby");
+  EXPECT_EQ(p2, "protected");
+  EXPECT_EQ(s2, "standby");
+  EXPECT_EQ(pair_->primary().status()->state(), v1::VM_STATE_PROTECTED);
+  // The restarted witness (terms from its state file) still arbitrates.
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kPrimary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  json line{{"scenario", "kill-arbiter+lossy-link+kill-primary-host"},
+            {"expected", "no change without arbiter or with 5% loss; then secondary active"},
+            {"states_without_witness", p1 + "/" + s1},
+            {"states_with_loss", p2 + "/" + s2},
+            {"kill_to_active_ms", (unix_now_s() - t_kill) * 1e3},
+            {"run_s", unix_now_s() - t0}};
+  finish(line, t_kill);
+}
+
+TEST_F(AutoFailover, PrimaryDaemonKilledQemuSurvivesSecondaryTakesOver) {
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(pair_->kill_primary_daemon());
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  json line{{"scenario", "kill-primary-ftd-only"},
+            {"expected", "secondary active; the orphaned QEMU has no network (its proxy died)"},
+            {"kill_to_active_ms", (unix_now_s() - t_kill) * 1e3}};
+  finish(line, t_kill);
+}
+
+}  // namespace
+}  // namespace ftd::testing

@@ -1,0 +1,181 @@
+#include "tests/e2e/protected_pair.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "proto/status_mapping.h"
+#include "tests/guest/guest_testing.h"
+
+namespace ftd::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Each host has its own port space, so fixed ports never collide.
+constexpr int kReplicationPort = 7400;
+constexpr int kHeartbeatPort = 7401;
+constexpr int kWitnessPort = 7402;
+
+std::string hex_key(char fill) { return std::string(64, fill); }
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return make_error(ErrorCode::kIo, "cannot write {}", path);
+  return ok();
+}
+
+std::string endpoint(HostId h, int port) { return fmt::format("{}:{}", HostLan::address(h), port); }
+
+}  // namespace
+
+Result<std::unique_ptr<ProtectedPair>> ProtectedPair::start(PairOptions options) {
+  std::unique_ptr<ProtectedPair> p(new ProtectedPair());
+  p->options_ = std::move(options);
+  if (auto st = p->start_all(); !st) return std::unexpected(st.error().with_context(p->logs()));
+  return p;
+}
+
+ProtectedPair::~ProtectedPair() {
+  // QEMUs launched since start (e.g. a standby activated) die with the rest.
+  for (auto* d : {primary_ ? &*primary_ : nullptr, secondary_ ? &*secondary_ : nullptr})
+    if (d && d->process().running()) reaper_.adopt_children_of(d->process().pid());
+}
+
+std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
+  const HostId self = primary ? HostId::kPrimary : HostId::kSecondary;
+  const HostId peer = primary ? HostId::kSecondary : HostId::kPrimary;
+  auto guest = guest_dir();
+  std::vector<std::string> a{
+      "--vm",
+      "vm0",
+      "--engine",
+      "qmp",
+      "--memory-mib",
+      std::to_string(options_.memory_mib),
+      "--kernel",
+      (*guest / "vmlinuz").string(),
+      "--initrd",
+      (*guest / "initrd.img").string(),
+      "--append",
+      fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr),
+      "--mac",
+      kGuestMac,
+      "--bridge",
+      lan_->vm_bridge(self),
+      "--tap",
+      primary ? lan_->primary_tap() : lan_->secondary_tap(),
+      "--run-dir",
+      primary ? primary_run() : secondary_run(),
+      "--heartbeat-link",
+      fmt::format("{}={}", endpoint(self, kHeartbeatPort), endpoint(peer, kHeartbeatPort)),
+      "--heartbeat-key",
+      path("heartbeat.key"),
+      "--arbiter",
+      options_.arbiter};
+  if (options_.arbiter == "witness") {
+    const std::string holder = primary ? "vm0/pri" : "vm0/sec";
+    a.insert(a.end(), {"--witness", endpoint(HostId::kArbiter, kWitnessPort), "--witness-holder",
+                       holder, "--witness-key", path(primary ? "pri.key" : "sec.key")});
+  }
+  if (primary) {
+    a.insert(a.end(), {"--role", "primary", "--peer", endpoint(peer, kReplicationPort),
+                       "--epoch-ms", std::to_string(options_.epoch_ms)});
+  } else {
+    a.insert(a.end(), {"--role", "secondary", "--listen", endpoint(self, kReplicationPort),
+                       "--replica-dir", replica_.path().string()});
+  }
+  a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
+  return a;
+}
+
+Status ProtectedPair::start_all() {
+  FTD_TRY(guest_dir());
+  FTD_ASSIGN_OR_RETURN(HostLan lan, HostLan::create());
+  lan_.emplace(std::move(lan));
+  std::filesystem::create_directories(primary_run());
+  std::filesystem::create_directories(secondary_run());
+  std::filesystem::create_directories(path("witness-state"));
+  FTD_TRY(write_text(path("heartbeat.key"), hex_key('7') + "\n"));
+  FTD_TRY(write_text(path("pri.key"), hex_key('a') + "\n"));
+  FTD_TRY(write_text(path("sec.key"), hex_key('b') + "\n"));
+  FTD_TRY(write_text(path("witness.keys"),
+                     fmt::format("vm0/pri {}\nvm0/sec {}\n", hex_key('a'), hex_key('b'))));
+  if (options_.arbiter == "witness") FTD_TRY(restart_witness());
+
+  FTD_ASSIGN_OR_RETURN(Daemon sec,
+                       Daemon::start(daemon_args(false), "unix:" + path("secondary.ctl"),
+                                     path("secondary.log"), lan_->ns(HostId::kSecondary)));
+  secondary_.emplace(std::move(sec));
+  reaper_.adopt_children_of(secondary_->process().pid());
+  FTD_ASSIGN_OR_RETURN(Daemon pri, Daemon::start(daemon_args(true), "unix:" + path("primary.ctl"),
+                                                 path("primary.log"), lan_->ns(HostId::kPrimary)));
+  primary_.emplace(std::move(pri));
+  reaper_.adopt_children_of(primary_->process().pid());
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string last;
+  const bool protected_ = wait_until(
+      [&] {
+        auto s = primary_->status();
+        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+        return s && s->state() == v1::VM_STATE_PROTECTED;
+      },
+      240s);
+  if (!protected_)
+    return make_error(ErrorCode::kTimeout, "primary never protected; last: {}", last);
+  sync_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  FTD_TRY(wait_for_line(primary_run() + "/serial.log", "FTD-GUEST-READY", 180s));
+  reaper_.adopt_children_of(primary_->process().pid());
+  reaper_.adopt_children_of(secondary_->process().pid());
+  return ok();
+}
+
+Status ProtectedPair::restart_witness() {
+  if (witness_ && witness_->running()) return ok();
+  FTD_ASSIGN_OR_RETURN(
+      Subprocess w,
+      Subprocess::spawn({.argv = {built_binary("witness/ftd-witness"), "--listen",
+                                  endpoint(HostId::kArbiter, kWitnessPort), "--state-dir",
+                                  path("witness-state"), "--keys", path("witness.keys"),
+                                  "--lease-ms", std::to_string(options_.lease_ms)},
+                         .log_path = path("witness.log"),
+                         .netns = lan_->ns(HostId::kArbiter)}));
+  witness_.emplace(std::move(w));
+  FTD_TRY(wait_for_line(path("witness.log"), "witness_started", 30s));
+  return ok();
+}
+
+Status ProtectedPair::kill_witness() {
+  if (!witness_) return make_error(ErrorCode::kFailedPrecondition, "no witness");
+  witness_->kill(SIGKILL);
+  FTD_TRY(witness_->wait(5s));
+  return ok();
+}
+
+Status ProtectedPair::kill_primary_daemon() {
+  reaper_.adopt_children_of(primary_->process().pid());
+  primary_->process().kill(SIGKILL);
+  FTD_TRY(primary_->process().wait(5s));
+  return ok();
+}
+
+std::string ProtectedPair::tail(const std::string& name, size_t max) const {
+  std::ifstream in(path(name));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > max ? "..." + s.substr(s.size() - max) : s;
+}
+
+std::string ProtectedPair::logs() const {
+  std::string out;
+  for (const char* f : {"primary.log", "secondary.log", "witness.log"})
+    out += fmt::format("\n----- {} -----\n{}", f, tail(f));
+  return out;
+}
+
+}  // namespace ftd::testing

@@ -1,0 +1,82 @@
+// A protected VM pair as an operator would run it, for the automatic-failover
+// tests, the chaos commands and the failover benchmark: the real test guest
+// under a primary ftd on host "pri", its secondary on host "sec", ftd-witness
+// on host "arb" (or nothing with arbiter "none"), every host its own network
+// namespace (HostLan); replication, heartbeats and lease traffic over the
+// hosts' addresses; a client namespace reaching the guest at 10.77.0.2.
+// Lifetime: owns everything it starts (daemons, QEMUs, witness, namespaces,
+// files) and removes it on destruction, also after a failed test.
+// Thread contract: not thread-safe; one thread drives it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "common/subprocess.h"
+#include "tests/e2e/host_lan.h"
+#include "tests/e2e/process_tree.h"
+#include "tests/system/daemon_harness.h"
+
+namespace ftd::testing {
+
+struct PairOptions {
+  std::string arbiter = "witness";  // witness | none
+  int memory_mib = 128;
+  int epoch_ms = 50;
+  int lease_ms = 1000;  // witness lease
+  // Extra flags for both daemons (e.g. heartbeat settings).
+  std::vector<std::string> extra_args;
+};
+
+class ProtectedPair {
+ public:
+  // Starts witness, secondary, primary; returns once the primary reports
+  // `protected` and the guest printed FTD-GUEST-READY.
+  static Result<std::unique_ptr<ProtectedPair>> start(PairOptions options = {});
+  ~ProtectedPair();
+  ProtectedPair(const ProtectedPair&) = delete;
+  ProtectedPair& operator=(const ProtectedPair&) = delete;
+
+  HostLan& lan() { return *lan_; }
+  Daemon& primary() { return *primary_; }
+  Daemon& secondary() { return *secondary_; }
+  double sync_seconds() const { return sync_s_; }
+
+  // The witness process alone (the "arbiter host" stays up).
+  Status kill_witness();
+  Status restart_witness();  // same state directory: terms must survive
+  // SIGKILL only the primary's ftd: its QEMU survives, orphaned.
+  Status kill_primary_daemon();
+
+  std::string path(const std::string& name) const { return (work_.path() / name).string(); }
+  std::string primary_run() const { return path("primary-run"); }
+  std::string secondary_run() const { return path("secondary-run"); }
+  // The last `max` bytes of a log in the work directory.
+  std::string tail(const std::string& name, size_t max = 6000) const;
+  // Daemon logs, for a failing test's output.
+  std::string logs() const;
+
+ private:
+  ProtectedPair() = default;
+  Status start_all();
+  std::vector<std::string> daemon_args(bool primary) const;
+
+  PairOptions options_;
+  // Destroyed in reverse: daemons, witness, QEMUs, namespaces, files.
+  TempDir work_;
+  TempDir replica_{"/dev/shm"};
+  std::optional<HostLan> lan_;
+  QemuReaper reaper_;
+  std::optional<Subprocess> witness_;
+  std::optional<Daemon> secondary_;
+  std::optional<Daemon> primary_;
+  double sync_s_ = 0;
+};
+
+// The guest's MAC, as the tests' clients see it.
+inline constexpr const char* kGuestMac = "52:54:00:12:34:56";
+
+}  // namespace ftd::testing
