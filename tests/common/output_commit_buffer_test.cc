@@ -60,6 +60,46 @@ TEST(OutputCommitBuffer, PassthroughFlushesThenForwards) {
   EXPECT_EQ(out, (std::vector<int>{1, 2}));
 }
 
+TEST(OutputCommitBuffer, RunningAloneReleasesOnlyWhileAllowedAndInOrder) {
+  std::vector<int> out;
+  bool allowed = false;
+  OutputCommitBuffer<int> buf([&](int&& v) { out.push_back(v); });
+  buf.push(1);
+  buf.set_release_unacked([&] { return allowed; });
+  EXPECT_TRUE(out.empty()) << "released while the arbiter said no";
+  allowed = true;
+  buf.push(2);  // releases 1 and 2, in order
+  EXPECT_EQ(out, (std::vector<int>{1, 2}));
+  allowed = false;  // the lease lapsed: from the next item on, held again
+  buf.push(3);
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_EQ(buf.stats().held, 1u);
+  buf.set_release_unacked(nullptr);  // hold: only acks release
+  allowed = true;
+  buf.push(4);
+  EXPECT_EQ(out.size(), 2u);
+  buf.commit(1);
+  EXPECT_EQ(out, (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST(OutputCommitBuffer, FencedReleasesNothingEver) {
+  std::vector<int> out;
+  OutputCommitBuffer<int> buf([&](int&& v) { out.push_back(v); });
+  buf.push(1);
+  buf.push(2);
+  int dropped = 0;
+  EXPECT_EQ(buf.fence([&](int&&) { ++dropped; }), 2u);
+  EXPECT_EQ(dropped, 2);
+  buf.push(3);
+  EXPECT_EQ(buf.commit(5), 0u);
+  buf.set_release_unacked([] { return true; });
+  buf.push(4);
+  buf.set_passthrough();
+  buf.push(5);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(buf.stats().released, 0u);
+}
+
 TEST(OutputCommitBuffer, ConcurrentProducersAndCommitsNeverReorder) {
   std::vector<int> out;
   OutputCommitBuffer<int> buf([&](int&& v) { out.push_back(v); });

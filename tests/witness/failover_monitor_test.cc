@@ -41,11 +41,6 @@ class UdpRelay {
   }
   int a_side_port() const { return ra_port_; }  // A sends here
   int b_side_port() const { return rb_port_; }  // B sends here
-  Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) override {
-    if (!cut) return inner_->mark_alone(timeout);
-    std::this_thread::sleep_for(std::min(timeout, 50ms));
-    return current();
-  }
   std::atomic<bool> cut{false};
 
  private:
@@ -199,8 +194,10 @@ TEST(FailoverMonitor, SecondaryLossLetsThePrimaryRunDegradedAndNeverBoth) {
   EXPECT_EQ(b.activations, 0);
   EXPECT_EQ(a.degraded, 1);
   EXPECT_TRUE(a.monitor->may_release_unacked());
-  EXPECT_NE(b.monitor->status().reason.find("held by web1/A"), std::string::npos)
+  // Refused for good: A recorded at the witness that it runs alone.
+  EXPECT_NE(b.monitor->status().reason.find("web1/A ran alone"), std::string::npos)
       << b.monitor->status().reason << " / " << counters(a) << " / " << counters(b);
+  EXPECT_TRUE(a.monitor->status().verdict.alone_recorded);
 }
 
 // Wraps a WitnessArbiter; once `cut`, this side cannot reach the witness:
@@ -213,6 +210,11 @@ class CuttableArbiter final : public Arbiter {
   Result<ArbiterVerdict> claim(std::chrono::milliseconds timeout) override {
     if (!cut) return inner_->claim(timeout);
     std::this_thread::sleep_for(std::min(timeout, 50ms));  // an RPC timing out
+    return current();
+  }
+  Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) override {
+    if (!cut) return inner_->mark_alone(timeout);
+    std::this_thread::sleep_for(std::min(timeout, 50ms));
     return current();
   }
   std::atomic<bool> cut{false};
@@ -260,6 +262,9 @@ TEST(FailoverMonitor, PrimaryIsolatedFromBothStopsBeforeSecondaryActivatesThenFe
   watch.join();
   EXPECT_LT(a_lost, b.acted) << "the isolated primary's lease must end before B activates";
   EXPECT_NE(a_state, FailoverState::kDegraded);
+  // Cut from the witness it could not record "alone": it never released
+  // unacked output, not even during the rest of its lease.
+  EXPECT_EQ(a.degraded, 0);
   std::printf("isolated primary lost its lease %.0f ms before the secondary activated\n",
               std::chrono::duration<double, std::milli>(b.acted - a_lost).count());
 

@@ -49,13 +49,35 @@ TEST(LeaseTable, AfterRestartEveryLeaseRunsAFullDurationAgain) {
   EXPECT_EQ(d.term, 8u);
 }
 
+TEST(LeaseTable, AloneMarkIsStickyAndKeepsEveryoneElseOut) {
+  const auto t0 = Clock::now();
+  LeaseTable t({}, t0, 1000ms);
+  auto d = t.decide("vm", "A", false, t0);
+  t.commit("vm", d, t0);
+  d = t.decide("vm", "A", true, t0 + 100ms);  // A runs alone: must be persisted
+  EXPECT_TRUE(d.granted && d.alone && d.must_persist && !d.new_term);
+  t.commit("vm", d, t0 + 100ms);
+  d = t.decide("vm", "A", false, t0 + 200ms);  // a renewal cannot clear it
+  EXPECT_TRUE(d.granted && d.alone && !d.must_persist);
+  t.commit("vm", d, t0 + 200ms);
+  d = t.decide("vm", "B", false, t0 + 10s);  // expired long ago: still refused
+  EXPECT_FALSE(d.granted);
+  EXPECT_NE(d.reason.find("ran alone"), std::string::npos) << d.reason;
+  d = t.decide("vm", "A", false, t0 + 10s);  // the holder itself gets a new term
+  EXPECT_TRUE(d.granted && d.new_term && d.alone);
+  EXPECT_EQ(d.term, 2u);
+  // Survives a restart of the witness.
+  LeaseTable r(t.persisted_with("vm", d), t0, 1000ms);
+  EXPECT_FALSE(r.decide("vm", "B", false, t0 + 5s).granted);
+}
+
 TEST(LeaseStore, RoundTripAndCorruptFileRefused) {
   const std::string dir = ::testing::TempDir() + "/lease-store";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   LeaseStore s(dir);
   EXPECT_TRUE(s.load()->empty());
-  PersistedTable table{{"a", {3, "x"}}, {"b", {9, "y"}}};
+  PersistedTable table{{"a", {3, "x"}}, {"b", {9, "y", true}}};
   ASSERT_TRUE(s.save(table));
   EXPECT_EQ(*s.load(), table);
   EXPECT_FALSE(std::filesystem::exists(dir + "/leases.json.tmp"));
