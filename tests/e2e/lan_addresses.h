@@ -1,6 +1,5 @@
-// Addresses on the e2e tests' guest LAN (10.77.0.0/24), shared by both
-// topologies (FailoverLan, HostLan): the guest's kernel command line and the
-// client probes use them.
+// Addresses on the e2e tests' guest LAN (10.77.0.0/24) of HostLan: the
+// guest's kernel command line and the client probes use them.
 #pragma once
 
 namespace ftd::testing {

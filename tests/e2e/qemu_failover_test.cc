@@ -1,6 +1,7 @@
 // End to end with real QEMU guests and real ftd daemons (qmp engine): the
-// guest is protected by a primary/secondary pair in one "lan" namespace, a
-// client in another namespace streams TCP records and pings to it, and
+// guest is protected by a primary/secondary pair, each daemon on its own
+// host namespace (ProtectedPair on HostLan), a client in another namespace
+// streams TCP records and pings to it, and
 //  1. the primary host (QEMU + ftd) is SIGKILLed and the secondary takes over:
 //     the same TCP connection continues with nothing lost, duplicated or
 //     reordered, and the guest continues from its checkpoint (no reboot);
@@ -14,7 +15,7 @@
 #include <thread>
 
 #include "tests/e2e/client_probes.h"
-#include "tests/e2e/failover_lan.h"
+#include "tests/e2e/protected_pair.h"
 #include "tests/e2e/process_tree.h"
 #include "tests/guest/guest_testing.h"
 #include "proto/status_mapping.h"
@@ -25,106 +26,40 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kMac = "52:54:00:12:34:56";
-
+// The pair of ProtectedPair with automatic failover off (arbiter "none"):
+// these tests drive failover by hand (`ftctl failover`).
 class QemuPairTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto guest = guest_dir();
-    ASSERT_TRUE(guest) << guest.error().to_string();
-    auto lan = FailoverLan::create();
-    ASSERT_TRUE(lan) << lan.error().to_string();
-    lan_.emplace(std::move(*lan));
-    std::filesystem::create_directories(primary_run());
-    std::filesystem::create_directories(secondary_run());
-
-    const std::string replication = fmt::format("127.0.0.1:{}", free_port());
-    std::vector<std::string> common{
-        "--vm",         "vm0",
-        "--engine",     "qmp",
-        "--memory-mib", "128",
-        "--kernel",     (*guest / "vmlinuz").string(),
-        "--initrd",     (*guest / "initrd.img").string(),
-        "--append",     fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr),
-        "--mac",        kMac,
-        "--bridge",     lan_->bridge()};
-
-    auto sec_args = common;
-    sec_args.insert(sec_args.end(),
-                    {"--role", "secondary", "--listen", replication, "--tap", lan_->secondary_tap(),
-                     "--run-dir", secondary_run(), "--replica-dir", replica_.path().string()});
-    auto sec = Daemon::start(sec_args, "unix:" + (work_.path() / "secondary.ctl").string(),
-                             log("secondary.log"), lan_->lan());
-    ASSERT_TRUE(sec) << sec.error().to_string() << "\n" << read_log("secondary.log");
-    secondary_.emplace(std::move(*sec));
-    reaper_.adopt_children_of(secondary_->process().pid());
-
-    auto pri_args = common;
-    pri_args.insert(pri_args.end(),
-                    {"--role", "primary", "--peer", replication, "--tap", lan_->primary_tap(),
-                     "--run-dir", primary_run(), "--epoch-ms", "50"});
-    auto pri = Daemon::start(pri_args, "unix:" + (work_.path() / "primary.ctl").string(),
-                             log("primary.log"), lan_->lan());
-    ASSERT_TRUE(pri) << pri.error().to_string() << "\n" << read_log("primary.log");
-    primary_.emplace(std::move(*pri));
-    reaper_.adopt_children_of(primary_->process().pid());
-
-    auto t0 = std::chrono::steady_clock::now();
-    std::string last_state;
-    bool protected_ = wait_until(
-        [&] {
-          auto s = primary_->status();
-          if (s) last_state = std::string(state_name(s->state())) + " " + s->detail();
-          return s && s->state() == v1::VM_STATE_PROTECTED;
-        },
-        240s);
-    ASSERT_TRUE(protected_) << "primary never protected; last: " << last_state << "\n"
-                            << read_log("primary.log");
-    sync_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    auto ready = wait_for_line(primary_run() + "/serial.log", "FTD-GUEST-READY", 180s);
-    ASSERT_TRUE(ready) << ready.error().to_string();
-    reaper_.adopt_children_of(primary_->process().pid());
-    reaper_.adopt_children_of(secondary_->process().pid());
-    std::printf("[e2e] protected after %.1f s; guest: %s\n", sync_s_, ready->c_str());
+    auto pair = ProtectedPair::start({.arbiter = "none"});
+    ASSERT_TRUE(pair) << pair.error().to_string();
+    pair_ = std::move(*pair);
+    primary_ = &pair_->primary();
+    secondary_ = &pair_->secondary();
+    sync_s_ = pair_->sync_seconds();
+    std::printf("[e2e] protected after %.1f s\n", sync_s_);
   }
 
-  ~QemuPairTest() override {
-    // Collect QEMUs the daemons may have launched since; the reaper kills them
-    // after the daemons themselves are gone (member destruction below).
-    for (auto* d : {primary_ ? &*primary_ : nullptr, secondary_ ? &*secondary_ : nullptr})
-      if (d && d->process().running()) reaper_.adopt_children_of(d->process().pid());
-  }
-
-  std::string primary_run() const { return (work_.path() / "primary-run").string(); }
-  std::string secondary_run() const { return (work_.path() / "secondary-run").string(); }
-  std::string log(const std::string& name) const { return (work_.path() / name).string(); }
-  std::string read_log(const std::string& name) const {
-    std::ifstream in(log(name));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    return s.size() > 6000 ? "..." + s.substr(s.size() - 6000) : s;
-  }
+  const std::string& client_ns() { return pair_->lan().ns(HostId::kClient); }
+  std::string primary_run() const { return pair_->primary_run(); }
+  std::string secondary_run() const { return pair_->secondary_run(); }
+  std::string log(const std::string& name) const { return pair_->path(name); }
+  std::string read_log(const std::string& name) const { return pair_->tail(name); }
   void print_logs_on_failure() {
-    if (!HasFailure()) return;
-    for (const char* f : {"primary.log", "secondary.log", "record.log"})
-      std::printf("----- %s -----\n%s\n", f, read_log(f).c_str());
+    if (HasFailure()) std::printf("%s\n----- record.log -----\n%s\n", pair_->logs().c_str(),
+                                  read_log("record.log").c_str());
   }
 
-  // Destroyed in reverse: probes/daemons first, then QEMUs, namespaces, dirs.
-  TempDir work_;
-  TempDir replica_{"/dev/shm"};
-  std::optional<FailoverLan> lan_;
-  QemuReaper reaper_;
-  std::optional<Daemon> secondary_;
-  std::optional<Daemon> primary_;
+  std::unique_ptr<ProtectedPair> pair_;
+  Daemon* primary_ = nullptr;
+  Daemon* secondary_ = nullptr;
   double sync_s_ = 0;
 };
 
 TEST_F(QemuPairTest, PrimaryHostKilledTcpStreamContinuesOnSecondary) {
-  auto ping = PingProbe::start(lan_->client(), kGuestIp, log("ping.log"));
+  auto ping = PingProbe::start(client_ns(), kGuestIp, log("ping.log"));
   ASSERT_TRUE(ping) << ping.error().to_string();
-  auto records = RecordStream::start(lan_->client(), kGuestIp, log("record.log"),
+  auto records = RecordStream::start(client_ns(), kGuestIp, log("record.log"),
                                      log("record.json"), /*rate=*/50, /*recv_timeout_s=*/60);
   ASSERT_TRUE(records) << records.error().to_string();
   ASSERT_TRUE(wait_until([&] { return records->progress_received().value_or(0) > 0; }, 60s))
@@ -152,7 +87,6 @@ TEST_F(QemuPairTest, PrimaryHostKilledTcpStreamContinuesOnSecondary) {
   std::printf("[e2e] failover: epoch %lu activation %.1f ms rpc %.1f ms: %s\n",
               static_cast<unsigned long>(fo->epoch()), fo->activation_us() / 1e3,
               (t_active - t_failover) * 1e3, fo->message().c_str());
-  reaper_.adopt_children_of(secondary_->process().pid());
   // The first progress line written after activation bounds from above how
   // many records had been sent before it; every later one is answered (if at
   // all) by the activated standby.
@@ -236,9 +170,9 @@ TEST_F(QemuPairTest, PrimaryHostKilledTcpStreamContinuesOnSecondary) {
 }
 
 TEST_F(QemuPairTest, NoFrameLeavesBeforeItsEpochIsAcked) {
-  auto ping = PingProbe::start(lan_->client(), kGuestIp, log("ping.log"));
+  auto ping = PingProbe::start(client_ns(), kGuestIp, log("ping.log"));
   ASSERT_TRUE(ping) << ping.error().to_string();
-  auto records = RecordStream::start(lan_->client(), kGuestIp, log("record.log"),
+  auto records = RecordStream::start(client_ns(), kGuestIp, log("record.log"),
                                      log("record.json"), /*rate=*/50, /*recv_timeout_s=*/60);
   ASSERT_TRUE(records) << records.error().to_string();
   ASSERT_TRUE(wait_until([&] { return records->progress_received().value_or(0) > 0; }, 60s))
