@@ -25,7 +25,7 @@ run_scenario() {
   local log
   log=$(mktemp /tmp/ftd-chaos.XXXXXX.log)
   FTD_BUILD_DIR=$BUILD "$BUILD/tests/e2e/auto_failover_test" \
-    --gtest_filter="AutoFailover.$test" >"$log" 2>&1
+    --gtest_filter="$test" >"$log" 2>&1
   local rc=$?
   local line
   line=$(grep -m1 '^\[chaos\] ' "$log" | sed 's/^\[chaos\] //')

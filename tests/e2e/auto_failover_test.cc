@@ -7,11 +7,14 @@
 // line (what deploy/chaos/ prints for an operator).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <thread>
 
 #include "proto/status_mapping.h"
 #include "tests/e2e/client_probes.h"
+#include "tests/e2e/process_tree.h"
 #include "tests/e2e/protected_pair.h"
 
 namespace ftd::testing {
@@ -83,8 +86,9 @@ class SideWatcher {
 
 class AutoFailover : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto pair = ProtectedPair::start();
+  void SetUp() override { start({}); }
+  void start(PairOptions options) {
+    auto pair = ProtectedPair::start(std::move(options));
     ASSERT_TRUE(pair) << pair.error().to_string();
     pair_ = std::move(*pair);
     auto ping = PingProbe::start(lan().ns(HostId::kClient), kGuestIp, pair_->path("ping.log"));
@@ -278,6 +282,33 @@ TEST_F(AutoFailover, LossyReplicationLinkChangesNothing) {
   EXPECT_EQ(s, "standby");
   EXPECT_EQ(watcher_->secondary_active_at(), 0);
   EXPECT_EQ(watcher_->primary_states(), "protected/protected");
+}
+
+// With a fencing command: the secondary powers the primary host off first.
+class AutoFailoverFenced : public AutoFailover {
+ protected:
+  void SetUp() override { start({.fence_primary = true}); }
+};
+
+TEST_F(AutoFailoverFenced, PrimaryDaemonKilledSecondaryFencesTheOrphanedQemuThenActivates) {
+  auto qemus = qemu_children(pair_->primary().process().pid());
+  ASSERT_EQ(qemus.size(), 1u);
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(pair_->kill_primary_daemon());
+  ASSERT_EQ(::kill(qemus[0], 0), 0) << "the primary's QEMU should survive its ftd";
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+  // The fence ran before activation: the orphan is gone.
+  const bool orphan_gone = wait_until([&] { return ::kill(qemus[0], 0) != 0; }, 2s);
+  const std::string sec_log = pair_->tail("secondary.log", 200000);
+  json line{{"scenario", "kill-primary-ftd+fence"},
+            {"expected", "fence command powers the primary host off, then secondary active"},
+            {"kill_to_active_ms", (t_active - t_kill) * 1e3},
+            {"orphan_qemu_killed", orphan_gone}};
+  finish(line, t_kill);
+  EXPECT_TRUE(orphan_gone) << "the orphaned QEMU still runs after the fence";
+  EXPECT_NE(sec_log.find("failover_fenced_peer"), std::string::npos);
 }
 
 TEST_F(AutoFailover, PrimaryDaemonKilledQemuSurvivesSecondaryTakesOver) {

@@ -87,6 +87,10 @@ std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
   } else {
     a.insert(a.end(), {"--role", "secondary", "--listen", endpoint(self, kReplicationPort),
                        "--replica-dir", replica_.path().string()});
+    if (options_.fence_primary)
+      a.insert(a.end(),
+               {"--fence-command", std::string(FTD_SOURCE_DIR) + "/deploy/fence/kill-netns-host.sh",
+                "--fence-peer", lan_->ns(HostId::kPrimary), "--fence-timeout-ms", "5000"});
   }
   a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
   return a;

@@ -27,6 +27,9 @@ struct PairOptions {
   int memory_mib = 128;
   int epoch_ms = 50;
   int lease_ms = 1000;  // witness lease
+  // Secondary: power the primary host off (deploy/fence/kill-netns-host.sh)
+  // before activating, STONITH style.
+  bool fence_primary = false;
   // Extra flags for both daemons (e.g. heartbeat settings).
   std::vector<std::string> extra_args;
 };

@@ -14,11 +14,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/e2e/client_probes.h"
-#include "tests/e2e/protected_pair.h"
-#include "tests/e2e/process_tree.h"
-#include "tests/guest/guest_testing.h"
 #include "proto/status_mapping.h"
+#include "tests/e2e/client_probes.h"
+#include "tests/e2e/process_tree.h"
+#include "tests/e2e/protected_pair.h"
+#include "tests/guest/guest_testing.h"
 #include "tests/system/daemon_harness.h"
 
 namespace ftd::testing {
@@ -46,8 +46,9 @@ class QemuPairTest : public ::testing::Test {
   std::string log(const std::string& name) const { return pair_->path(name); }
   std::string read_log(const std::string& name) const { return pair_->tail(name); }
   void print_logs_on_failure() {
-    if (HasFailure()) std::printf("%s\n----- record.log -----\n%s\n", pair_->logs().c_str(),
-                                  read_log("record.log").c_str());
+    if (HasFailure())
+      std::printf("%s\n----- record.log -----\n%s\n", pair_->logs().c_str(),
+                  read_log("record.log").c_str());
   }
 
   std::unique_ptr<ProtectedPair> pair_;
@@ -59,8 +60,8 @@ class QemuPairTest : public ::testing::Test {
 TEST_F(QemuPairTest, PrimaryHostKilledTcpStreamContinuesOnSecondary) {
   auto ping = PingProbe::start(client_ns(), kGuestIp, log("ping.log"));
   ASSERT_TRUE(ping) << ping.error().to_string();
-  auto records = RecordStream::start(client_ns(), kGuestIp, log("record.log"),
-                                     log("record.json"), /*rate=*/50, /*recv_timeout_s=*/60);
+  auto records = RecordStream::start(client_ns(), kGuestIp, log("record.log"), log("record.json"),
+                                     /*rate=*/50, /*recv_timeout_s=*/60);
   ASSERT_TRUE(records) << records.error().to_string();
   ASSERT_TRUE(wait_until([&] { return records->progress_received().value_or(0) > 0; }, 60s))
       << "no record reply before failover\n"
@@ -172,8 +173,8 @@ TEST_F(QemuPairTest, PrimaryHostKilledTcpStreamContinuesOnSecondary) {
 TEST_F(QemuPairTest, NoFrameLeavesBeforeItsEpochIsAcked) {
   auto ping = PingProbe::start(client_ns(), kGuestIp, log("ping.log"));
   ASSERT_TRUE(ping) << ping.error().to_string();
-  auto records = RecordStream::start(client_ns(), kGuestIp, log("record.log"),
-                                     log("record.json"), /*rate=*/50, /*recv_timeout_s=*/60);
+  auto records = RecordStream::start(client_ns(), kGuestIp, log("record.log"), log("record.json"),
+                                     /*rate=*/50, /*recv_timeout_s=*/60);
   ASSERT_TRUE(records) << records.error().to_string();
   ASSERT_TRUE(wait_until([&] { return records->progress_received().value_or(0) > 0; }, 60s))
       << read_log("record.log");
