@@ -81,12 +81,19 @@ std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
     a.insert(a.end(), {"--witness", endpoint(HostId::kArbiter, kWitnessPort), "--witness-holder",
                        holder, "--witness-key", path(primary ? "pri.key" : "sec.key")});
   }
+  if (options_.arbiter == "corosync") {
+    a.insert(
+        a.end(),
+        {"--corosync-peer-nodeid",
+         std::to_string(test::CorosyncCluster::nodeid(primary ? test::Host::kB : test::Host::kA)),
+         "--corosync-settle-ms", std::to_string(options_.corosync_settle_ms)});
+  }
   if (primary) {
     a.insert(a.end(), {"--role", "primary", "--peer", endpoint(peer, kReplicationPort),
                        "--epoch-ms", std::to_string(options_.epoch_ms)});
   } else {
     a.insert(a.end(), {"--role", "secondary", "--listen", endpoint(self, kReplicationPort),
-                       "--replica-dir", replica_.path().string()});
+                       "--replica-dir", replica_dir()});
     if (options_.fence_primary)
       a.insert(a.end(),
                {"--fence-command", std::string(FTD_SOURCE_DIR) + "/deploy/fence/kill-netns-host.sh",
@@ -109,14 +116,12 @@ Status ProtectedPair::start_all() {
   FTD_TRY(write_text(path("witness.keys"),
                      fmt::format("vm0/pri {}\nvm0/sec {}\n", hex_key('a'), hex_key('b'))));
   if (options_.arbiter == "witness") FTD_TRY(restart_witness());
+  if (options_.arbiter == "corosync") FTD_TRY(start_corosync());
 
-  FTD_ASSIGN_OR_RETURN(Daemon sec,
-                       Daemon::start(daemon_args(false), "unix:" + path("secondary.ctl"),
-                                     path("secondary.log"), lan_->ns(HostId::kSecondary)));
+  FTD_ASSIGN_OR_RETURN(Daemon sec, start_daemon(false));
   secondary_.emplace(std::move(sec));
   reaper_.adopt_children_of(secondary_->process().pid());
-  FTD_ASSIGN_OR_RETURN(Daemon pri, Daemon::start(daemon_args(true), "unix:" + path("primary.ctl"),
-                                                 path("primary.log"), lan_->ns(HostId::kPrimary)));
+  FTD_ASSIGN_OR_RETURN(Daemon pri, start_daemon(true));
   primary_.emplace(std::move(pri));
   reaper_.adopt_children_of(primary_->process().pid());
 
@@ -136,6 +141,38 @@ Status ProtectedPair::start_all() {
   reaper_.adopt_children_of(primary_->process().pid());
   reaper_.adopt_children_of(secondary_->process().pid());
   return ok();
+}
+
+// pri = corosync node A (nodeid 1), sec = B (2), arb = the qnetd host C.
+Status ProtectedPair::start_corosync() {
+  test::CorosyncHosts hosts;
+  for (HostId h : {HostId::kPrimary, HostId::kSecondary, HostId::kArbiter}) {
+    hosts.netns[static_cast<size_t>(h)] = lan_->ns(h);
+    hosts.address[static_cast<size_t>(h)] = HostLan::address(h);
+  }
+  FTD_ASSIGN_OR_RETURN(corosync_, test::CorosyncCluster::start_in(hosts, options_.corosync));
+  // Both nodes plus the qdevice vote: ftd must not start on a half-formed cluster.
+  for (test::Host h : {test::Host::kA, test::Host::kB})
+    FTD_TRY(corosync_->wait_quorate(h, 3, 2, 60s));
+  // The secondary's /dev/shm is its host's private tmpfs.
+  FTD_TRY(corosync_->run(test::Host::kB, {"mkdir", "-p", replica_dir()}));
+  return ok();
+}
+
+std::string ProtectedPair::replica_dir() const {
+  return corosync_ ? "/dev/shm/ftd-replica" : replica_.path().string();
+}
+
+// With corosync, ftd runs in its host's corosync mount namespace (libqb IPC
+// lives in that host's private /dev/shm and /run): nsenter, not just the netns.
+Result<Daemon> ProtectedPair::start_daemon(bool primary) {
+  const HostId h = primary ? HostId::kPrimary : HostId::kSecondary;
+  const std::string name = primary ? "primary" : "secondary";
+  if (!corosync_)
+    return Daemon::start(daemon_args(primary), "unix:" + path(name + ".ctl"), path(name + ".log"),
+                         lan_->ns(h));
+  return Daemon::start(daemon_args(primary), "unix:" + path(name + ".ctl"), path(name + ".log"), "",
+                       corosync_->enter(primary ? test::Host::kA : test::Host::kB));
 }
 
 Status ProtectedPair::restart_witness() {

@@ -1,7 +1,9 @@
 // A protected VM pair as an operator would run it, for the automatic-failover
 // tests, the chaos commands and the failover benchmark: the real test guest
 // under a primary ftd on host "pri", its secondary on host "sec", ftd-witness
-// on host "arb" (or nothing with arbiter "none"), every host its own network
+// on host "arb" (or, with arbiter "corosync", corosync + corosync-qdevice on
+// "pri" and "sec" and corosync-qnetd on "arb", each ftd inside its host's
+// corosync mount namespace; nothing with "none"), every host its own network
 // namespace (HostLan); replication, heartbeats and lease traffic over the
 // hosts' addresses; a client namespace reaching the guest at 10.77.0.2.
 // Lifetime: owns everything it starts (daemons, QEMUs, witness, namespaces,
@@ -18,15 +20,18 @@
 #include "common/subprocess.h"
 #include "tests/e2e/host_lan.h"
 #include "tests/e2e/process_tree.h"
+#include "tests/failover/corosync_cluster.h"
 #include "tests/system/daemon_harness.h"
 
 namespace ftd::testing {
 
 struct PairOptions {
-  std::string arbiter = "witness";  // witness | none
+  std::string arbiter = "witness";  // witness | corosync | none
   int memory_mib = 128;
   int epoch_ms = 50;
   int lease_ms = 1000;  // witness lease
+  int corosync_settle_ms = 2000;
+  test::CorosyncClusterOptions corosync;  // token, qdevice timeouts
   // Secondary: power the primary host off (deploy/fence/kill-netns-host.sh)
   // before activating, STONITH style.
   bool fence_primary = false;
@@ -53,6 +58,8 @@ class ProtectedPair {
   Status restart_witness();  // same state directory: terms must survive
   // SIGKILL only the primary's ftd: its QEMU survives, orphaned.
   Status kill_primary_daemon();
+  // The corosync cluster (arbiter "corosync"), else null.
+  test::CorosyncCluster* corosync() { return corosync_.get(); }
 
   std::string path(const std::string& name) const { return (work_.path() / name).string(); }
   std::string primary_run() const { return path("primary-run"); }
@@ -66,14 +73,19 @@ class ProtectedPair {
   ProtectedPair() = default;
   Status start_all();
   std::vector<std::string> daemon_args(bool primary) const;
+  Status start_corosync();
+  Result<Daemon> start_daemon(bool primary);
+  // The secondary's replica directory, as its ftd sees it.
+  std::string replica_dir() const;
 
   PairOptions options_;
-  // Destroyed in reverse: daemons, witness, QEMUs, namespaces, files.
+  // Destroyed in reverse: daemons, corosync, witness, QEMUs, namespaces, files.
   TempDir work_;
   TempDir replica_{"/dev/shm"};
   std::optional<HostLan> lan_;
   QemuReaper reaper_;
   std::optional<Subprocess> witness_;
+  std::unique_ptr<test::CorosyncCluster> corosync_;
   std::optional<Daemon> secondary_;
   std::optional<Daemon> primary_;
   double sync_s_ = 0;

@@ -50,9 +50,7 @@ const char* CorosyncCluster::name(Host h) {
   return kNames[static_cast<int>(h)];
 }
 
-std::string CorosyncCluster::address(Host h) const {
-  return fmt::format("{}{}", subnet_, static_cast<int>(h) + 1);
-}
+std::string CorosyncCluster::address(Host h) const { return host(h).address; }
 
 std::string CorosyncCluster::corosync_conf() const {
   std::string device_timeouts;
@@ -113,17 +111,36 @@ std::string CorosyncCluster::corosync_conf() const {
 
 Result<std::unique_ptr<CorosyncCluster>> CorosyncCluster::start(CorosyncClusterOptions options) {
   std::unique_ptr<CorosyncCluster> c(new CorosyncCluster(options));
+  FTD_TRY(c->make_workdir());
   FTD_TRY(c->build());
+  FTD_TRY(c->start_daemons());
   return c;
 }
 
-Status CorosyncCluster::build() {
+Result<std::unique_ptr<CorosyncCluster>> CorosyncCluster::start_in(CorosyncHosts hosts,
+                                                                   CorosyncClusterOptions options) {
+  std::unique_ptr<CorosyncCluster> c(new CorosyncCluster(options));
+  FTD_TRY(c->make_workdir());
+  for (Host h : kHosts) {
+    const int i = static_cast<int>(h);
+    c->host(h).netns = hosts.netns[i];
+    c->host(h).address = hosts.address[i];
+  }
+  FTD_TRY(c->start_daemons());
+  return c;
+}
+
+Status CorosyncCluster::make_workdir() {
   char tmpl[] = "/tmp/cs-cluster-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return errno_error("mkdtemp");
   workdir_ = tmpl;
+  return ok();
+}
+
+Status CorosyncCluster::build() {
   // The bridge lives in its own namespace, so the subnet cannot meet anyone
   // else's addresses; 10.213.7.0/24 is unused on this machine anyway.
-  subnet_ = "10.213.7.";
+  const std::string subnet = "10.213.7.";
   const std::string tag = net::unique_ifname("cs-");
   FTD_ASSIGN_OR_RETURN(bridge_ns_, net::NetNamespace::create(tag + "-br"));
   FTD_ASSIGN_OR_RETURN(bridge_, net::Bridge::create(bridge_ns_.name(), "br0"));
@@ -135,8 +152,14 @@ Status CorosyncCluster::build() {
                          net::VethPair::create(s.ns.name(), "eth0", bridge_ns_.name(), port));
     FTD_TRY(net::run_ip(bridge_ns_.name(), {"link", "set", port, "master", "br0"}));
     FTD_TRY(net::link_up(bridge_ns_.name(), port));
-    FTD_TRY(net::add_address(s.ns.name(), "eth0", address(h) + "/24"));
+    s.netns = s.ns.name();
+    s.address = fmt::format("{}{}", subnet, static_cast<int>(h) + 1);
+    FTD_TRY(net::add_address(s.netns, "eth0", s.address + "/24"));
   }
+  return ok();
+}
+
+Status CorosyncCluster::start_daemons() {
   for (Host h : kHosts) FTD_TRY(start_host(h));
   FTD_TRY(spawn(Host::kC, "qnetd", {"corosync-qnetd", "-f", "-s", "off"}));
   for (Host h : {Host::kA, Host::kB}) FTD_TRY(spawn(h, "corosync", {"corosync", "-f"}));
@@ -158,7 +181,7 @@ Status CorosyncCluster::start_host(Host h) {
   FTD_TRY(write_file(dir + "/corosync.conf", corosync_conf()));
   SpawnOptions o;
   o.argv = {"unshare", "-m", "--propagation", "private", "--", "sh", "-c", holder_script(dir)};
-  o.netns = s.ns.name();
+  o.netns = s.netns;
   o.log_path = dir + "/holder.log";
   o.kill_with_parent = true;
   FTD_ASSIGN_OR_RETURN(s.holder, Subprocess::spawn(o));
@@ -250,6 +273,8 @@ Status CorosyncCluster::wait_quorate(Host h, int votes, int nodes,
 // hosts: an OUTPUT drop makes sendto() fail with EPERM on the host itself,
 // which a real network partition never does.
 Status CorosyncCluster::partition_ab() {
+  if (bridge_ns_.name().empty())
+    return make_error(ErrorCode::kFailedPrecondition, "partition_ab: not our network");
   const std::string rules = fmt::format(
       "table bridge cs_partition {{\n"
       "  chain cut {{\n"
@@ -266,6 +291,8 @@ Status CorosyncCluster::partition_ab() {
 }
 
 Status CorosyncCluster::heal_ab() {
+  if (bridge_ns_.name().empty())
+    return make_error(ErrorCode::kFailedPrecondition, "heal_ab: not our network");
   FTD_TRY(run_command({"ip", "netns", "exec", bridge_ns_.name(), "nft", "delete", "table", "bridge",
                        "cs_partition"}));
   return ok();
@@ -279,7 +306,9 @@ Status CorosyncCluster::kill_host(Host h) {
   (void)s.holder.wait(5s);
   // Helpers our daemons forked (corosync-qdevice's heuristics worker) are in
   // this private namespace too: kill them by PID as well.
-  if (auto pids = run_command({"ip", "netns", "pids", s.ns.name()})) {
+  // In given namespaces other processes share the host: the owner powers it off.
+  if (s.ns.name().empty()) return ok();
+  if (auto pids = run_command({"ip", "netns", "pids", s.netns})) {
     std::istringstream in(*pids);
     for (pid_t pid; in >> pid;) ::kill(pid, SIGKILL);
   }

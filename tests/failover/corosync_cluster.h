@@ -1,13 +1,16 @@
 // Test harness: a real two-node corosync 3 cluster with corosync-qdevice on
 // both nodes and corosync-qnetd on a third host, each host in its own network
-// namespace (on a bridge in a private namespace) and its own mount namespace
-// (`unshare -m`, private tmpfs on /run, /dev/shm, /var/lib/corosync,
-// /etc/corosync), so libqb IPC and state are per host.
+// namespace and its own mount namespace (`unshare -m`, private tmpfs on /run,
+// /dev/shm, /var/lib/corosync, /etc/corosync), so libqb IPC and state are per
+// host. start() builds its own network (a bridge in a private namespace);
+// start_in() runs the daemons in namespaces someone else owns (the e2e
+// HostLan), so ftd and its corosync can share a host.
 // Lifetime: everything it starts is SIGKILLed by PID and every namespace is
 // removed when it is destroyed (also when a test fails half-way).
 // Thread contract: not thread-safe; one test thread drives it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -33,11 +36,23 @@ struct CorosyncClusterOptions {
   bool realtime = false;
 };
 
+// Existing hosts to run the cluster in: network namespace and IPv4 address
+// of A, B, C (indexed by Host).
+struct CorosyncHosts {
+  std::array<std::string, 3> netns;
+  std::array<std::string, 3> address;
+};
+
 class CorosyncCluster {
  public:
   // Builds the topology and starts qnetd (C), corosync and qdevice (A, B).
   // Does not wait for quorum: see wait_quorate().
   static Result<std::unique_ptr<CorosyncCluster>> start(CorosyncClusterOptions options = {});
+  // The same daemons in the given hosts' network namespaces (each gets its
+  // own mount namespace holder). partition_ab() is then not available (the
+  // owner of the network cuts links), kill_host() only kills our processes.
+  static Result<std::unique_ptr<CorosyncCluster>> start_in(CorosyncHosts hosts,
+                                                           CorosyncClusterOptions options = {});
   ~CorosyncCluster();
   CorosyncCluster(const CorosyncCluster&) = delete;
   CorosyncCluster& operator=(const CorosyncCluster&) = delete;
@@ -50,6 +65,8 @@ class CorosyncCluster {
   // Starts argv inside the host's mount+net namespaces (nsenter into its
   // `unshare -m` holder); stdout+stderr go to the returned log path.
   Result<std::string> spawn(Host h, const std::string& tag, std::vector<std::string> argv);
+  // nsenter prefix that runs a command in the host's mount+net namespaces.
+  std::vector<std::string> enter(Host h) const;
   // Runs argv to completion inside the host's namespaces; its output.
   Result<std::string> run(Host h, std::vector<std::string> argv);
   // Kills one process started by spawn() (by PID) and reaps it.
@@ -61,7 +78,8 @@ class CorosyncCluster {
   // total votes and `nodes` members.
   Status wait_quorate(Host h, int votes, int nodes, std::chrono::milliseconds timeout);
 
-  // Drops all traffic between A and B (nftables on the bridge); C stays reachable.
+  // Drops all traffic between A and B (nftables on the bridge); C stays
+  // reachable. Own topology only (start()).
   Status partition_ab();
   Status heal_ab();
   // Host loss: SIGKILL every process started in the host, then link down.
@@ -73,22 +91,24 @@ class CorosyncCluster {
     Subprocess process;
   };
   struct HostState {
-    net::NetNamespace ns;
-    net::VethPair veth;  // a: "eth0" in the host, b: port on the bridge
-    Subprocess holder;   // `unshare -m` shell owning the mount namespace
+    net::NetNamespace ns;  // own topology only
+    net::VethPair veth;    // a: "eth0" in the host, b: port on the bridge
+    std::string netns;     // where the daemons run (ns.name() or given)
+    std::string address;
+    Subprocess holder;  // `unshare -m` shell owning the mount namespace
     std::vector<Proc> procs;
   };
   explicit CorosyncCluster(CorosyncClusterOptions options) : options_(options) {}
+  Status make_workdir();
   Status build();
+  Status start_daemons();
   Status start_host(Host h);
-  std::vector<std::string> enter(Host h) const;
   std::string corosync_conf() const;
   HostState& host(Host h) { return hosts_[static_cast<int>(h)]; }
   const HostState& host(Host h) const { return hosts_[static_cast<int>(h)]; }
 
   CorosyncClusterOptions options_;
   std::string workdir_;
-  std::string subnet_;  // "10.213.7."
   net::NetNamespace bridge_ns_;
   net::Bridge bridge_;
   HostState hosts_[3];

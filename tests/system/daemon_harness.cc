@@ -64,11 +64,13 @@ bool control_accepts(const std::string& control) {
 }  // namespace
 
 Result<Daemon> Daemon::start(std::vector<std::string> args, const std::string& control,
-                             const std::string& log_path, const std::string& netns) {
-  if (!netns.empty() && !control.starts_with("unix:"))
+                             const std::string& log_path, const std::string& netns,
+                             const std::vector<std::string>& prefix) {
+  if ((!netns.empty() || !prefix.empty()) && !control.starts_with("unix:"))
     return make_error(ErrorCode::kInvalidArgument,
                       "a daemon in netns {} needs a unix: control address, not {}", netns, control);
   args.insert(args.begin(), built_binary("daemon/ftd"));
+  args.insert(args.begin(), prefix.begin(), prefix.end());
   args.push_back("--control");
   args.push_back(control);
   Daemon d;

@@ -24,8 +24,12 @@ class Daemon {
   // Starts `ftd <args>` logging to `log_path`; waits until its control API answers.
   // With `netns`, ftd runs inside /run/netns/<netns>; its loopback is not ours,
   // so `control` must then be a `unix:/path` address (reachable from any namespace).
+  // `prefix` (e.g. `nsenter -t PID -m -n --`, which execs ftd in place) runs
+  // before ftd, for a daemon that must share namespaces beyond the network one;
+  // it also needs a unix: control address.
   static Result<Daemon> start(std::vector<std::string> args, const std::string& control,
-                              const std::string& log_path, const std::string& netns = "");
+                              const std::string& log_path, const std::string& netns = "",
+                              const std::vector<std::string>& prefix = {});
   Result<v1::VmStatus> status(const std::string& vm = "");
   Result<v1::FailoverReply> failover(const std::string& vm = "");
   Subprocess& process() { return process_; }
