@@ -33,6 +33,10 @@ Result<ReplicaStore> ReplicaStore::open(const std::string& dir, const std::strin
                       page_size);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir " + dir);
   ReplicaStore s;
+  FTD_ASSIGN_OR_RETURN(FileLock lock,
+                       FileLock::acquire(dir + "/" + vm_name + ".lock",
+                                         "replica of VM '" + vm_name + "' in " + dir));
+  s.lock_.emplace(std::move(lock));
   s.dir_ = dir;
   s.page_size_ = page_size;
   s.ram_path_ = dir + "/" + vm_name + ".ram";

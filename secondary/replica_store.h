@@ -13,11 +13,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "checkpoint/codec.h"
+#include "common/file_lock.h"
 #include "common/mapped_region.h"
 #include "common/result.h"
 
@@ -32,7 +34,9 @@ struct ApplyStats {
 
 class ReplicaStore {
  public:
-  // Opens or creates the replica of `vm_name` under `dir`.
+  // Opens or creates the replica of `vm_name` under `dir`, locked for this
+  // process's life (<dir>/<vm>.lock): a second daemon pointed at the same
+  // replica fails here, naming the holder's pid, instead of both writing it.
   static Result<ReplicaStore> open(const std::string& dir, const std::string& vm_name,
                                    uint64_t memory_bytes, uint32_t page_size);
 
@@ -59,6 +63,8 @@ class ReplicaStore {
   ReplicaStore() = default;
   Status write_meta(const std::string& state, uint64_t epoch);
 
+  std::optional<FileLock>
+      lock_;  // first member initialised by open(): held before any file is touched
   std::string dir_, ram_path_, meta_path_, devstate_path_;
   uint32_t page_size_ = 4096;
   MappedRegion ram_;

@@ -121,7 +121,8 @@ TEST_F(ReplicaStoreTest, CreateApplyReopen) {
     EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
     EXPECT_TRUE(r->device_state() == p.device());
   }
-  r = open();  // the old mapping is released by the assignment
+  r = make_error(ErrorCode::kInternal, "closed");  // releases the mapping and the lock
+  r = open();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->epoch(), 5u);
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
@@ -147,6 +148,20 @@ TEST_F(ReplicaStoreTest, GeometryMismatchResetsTheEpoch) {
   auto r = open(kMem, 2 * kPage);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->epoch(), 0u);
+}
+
+TEST_F(ReplicaStoreTest, SecondOwnerOfTheSameReplicaIsRefusedNamingTheHolder) {
+  auto r = open();
+  ASSERT_TRUE(r) << r.error().to_string();
+  auto second = open();
+  ASSERT_FALSE(second) << "two owners of one replica";
+  EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(second.error().message.find("in use by pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << second.error().message;
+  EXPECT_TRUE(ReplicaStore::open(dir_, "other-vm", kMem, kPage)) << "the lock is per VM";
+  r = make_error(ErrorCode::kInternal, "closed");  // the owner goes away: free again
+  EXPECT_TRUE(open());
 }
 
 TEST_F(ReplicaStoreTest, RejectsInvalidOpenArguments) {
@@ -224,6 +239,7 @@ TEST_F(ReplicaStoreTest, InterruptedApplyReopensAtEpochZero) {
   auto r = open();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->epoch(), 0u);
+  r = make_error(ErrorCode::kInternal, "closed");
   for (const char* garbage : {"", "clean", "clean x y z", "dirty 5 262144 4096"}) {
     write_meta(garbage);
     auto g = open();
@@ -276,6 +292,7 @@ TEST_F(ReplicaStoreTest, ResetForgetsTheEpoch) {
   ASSERT_TRUE(r->apply(p.next(1, 0)));
   ASSERT_TRUE(r->reset());
   EXPECT_EQ(r->epoch(), 0u);
+  r = make_error(ErrorCode::kInternal, "closed");
   r = open();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->epoch(), 0u);
@@ -343,6 +360,7 @@ TEST_F(ReplicaStoreFullDiskTest, ApplyFailsCleanlyAndRecovers) {
   ASSERT_TRUE(st) << st.error().to_string();
   p.applied();
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
+  r = make_error(ErrorCode::kInternal, "closed");  // releases the mapping and the lock
   r = ReplicaStore::open(dir_, "vm1", kMem, kPage);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->epoch(), 2u);
