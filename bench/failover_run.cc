@@ -114,13 +114,7 @@ Result<json> run_host_kill(const std::string& arbiter, int index, int qdevice_ti
   const double gap_end_s = j.value("longest_gap_at_unix_ms", 0.0) / 1e3;
   r["record_outage_ms"] = gap_end_s > t_kill ? ms(t_kill, gap_end_s) : -1.0;
   r["record_longest_gap_ms"] = j.value("longest_gap_ms", 0.0);
-  r["records"] = {{"sent", j.value("sent", 0)},
-                  {"received", j.value("received", 0)},
-                  {"lost", j.value("lost", -1)},
-                  {"duplicated", j.value("duplicated", -1)},
-                  {"reordered", j.value("reordered", -1)},
-                  {"ok", j.value("ok", false)},
-                  {"exit_code", code}};
+  r["records"] = testing::record_summary(j, code);
   // The reply that ended the longest silence after the kill.
   double gap = 0, gap_end = 0, prev = t_kill;
   for (const auto& p : pings->replies) {

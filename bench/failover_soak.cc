@@ -123,15 +123,7 @@ Result<json> run_soak(const std::string& arbiter, double minutes, double record_
   r["primary"]["states"] = states[0];
   r["secondary"]["states"] = states[1];
   const auto& [j, code] = *verdict;
-  r["records"] = {{"sent", j.value("sent", 0)},
-                  {"received", j.value("received", 0)},
-                  {"lost", j.value("lost", -1)},
-                  {"duplicated", j.value("duplicated", -1)},
-                  {"reordered", j.value("reordered", -1)},
-                  {"ok", j.value("ok", false)},
-                  {"longest_gap_ms", j.value("longest_gap_ms", 0.0)},
-                  {"latency_p99_ms", j.value("latency_p99_ms", 0.0)},
-                  {"exit_code", code}};
+  r["records"] = testing::record_summary(j, code);
   r["ping"] = {{"loss_pct", pings->loss_pct}, {"longest_gap_ms", pings->longest_gap_ms}};
   r["false_failover_decisions"] =
       r["primary"]["false_decisions"].get<int>() + r["secondary"]["false_decisions"].get<int>();

@@ -132,12 +132,7 @@ class AutoFailover : public ::testing::Test {
         first_after = p.unix_s;
         break;
       }
-    line["records"] = {{"sent", j.value("sent", 0)},
-                       {"lost", j.value("lost", -1)},
-                       {"duplicated", j.value("duplicated", -1)},
-                       {"reordered", j.value("reordered", -1)},
-                       {"longest_gap_ms", j.value("longest_gap_ms", 0.0)},
-                       {"latency_p99_ms", j.value("latency_p99_ms", 0.0)}};
+    line["records"] = record_summary(j, exit_code);
     line["ping"] = {
         {"loss_pct", pings->loss_pct},
         {"longest_gap_ms", pings->longest_gap_ms},

@@ -130,4 +130,16 @@ Result<std::pair<nlohmann::json, int>> RecordStream::stop(std::chrono::seconds t
   return std::pair{j, code};
 }
 
+nlohmann::json record_summary(const nlohmann::json& j, int exit_code) {
+  return {{"sent", j.value("sent", 0)},
+          {"received", j.value("received", 0)},
+          {"lost", j.value("lost", -1)},
+          {"duplicated", j.value("duplicated", -1)},
+          {"reordered", j.value("reordered", -1)},
+          {"ok", j.value("ok", false)},
+          {"longest_gap_ms", j.value("longest_gap_ms", 0.0)},
+          {"latency_p99_ms", j.value("latency_p99_ms", 0.0)},
+          {"exit_code", exit_code}};
+}
+
 }  // namespace ftd::testing

@@ -75,6 +75,10 @@ class RecordStream {
   std::string log_path_, json_path_;
 };
 
+// The record client's verdict in a report's shape: sent, received, lost,
+// duplicated, reordered, ok, longest gap, latency p99, exit code.
+nlohmann::json record_summary(const nlohmann::json& verdict, int exit_code);
+
 // Wall clock now, seconds since the epoch (the clock ping -D and the record client use).
 double unix_now_s();
 
