@@ -1,5 +1,9 @@
 #include "security/address_policy.h"
 
+#include <arpa/inet.h>
+
+#include <string>
+
 namespace ftd {
 namespace {
 
@@ -34,8 +38,13 @@ std::string_view unix_socket_path(std::string_view address) {
 bool is_host_local(std::string_view address) {
   if (!unix_socket_path(address).empty()) return true;
   if (address.starts_with("unix-abstract:")) return false;
-  std::string_view host = host_part(address);
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  const std::string host(host_part(address));
+  if (host == "localhost") return true;
+  // Parsed, not prefix-matched: "127.example.com" is a name anyone can own.
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 Status check_plaintext_allowed(std::string_view flag, std::string_view address, bool tls,
