@@ -11,6 +11,7 @@
 // Prints a table and writes JSON (default bench/results/core.json).
 #include <grpcpp/grpcpp.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -39,6 +40,9 @@
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
 #include "secondary/secondary_vm.h"
+#include "security/grpc_listen.h"
+#include "tests/security/test_pki.h"
+#include "tests/system/daemon_harness.h"
 
 namespace ftd {
 namespace {
@@ -94,7 +98,19 @@ struct CellSpec {
   uint32_t ckpt_per_sec = 25;
   bool scan = false;      // hide the dirty log: the pipeline scans pages
   bool prefault = false;  // touch all guest RAM first (real pages, not the zero page)
+  bool tls = false;       // mutual TLS on the Replicate stream (--tls)
 };
+
+// --tls: certificates for both ends, made once per run.
+const testing::TestPki* g_pki = nullptr;
+
+// User + system CPU seconds of this process (client, server and guest writer).
+double process_cpu_s() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
 
 struct CellResult {
   CellSpec spec;
@@ -118,6 +134,7 @@ struct CellResult {
   uint64_t acks = 0;
   uint64_t backpressure_waits = 0;
   double lag_epochs_end = 0;
+  double cpu_per_s = 0;  // process CPU seconds per second in the steady window
   bool verified = false;
   std::string verify_note;
   std::string loadavg;
@@ -197,22 +214,29 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
                                                   .page_size = 4096,
                                                   .replica_dir = rig.replica_dir.string()},
                                                  std::make_unique<SyntheticActivator>(ec, false)));
-  rig.service = std::make_unique<ReplicationService>(*rig.vm);
-  grpc::ServerBuilder builder;
-  apply_replication_server_args(builder);
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(rig.service.get());
-  rig.server = builder.BuildAndStart();
-  if (!rig.server || port == 0)
-    return make_error(ErrorCode::kUnavailable, "cannot start gRPC server on loopback");
+  // With --tls the same set-up as two daemons: the secondary is hostB and
+  // accepts only hostA, the primary is hostA and pins hostB.
+  rig.service = std::make_unique<ReplicationService>(*rig.vm, spec.tls ? "hostA" : "");
+  FTD_ASSIGN_OR_RETURN(auto server_creds,
+                       server_credentials(spec.tls ? g_pki->files("hostB") : TlsFiles{}));
+  FTD_ASSIGN_OR_RETURN(
+      Listening listening,
+      start_grpc_server({.address = "127.0.0.1:0",
+                         .credentials = server_creds,
+                         .services = {rig.service.get()},
+                         .configure = apply_replication_server_args}));
+  rig.server = std::move(listening.server);
+  const int port = listening.port;
+  FTD_ASSIGN_OR_RETURN(ChannelSecurity security,
+                       channel_security(spec.tls ? g_pki->files("hostA") : TlsFiles{}, "hostB"));
 
   v1::Hello hello;
   hello.set_protocol_version(1);
   hello.set_vm_name(vm_name);
   hello.set_memory_bytes(bytes);
   hello.set_page_size(4096);
-  rig.client = std::make_unique<ReplicationClient>(fmt::format("127.0.0.1:{}", port), hello);
+  rig.client =
+      std::make_unique<ReplicationClient>(fmt::format("127.0.0.1:{}", port), hello, security);
 
   PipelineConfig pc;
   pc.epoch_interval = std::chrono::milliseconds(1000 / spec.ckpt_per_sec);
@@ -273,12 +297,14 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
     acks->recording = true;
   }
   rig.probe->start_recording();
+  const double cpu0 = process_cpu_s();
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(steady_s));
   const uint64_t epoch1 = pipeline->last_captured_epoch();
   const uint64_t writes1 = rig.engine->writes_done();
   const PipelineStats s1 = pipeline->stats();
   const double dt = secs_since(t0);
+  r.cpu_per_s = (process_cpu_s() - cpu0) / dt;
   auto samples = rig.probe->stop_recording();
   std::vector<uint64_t> applies;
   {
@@ -347,6 +373,8 @@ nlohmann::json to_json(const CellResult& r) {
           {"dirty_pages_per_sec", r.spec.dirty_per_sec},
           {"target_ckpt_per_sec", r.spec.ckpt_per_sec},
           {"dirty_source", r.spec.scan ? "page_scanner" : "dirty_log"},
+          {"tls", r.spec.tls},
+          {"cpu_seconds_per_second", r.cpu_per_s},
           {"prefault", r.spec.prefault},
           {"ran", r.ran},
           {"skipped", r.skipped},
@@ -401,6 +429,7 @@ int run(int argc, char** argv) {
   double steady_s = 3.0;
   bool quick = false, no_scan_cell = false, no_verify = false, verbose = false;
   bool malloc_reuse = false;
+  bool tls = false;
   std::string out = std::string(FTD_SOURCE_DIR) + "/bench/results/core.json";
   app.add_option("--sizes-mib", sizes_mib, "guest sizes (MiB)");
   app.add_option("--dirty-rates", dirty_rates, "page writes per second")
@@ -416,6 +445,9 @@ int run(int argc, char** argv) {
   app.add_flag("--malloc-reuse", malloc_reuse,
                "keep freed buffers in the heap (mallopt) so per-checkpoint buffers are not "
                "re-faulted; page faults are very expensive on this VM");
+  app.add_flag("--tls", tls,
+               "run every cell twice, plaintext then mutual TLS (certificates made with "
+               "deploy/ftd-certs.sh), to measure TLS's cost");
   app.add_option("--out", out, "JSON output path");
   CLI11_PARSE(app, argc, argv);
   if (quick) steady_s = 1.0;
@@ -443,10 +475,26 @@ int run(int argc, char** argv) {
   }
   fmt::print("memcpy 1 GiB best of 3: {:.2f} GB/s\n", *memcpy_bw);
 
+  std::optional<testing::TempDir> pki_dir;
+  std::optional<testing::TestPki> pki;
+  if (tls) {
+    pki_dir.emplace();
+    auto made = testing::TestPki::create(pki_dir->path().string(), {"hostA", "hostB"});
+    if (!made) {
+      fmt::print(stderr, "core_bench: certificates: {}\n", made.error().to_string());
+      return 1;
+    }
+    pki.emplace(*made);
+    g_pki = &*pki;
+  }
   std::vector<CellSpec> cells;
   for (uint64_t size : sizes_mib)
     for (uint64_t dirty : dirty_rates)
-      for (uint32_t ckpt : ckpt_rates) cells.push_back({size, dirty, ckpt, false, false});
+      for (uint32_t ckpt : ckpt_rates) {
+        // Back to back, so both see the same machine load.
+        cells.push_back({size, dirty, ckpt, false, false, false});
+        if (tls) cells.push_back({size, dirty, ckpt, false, false, true});
+      }
   if (!no_scan_cell) {
     // Same cell both ways, RAM prefaulted so the scanner reads real pages.
     cells.push_back({256, 10000, 25, false, true});
@@ -455,9 +503,9 @@ int run(int argc, char** argv) {
 
   fmt::print(
       "{:>5} {:>6} {:>4} {:>4} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>7} "
-      "{:>6} {:>3}\n",
+      "{:>6} {:>3} {:>4} {:>5}\n",
       "MiB", "dirty", "tgt", "src", "ckpt/s", "p50us", "p99us", "fc50us", "pages", "wireMB/s",
-      "compr", "ap50us", "ap99us", "sync_s", "ok");
+      "compr", "ap50us", "ap99us", "sync_s", "ok", "tls", "cpu/s");
   std::vector<CellResult> results;
   bool any_bad = false;
   for (const auto& spec : cells) {
@@ -482,11 +530,11 @@ int run(int argc, char** argv) {
     } else {
       fmt::print(
           "{:>5} {:>6} {:>4} {:>4} {:>6.1f} {:>7} {:>7} {:>7} {:>7.0f} {:>8.2f} {:>6.1f} "
-          "{:>6} {:>7} {:>6.2f} {:>3}{}{}\n",
+          "{:>6} {:>7} {:>6.2f} {:>3} {:>4} {:>5.2f}{}{}\n",
           spec.size_mib, spec.dirty_per_sec, spec.ckpt_per_sec, spec.scan ? "scan" : "log",
           r.ckpt_per_sec, r.pause_p50_us, r.pause_p99_us, r.find_copy_p50_us, r.dirty_pages_mean,
           r.wire_bytes_per_sec / 1e6, r.compression_ratio, r.apply_p50_us, r.apply_p99_us, r.sync_s,
-          no_verify ? "-" : (r.verified ? "yes" : "NO"),
+          no_verify ? "-" : (r.verified ? "yes" : "NO"), spec.tls ? "on" : "off", r.cpu_per_s,
           r.verified || no_verify ? "" : "  " + r.verify_note,
           r.steady ? "" : fmt::format("  (not steady after {:.0f} s warm-up)", r.warmup_s));
     }

@@ -2,9 +2,29 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+
 #include "proto/status_mapping.h"
+#include "security/peer_identity.h"
 
 namespace ftd {
+namespace {
+
+// State-changing calls are logged with who made them (address and, over
+// TLS, the certificate's names) and how they ended: the audit trail for
+// "who failed this VM over".
+grpc::Status audited(const char* method, const grpc::ServerContext& context, const std::string& vm,
+                     const std::function<grpc::Status()>& call) {
+  const std::string caller = describe_caller(context);
+  spdlog::info("control.call method={} vm={} {}", method, vm.empty() ? "(default)" : vm, caller);
+  grpc::Status st = call();
+  if (!st.ok())
+    spdlog::warn("control.refused method={} vm={} {} reason=\"{}\"", method, vm, caller,
+                 st.error_message());
+  return st;
+}
+
+}  // namespace
 
 Result<ControlTarget*> ControlService::find(const std::string& name) const {
   if (auto it = targets_.find(name); it != targets_.end()) return it->second;
@@ -29,41 +49,49 @@ grpc::Status ControlService::Status(grpc::ServerContext*, const v1::StatusReques
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Protect(grpc::ServerContext*, const v1::ProtectRequest* req,
+grpc::Status ControlService::Protect(grpc::ServerContext* context, const v1::ProtectRequest* req,
                                      v1::ProtectReply* reply) {
-  auto t = find(req->vm_name());
-  if (!t) return to_grpc_status(t.error());
-  if (auto st = (*t)->protect(); !st) return to_grpc_status(st.error());
-  reply->set_message("protected");
-  return grpc::Status::OK;
+  return audited("protect", *context, req->vm_name(), [&]() -> grpc::Status {
+    auto t = find(req->vm_name());
+    if (!t) return to_grpc_status(t.error());
+    if (auto st = (*t)->protect(); !st) return to_grpc_status(st.error());
+    reply->set_message("protected");
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status ControlService::Unprotect(grpc::ServerContext*, const v1::UnprotectRequest* req,
-                                       v1::UnprotectReply* reply) {
-  auto t = find(req->vm_name());
-  if (!t) return to_grpc_status(t.error());
-  if (auto st = (*t)->unprotect(); !st) return to_grpc_status(st.error());
-  reply->set_message("unprotected: output is no longer held");
-  return grpc::Status::OK;
+grpc::Status ControlService::Unprotect(grpc::ServerContext* context,
+                                       const v1::UnprotectRequest* req, v1::UnprotectReply* reply) {
+  return audited("unprotect", *context, req->vm_name(), [&]() -> grpc::Status {
+    auto t = find(req->vm_name());
+    if (!t) return to_grpc_status(t.error());
+    if (auto st = (*t)->unprotect(); !st) return to_grpc_status(st.error());
+    reply->set_message("unprotected: output is no longer held");
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status ControlService::Failover(grpc::ServerContext*, const v1::FailoverRequest* req,
+grpc::Status ControlService::Failover(grpc::ServerContext* context, const v1::FailoverRequest* req,
                                       v1::FailoverReply* reply) {
-  auto t = find(req->vm_name());
-  if (!t) return to_grpc_status(t.error());
-  auto r = (*t)->failover();
-  if (!r) return to_grpc_status(r.error());
-  *reply = *r;
-  return grpc::Status::OK;
+  return audited("failover", *context, req->vm_name(), [&]() -> grpc::Status {
+    auto t = find(req->vm_name());
+    if (!t) return to_grpc_status(t.error());
+    auto r = (*t)->failover();
+    if (!r) return to_grpc_status(r.error());
+    *reply = *r;
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status ControlService::Migrate(grpc::ServerContext*, const v1::MigrateRequest* req,
+grpc::Status ControlService::Migrate(grpc::ServerContext* context, const v1::MigrateRequest* req,
                                      v1::MigrateReply* reply) {
-  auto t = find(req->vm_name());
-  if (!t) return to_grpc_status(t.error());
-  if (auto st = (*t)->migrate(); !st) return to_grpc_status(st.error());
-  reply->set_message("migrated");
-  return grpc::Status::OK;
+  return audited("migrate", *context, req->vm_name(), [&]() -> grpc::Status {
+    auto t = find(req->vm_name());
+    if (!t) return to_grpc_status(t.error());
+    if (auto st = (*t)->migrate(); !st) return to_grpc_status(st.error());
+    reply->set_message("migrated");
+    return grpc::Status::OK;
+  });
 }
 
 }  // namespace ftd

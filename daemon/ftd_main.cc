@@ -11,6 +11,9 @@
 #include "daemon/targets.h"
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
+#include "security/address_policy.h"
+#include "security/grpc_listen.h"
+#include "security/tls_options.h"
 #include "synthetic/message_log_gate.h"
 #include "synthetic/synthetic_activator.h"
 #include "synthetic/synthetic_engine.h"
@@ -30,6 +33,7 @@ struct Options {
   PipelineOptions pipeline;
   EngineOptions engine;
   FailoverOptions failover;
+  TlsOptions tls;
   std::string replica_dir = "/dev/shm/ftd";
 };
 
@@ -41,16 +45,45 @@ int wait_for_signal(const sigset_t& set) {
   return sig;
 }
 
+// Refuses flag combinations that would leave an endpoint open to other
+// hosts, before any engine (QEMU) is started.
+Status check_security(const Options& o) {
+  FTD_TRY(o.tls.validate());
+  const bool tls = o.tls.enabled();
+  if (o.role == "primary") FTD_TRY(check_plaintext_allowed("--peer", o.peer, tls, o.tls.insecure));
+  if (o.role == "secondary")
+    FTD_TRY(check_plaintext_allowed("--listen", o.listen, tls, o.tls.insecure));
+  return check_control_plaintext_allowed(o.control, tls, o.tls.insecure);
+}
+
 // Replication and control listen on separate servers: replication's
 // keepalive pings would otherwise break idle operator/cluster-manager channels.
-std::unique_ptr<grpc::Server> start_server(const std::vector<std::string>& addresses,
-                                           std::vector<grpc::Service*> services, bool replication) {
-  grpc::ServerBuilder builder;
-  if (replication) apply_replication_server_args(builder);
-  for (const auto& a : addresses)
-    if (!a.empty()) builder.AddListeningPort(a, grpc::InsecureServerCredentials());
-  for (auto* s : services) builder.RegisterService(s);
-  return builder.BuildAndStart();
+// Replication: TLS whenever configured. Control: TLS over TCP; a unix socket
+// is guarded by its 0600 mode instead (ftctl on the host needs no cert).
+std::unique_ptr<grpc::Server> start_server(const Options& o, grpc::Service* service,
+                                           bool replication) {
+  const std::string& address = replication ? o.listen : o.control;
+  const bool tls = replication || unix_socket_path(address).empty();
+  auto credentials = server_credentials(tls ? o.tls.files : TlsFiles{});
+  if (!credentials) {
+    spdlog::critical("listen_failed address={} error=\"{}\"", address,
+                     credentials.error().to_string());
+    return nullptr;
+  }
+  auto started =
+      start_grpc_server({.address = address,
+                         .credentials = *credentials,
+                         .services = {service},
+                         .configure = replication ? apply_replication_server_args
+                                                  : std::function<void(grpc::ServerBuilder&)>()});
+  if (!started) {
+    spdlog::critical("listen_failed {} error=\"{}\"", replication ? "replication" : "control",
+                     started.error().to_string());
+    return nullptr;
+  }
+  spdlog::info("listening {} address={} tls={}", replication ? "replication" : "control", address,
+               tls && o.tls.enabled());
+  return std::move(started->server);
 }
 
 int run_primary(const Options& o, const sigset_t& signals) {
@@ -60,7 +93,15 @@ int run_primary(const Options& o, const sigset_t& signals) {
     spdlog::critical("engine.failed error=\"{}\"", built.error().to_string());
     return 1;
   }
-  PrimaryVmConfig config{.vm_name = o.vm, .peer = o.peer, .pipeline = to_config(o.pipeline)};
+  auto security = channel_security(o.tls.files, o.tls.peer_identity);
+  if (!security) {
+    spdlog::critical("tls.failed error=\"{}\"", security.error().to_string());
+    return 1;
+  }
+  PrimaryVmConfig config{.vm_name = o.vm,
+                         .peer = o.peer,
+                         .security = std::move(*security),
+                         .pipeline = to_config(o.pipeline)};
   auto vm = PrimaryVm::create(config, std::move(gates), std::move(*built));
   if (!vm) {
     spdlog::critical("vm.failed error=\"{}\"", vm.error().to_string());
@@ -74,12 +115,10 @@ int run_primary(const Options& o, const sigset_t& signals) {
   ControlService control;
   PrimaryTarget target(**vm, **failover);
   control.add(o.vm, &target);
-  auto server = start_server({o.control}, {&control}, false);
-  if (!server) {
-    spdlog::critical("control.listen_failed address={}", o.control);
-    return 1;
-  }
-  spdlog::info("ftd.start role=primary vm={} control={} peer={}", o.vm, o.control, o.peer);
+  auto server = start_server(o, &control, false);
+  if (!server) return 1;
+  spdlog::info("ftd.start role=primary vm={} control={} peer={} tls={}", o.vm, o.control, o.peer,
+               o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
   if (o.start_protected) {
     if (auto st = (*vm)->protect(); !st) spdlog::error("protect.failed {}", st.error().to_string());
   }
@@ -109,18 +148,17 @@ int run_secondary(const Options& o, const sigset_t& signals) {
     spdlog::critical("failover.failed error=\"{}\"", failover.error().to_string());
     return 1;
   }
-  ReplicationService replication(**vm);
+  ReplicationService replication(**vm, o.tls.peer_identity);
   ControlService control;
   SecondaryTarget target(**vm, **failover);
   control.add(o.vm, &target);
-  auto server = start_server({o.listen}, {&replication}, true);
-  auto control_server = start_server({o.control}, {&control}, false);
-  if (!server || !control_server) {
-    spdlog::critical("listen_failed replication={} control={}", o.listen, o.control);
-    return 1;
-  }
-  spdlog::info("ftd.start role=secondary vm={} listen={} control={} replica={}", o.vm, o.listen,
-               o.control, (*vm)->replica_path());
+  auto server = start_server(o, &replication, true);
+  if (!server) return 1;
+  auto control_server = start_server(o, &control, false);
+  if (!control_server) return 1;
+  spdlog::info("ftd.start role=secondary vm={} listen={} control={} replica={} tls={}", o.vm,
+               o.listen, o.control, (*vm)->replica_path(),
+               o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
   int sig = wait_for_signal(signals);
   spdlog::info("ftd.stop signal={}", sig);
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -149,6 +187,7 @@ int main(int argc, char** argv) {
   add_pipeline_options(app, o.pipeline);
   add_engine_options(app, o.engine);
   o.failover.add_to(app);
+  o.tls.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
   init_logging(o.role, o.log_level);
@@ -158,6 +197,10 @@ int main(int argc, char** argv) {
   }
   if (o.role == "secondary" && o.listen.empty()) {
     spdlog::critical("--listen is required for the secondary");
+    return 2;
+  }
+  if (auto st = check_security(o); !st) {
+    spdlog::critical("security.refused {}", st.error().message);
     return 2;
   }
   // Checkpoint buffers are large and short-lived. By default glibc serves

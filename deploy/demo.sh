@@ -194,6 +194,17 @@ random_hex_key() {
     >"$RUN/witness.keys"
 )
 
+# Mutual TLS for replication (10.77.0.x is reachable from other hosts, so ftd
+# refuses plaintext there): a CA for this demo, a certificate per host, and
+# each side accepts only the other's name (docs/security.md).
+if command -v openssl >/dev/null; then
+  "$ROOT/deploy/ftd-certs.sh" "$RUN/pki" pri sec
+  tls_args() { TLS_ARGS=(--tls-cert "$RUN/pki/$1.pem" --tls-key "$RUN/pki/$1.key"
+    --tls-ca "$RUN/pki/ca.pem" --peer-identity "$2"); }
+else
+  tls_args() { TLS_ARGS=(--insecure); }
+fi
+
 # --- 6. witness and daemons -------------------------------------------------------
 say "starting ftd-witness on $ARB_IP:$WITNESS_PORT (lease ${LEASE_MS} ms)"
 spawn_daemon ip netns exec "$ARB" "$WITNESS" --listen "$ARB_IP:$WITNESS_PORT" \
@@ -219,7 +230,8 @@ field() { jq -r ".[0].$1" <<<"$2"; }
 
 say "starting the secondary in $SEC (prelaunches a standby QEMU on the replica file)"
 daemon_args "$SEC_IP" "$PRI_IP" vm0/sec "$RUN/sec.key"
-spawn_daemon ip netns exec "$SEC" "$FTD" --role secondary "${DAEMON_ARGS[@]}" --control "$SCTL" \
+tls_args sec pri
+spawn_daemon ip netns exec "$SEC" "$FTD" --role secondary "${DAEMON_ARGS[@]}" "${TLS_ARGS[@]}" --control "$SCTL" \
   --listen "$SEC_IP:$REPL_PORT" --replica-dir "$REPLICA" --tap ftdtap0 --run-dir "$RUN/secondary" \
   >"$RUN/secondary.log" 2>&1
 for _ in $(seq 100); do status_json "$SCTL" >/dev/null && break; sleep 0.1; done
@@ -227,8 +239,9 @@ status_json "$SCTL" >/dev/null || { tail -20 "$RUN/secondary.log"; die "secondar
 
 say "starting the primary in $PRI (launches the guest, then the initial sync to $SEC_IP:$REPL_PORT)"
 daemon_args "$PRI_IP" "$SEC_IP" vm0/pri "$RUN/pri.key"
+tls_args pri sec
 T_START=$(now_ms)
-spawn_daemon ip netns exec "$PRI" "$FTD" --role primary "${DAEMON_ARGS[@]}" --control "$PCTL" \
+spawn_daemon ip netns exec "$PRI" "$FTD" --role primary "${DAEMON_ARGS[@]}" "${TLS_ARGS[@]}" --control "$PCTL" \
   --peer "$SEC_IP:$REPL_PORT" --epoch-ms "$EPOCH_MS" --tap ftdtap0 --run-dir "$RUN/primary" \
   >"$RUN/primary.log" 2>&1
 PRI_PID=$LAST_PID

@@ -16,7 +16,7 @@ Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(PrimaryVmConfig config,
   hello.set_vm_name(vm->config_.vm_name);
   hello.set_memory_bytes(vm->engine_->memory().size());
   hello.set_page_size(static_cast<uint32_t>(vm->engine_->page_size()));
-  vm->client_ = std::make_unique<ReplicationClient>(vm->config_.peer, hello);
+  vm->client_ = std::make_unique<ReplicationClient>(vm->config_.peer, hello, vm->config_.security);
   FTD_ASSIGN_OR_RETURN(
       vm->pipeline_, CheckpointPipeline::create(*vm->engine_, *vm->client_, vm->config_.pipeline));
   for (auto& g : vm->gates_) vm->pipeline_->add_output_gate(g.get());

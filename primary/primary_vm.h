@@ -23,7 +23,8 @@ namespace ftd {
 
 struct PrimaryVmConfig {
   std::string vm_name;
-  std::string peer;  // secondary's replication address, host:port
+  std::string peer;          // secondary's replication address, host:port
+  ChannelSecurity security;  // default: plaintext
   PipelineConfig pipeline;
 };
 

@@ -28,10 +28,12 @@ void apply_replication_server_args(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(8 << 20);
 }
 
-ReplicationClient::ReplicationClient(std::string target, v1::Hello hello, size_t chunk_bytes)
+ReplicationClient::ReplicationClient(std::string target, v1::Hello hello, ChannelSecurity security,
+                                     size_t chunk_bytes)
     : target_(std::move(target)), hello_(std::move(hello)), chunk_bytes_(chunk_bytes) {
-  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(),
-                                       replication_channel_args());
+  grpc::ChannelArguments args = replication_channel_args();
+  security.apply(args);
+  channel_ = grpc::CreateCustomChannel(target_, security.credentials_or_insecure(), args);
   stub_ = v1::Replication::NewStub(channel_);
 }
 
@@ -62,9 +64,12 @@ void ReplicationClient::run() {
     {
       std::lock_guard lock(mu_);
       if (stopping_) break;
-      stream = stub_->Replicate(ctx);
-      context_ = std::move(context);
+      context_ = std::move(context);  // from here stop() can cancel it
     }
+    // Not under mu_: with wait_for_ready this blocks until the channel is up,
+    // which never happens while the secondary refuses our TLS handshake (or
+    // is down), and stop() needs mu_ to cancel it.
+    stream = stub_->Replicate(ctx);
     v1::PrimaryMessage hello;
     *hello.mutable_hello() = hello_;
     v1::SecondaryMessage msg;

@@ -14,6 +14,7 @@
 
 #include "checkpoint/transport.h"
 #include "ftd.grpc.pb.h"
+#include "security/channel_security.h"
 
 namespace ftd {
 
@@ -25,7 +26,8 @@ class ReplicationClient : public CheckpointTransport {
     std::function<void(const std::string& why)> on_disconnected;
   };
 
-  ReplicationClient(std::string target, v1::Hello hello, size_t chunk_bytes = 1 << 20);
+  ReplicationClient(std::string target, v1::Hello hello, ChannelSecurity security = {},
+                    size_t chunk_bytes = 1 << 20);
   ~ReplicationClient() override;
 
   // Starts the connect/read loop; callbacks run on its thread.

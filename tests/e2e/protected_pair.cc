@@ -75,7 +75,10 @@ std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
       "--heartbeat-key",
       path("heartbeat.key"),
       "--arbiter",
-      options_.arbiter};
+      options_.arbiter,
+      // Replication runs between the namespaces' 10.77.0.x addresses; these
+      // tests are about failover, tests/security/ covers TLS.
+      "--insecure"};
   if (options_.arbiter == "witness") {
     const std::string holder = primary ? "vm0/pri" : "vm0/sec";
     a.insert(a.end(), {"--witness", endpoint(HostId::kArbiter, kWitnessPort), "--witness-holder",

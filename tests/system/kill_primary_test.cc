@@ -10,10 +10,10 @@
 #include <random>
 #include <sstream>
 
-#include "synthetic/synthetic_engine.h"
 #include "common/file_util.h"
 #include "common/hash.h"
 #include "secondary/replica_store.h"
+#include "synthetic/synthetic_engine.h"
 #include "tests/system/daemon_harness.h"
 
 namespace ftd::testing {
@@ -74,23 +74,24 @@ class KillPrimaryTest : public ::testing::TestWithParam<int> {};
 TEST_P(KillPrimaryTest, ReplicaIsLastAckedEpochAndNoLaterOutputEscaped) {
   TempDir work;
   TempDir replica_dir("/dev/shm");
-  const int rep_port = free_port(), sec_ctl = free_port(), pri_ctl = free_port();
+  const int rep_port = free_port();
+  // Control on unix sockets: a TCP control address needs TLS or --insecure.
+  const std::string sec_ctl = "unix:" + (work.path() / "secondary.ctl").string();
+  const std::string pri_ctl = "unix:" + (work.path() / "primary.ctl").string();
   const std::string out_log = (work.path() / "output.log").string();
 
   auto sec_args = workload_flags();
   sec_args.insert(sec_args.end(),
                   {"--role", "secondary", "--listen", fmt::format("127.0.0.1:{}", rep_port),
                    "--replica-dir", replica_dir.path().string()});
-  auto secondary = Daemon::start(sec_args, fmt::format("127.0.0.1:{}", sec_ctl),
-                                 (work.path() / "secondary.log").string());
+  auto secondary = Daemon::start(sec_args, sec_ctl, (work.path() / "secondary.log").string());
   ASSERT_TRUE(secondary) << secondary.error().to_string();
 
   auto pri_args = workload_flags();
   pri_args.insert(pri_args.end(),
                   {"--role", "primary", "--peer", fmt::format("127.0.0.1:{}", rep_port),
                    "--epoch-ms", "30", "--output-log", out_log});
-  auto primary = Daemon::start(pri_args, fmt::format("127.0.0.1:{}", pri_ctl),
-                               (work.path() / "primary.log").string());
+  auto primary = Daemon::start(pri_args, pri_ctl, (work.path() / "primary.log").string());
   ASSERT_TRUE(primary) << primary.error().to_string();
 
   // Let it run well past the initial sync, then kill at a seed-dependent moment.
@@ -157,19 +158,20 @@ INSTANTIATE_TEST_SUITE_P(Seeds, KillPrimaryTest, ::testing::Values(1, 2, 3));
 TEST(SecondaryRejects, WrongVmNameAndGeometryWithClearErrors) {
   TempDir work;
   TempDir replica_dir("/dev/shm");
-  const int rep_port = free_port(), sec_ctl = free_port(), pri_ctl = free_port();
+  const int rep_port = free_port();
+  // Control on unix sockets: a TCP control address needs TLS or --insecure.
+  const std::string sec_ctl = "unix:" + (work.path() / "secondary.ctl").string();
+  const std::string pri_ctl = "unix:" + (work.path() / "primary.ctl").string();
   auto sec_args = workload_flags();
   sec_args.insert(sec_args.end(),
                   {"--role", "secondary", "--listen", fmt::format("127.0.0.1:{}", rep_port),
                    "--replica-dir", replica_dir.path().string()});
-  auto secondary = Daemon::start(sec_args, fmt::format("127.0.0.1:{}", sec_ctl),
-                                 (work.path() / "secondary.log").string());
+  auto secondary = Daemon::start(sec_args, sec_ctl, (work.path() / "secondary.log").string());
   ASSERT_TRUE(secondary) << secondary.error().to_string();
   // A primary for another VM name with a different memory size.
-  auto primary =
-      Daemon::start({"--role", "primary", "--vm", "other", "--memory-mib", "32", "--peer",
-                     fmt::format("127.0.0.1:{}", rep_port)},
-                    fmt::format("127.0.0.1:{}", pri_ctl), (work.path() / "primary.log").string());
+  auto primary = Daemon::start({"--role", "primary", "--vm", "other", "--memory-mib", "32",
+                                "--peer", fmt::format("127.0.0.1:{}", rep_port)},
+                               pri_ctl, (work.path() / "primary.log").string());
   ASSERT_TRUE(primary) << primary.error().to_string();
   ASSERT_TRUE(wait_until(
       [&] {

@@ -1,6 +1,8 @@
 // ftctl: operator CLI for ftd's control API.
 //   ftctl --control ADDR status [--vm NAME] [--json] [--watch SEC]
 //   ftctl --control ADDR protect|unprotect|failover|migrate --vm NAME
+// A TCP control address takes --tls-cert/--tls-key/--tls-ca (the daemon
+// requires a client certificate there); a unix: socket needs none.
 #include <grpcpp/grpcpp.h>
 
 #include <fmt/core.h>
@@ -13,6 +15,8 @@
 
 #include "ftd.grpc.pb.h"
 #include "proto/status_mapping.h"
+#include "security/address_policy.h"
+#include "security/tls_options.h"
 
 namespace {
 
@@ -130,6 +134,11 @@ int main(int argc, char** argv) {
       ->required()
       ->envname("FTD_CONTROL");
   app.add_option("--timeout", timeout_s, "seconds to wait for the daemon");
+  ftd::TlsFiles tls;
+  tls.add_to(app);
+  std::string server_identity;
+  app.add_option("--peer-identity", server_identity,
+                 "TLS: name the daemon's certificate must carry (default: the host in --control)");
   app.require_subcommand(1);
   auto* status = app.add_subcommand("status", "show replication state and numbers");
   status->add_option("--vm", vm, "only this VM");
@@ -142,7 +151,21 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
 
-  auto channel = grpc::CreateChannel(control, grpc::InsecureChannelCredentials());
+  if (auto st = tls.validate(); !st) {
+    std::cerr << "ftctl: " << st.error().message << "\n";
+    return 2;
+  }
+  // The daemon serves its unix socket in plaintext (the socket's mode guards it).
+  const bool use_tls = tls.enabled() && ftd::unix_socket_path(control).empty();
+  auto security = ftd::channel_security(use_tls ? tls : ftd::TlsFiles{}, server_identity);
+  if (!security) {
+    std::cerr << "ftctl: " << security.error().message << "\n";
+    return 2;
+  }
+  grpc::ChannelArguments channel_args;
+  security->apply(channel_args);
+  auto channel =
+      grpc::CreateCustomChannel(control, security->credentials_or_insecure(), channel_args);
   auto stub = Control::NewStub(channel);
   auto context = [&] {
     auto c = std::make_unique<grpc::ClientContext>();
