@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sanitizer runs (not part of the default test command: a build each, and the
+# instrumented suites run several times slower). Builds into build-asan
+# (ASan+UBSan) and/or build-tsan (TSan) and runs the `unit` label there.
+#   deploy/run-sanitizers.sh [address] [thread]     (default: both)
+# Exit non-zero if a build or a suite fails; sanitizer reports are in
+# <build>/Testing/Temporary/LastTest.log.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kinds=("$@")
+((${#kinds[@]})) || kinds=(address thread)
+rc=0
+for kind in "${kinds[@]}"; do
+  case $kind in
+    address) dir=$ROOT/build-asan ;;
+    thread) dir=$ROOT/build-tsan ;;
+    *) echo "usage: $0 [address] [thread]" >&2; exit 2 ;;
+  esac
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFTD_SANITIZE="$kind" >/dev/null || exit 1
+  ninja -C "$dir" -j"$(nproc)" || { echo "sanitizers: $kind build failed" >&2; rc=1; continue; }
+  # Leak reports from gRPC's process-lifetime singletons are not ours.
+  if ! (cd "$dir" && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+        TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" \
+        ctest --output-on-failure -L unit -j2); then
+    echo "sanitizers: $kind: unit suites FAILED" >&2
+    rc=1
+  fi
+done
+exit $rc
