@@ -82,7 +82,7 @@ Status decompress(Compression c, std::span<const std::byte> stored, std::span<st
     if (stored.size() != raw.size())
       return make_error(ErrorCode::kCorrupt, "uncompressed payload is {} bytes, header says {}",
                         stored.size(), raw.size());
-    std::memcpy(raw.data(), stored.data(), raw.size());
+    if (!raw.empty()) std::memcpy(raw.data(), stored.data(), raw.size());  // null when empty: UB
     return ok();
   }
   if (c == Compression::kLz4) {
@@ -282,7 +282,9 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
   DecodedCheckpoint d;
   d.header = h;
   d.page_indices.resize(h.page_count);
-  std::memcpy(d.page_indices.data(), body.data() + kCheckpointHeaderSize, index_bytes);
+  // No pages: data() may be null, and memcpy from/to null is UB even for 0 bytes (UBSan).
+  if (index_bytes > 0)
+    std::memcpy(d.page_indices.data(), body.data() + kCheckpointHeaderSize, index_bytes);
   for (size_t i = 0; i < d.page_indices.size(); ++i) {
     if (d.page_indices[i] >= pages_in_memory)
       return make_error(ErrorCode::kCorrupt, "page index {} beyond memory ({} pages)",

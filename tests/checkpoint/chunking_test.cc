@@ -192,13 +192,13 @@ TEST(Chunking, RandomMutationsNeverHandOnWrongBytes) {
     auto& c = m[rng() % m.size()];
     switch (rng() % 5) {
       case 0:
-        c.epoch ^= 1u << (rng() % 64);
+        c.epoch ^= uint64_t{1} << (rng() % 64);
         break;
       case 1:
-        c.offset ^= 1u << (rng() % 64);
+        c.offset ^= uint64_t{1} << (rng() % 64);
         break;
       case 2:
-        c.total_size ^= 1u << (rng() % 64);
+        c.total_size ^= uint64_t{1} << (rng() % 64);
         break;
       case 3:
         c.last = !c.last;
