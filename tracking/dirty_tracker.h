@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -56,7 +57,11 @@ class DirtyTracker {
 // Counters one collect() thread updates and any thread reads.
 class CollectCounters {
  public:
-  void record(size_t pages, uint64_t us) {
+  // One collect() that began at `started` and reported `pages`.
+  void record(size_t pages, std::chrono::steady_clock::time_point started) {
+    const auto us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::steady_clock::now() - started)
+                                              .count());
     collections_.fetch_add(1, std::memory_order_relaxed);
     pages_.fetch_add(pages, std::memory_order_relaxed);
     last_us_.store(us, std::memory_order_relaxed);

@@ -53,10 +53,7 @@ Result<std::vector<uint32_t>> SoftDirtyTracker::collect() {
   for (size_t p = 0; p < pages; ++p)
     if ((entries_[p] >> kPagemapSoftDirtyBit) & 1) dirty.push_back(static_cast<uint32_t>(p));
   FTD_TRY(clear_soft_dirty(clear_refs_.get()));
-  const auto us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
-  counters_.record(dirty.size(), static_cast<uint64_t>(us));
+  counters_.record(dirty.size(), t0);
   return dirty;
 }
 

@@ -38,10 +38,7 @@ Result<std::vector<uint32_t>> UffdWpTracker::collect() {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<uint32_t> pages;
   FTD_TRY(pagemap_scan_written(pagemap_.get(), range_, pages, regions_));
-  const auto us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
-  counters_.record(pages.size(), static_cast<uint64_t>(us));
+  counters_.record(pages.size(), t0);
   return pages;
 }
 
