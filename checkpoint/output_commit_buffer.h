@@ -161,6 +161,14 @@ class OutputCommitBuffer {
     for (auto& h : held) sink_(std::move(h.item));
   }
 
+  // Hold again after set_passthrough(): items pushed from now on wait for
+  // the ack of the open epoch (re-protection of a VM that ran unprotected).
+  // No-op when fenced or already holding.
+  void hold() FTD_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (!fenced_) passthrough_ = false;
+  }
+
   struct Stats {
     uint64_t open_epoch = 0;
     uint64_t committed_epoch = 0;

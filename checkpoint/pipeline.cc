@@ -330,8 +330,11 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
   if (dev) {
     c.device_state = std::move(*dev);
     c.epoch = captured_epoch_.load() + 1;
-    // Output produced from now on belongs to the next epoch.
-    for (OutputGate* g : gates_) g->advance_epoch();
+    // Output produced from now on belongs to the next epoch and waits for its ack.
+    for (OutputGate* g : gates_) {
+      g->advance_epoch();
+      g->hold();
+    }
     captured_epoch_ = c.epoch;
   }
   auto resumed = engine_.resume();

@@ -31,6 +31,11 @@ class OutputGate {
   virtual void advance_epoch() = 0;         // called while the guest is paused
   virtual void commit(uint64_t epoch) = 0;  // the secondary applied `epoch`
   virtual void set_passthrough() = 0;       // protection ended: let output flow
+  // Hold output from now on (no-op if already holding). The pipeline calls
+  // it at every capture, so a VM re-protected while it ran unprotected keeps
+  // its output flowing through the initial sync (no replica could take over
+  // yet) and holds it from the first checkpoint that makes the replica usable.
+  virtual void hold() = 0;
   // Failover decided the primary runs alone: release without acks while
   // `allowed()` holds, asked before every release; nullptr: hold again.
   virtual void set_release_unacked(std::function<bool()> allowed) = 0;

@@ -54,8 +54,8 @@ grpc::Status ControlService::Protect(grpc::ServerContext* context, const v1::Pro
   return audited("protect", *context, req->vm_name(), [&]() -> grpc::Status {
     auto t = find(req->vm_name());
     if (!t) return to_grpc_status(t.error());
-    if (auto st = (*t)->protect(); !st) return to_grpc_status(st.error());
-    reply->set_message("protected");
+    if (auto st = (*t)->protect(req->peer()); !st) return to_grpc_status(st.error());
+    reply->set_message(req->peer().empty() ? "protected" : "protected to " + req->peer());
     return grpc::Status::OK;
   });
 }

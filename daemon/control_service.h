@@ -16,7 +16,7 @@ class ControlTarget {
  public:
   virtual ~ControlTarget() = default;
   virtual v1::VmStatus status() = 0;
-  virtual Status protect() = 0;
+  virtual Status protect(const std::string& peer) = 0;  // empty: the configured peer
   virtual Status unprotect() = 0;
   virtual Result<v1::FailoverReply> failover() = 0;
   virtual Status migrate() = 0;

@@ -9,7 +9,6 @@
 #include "daemon/control_service.h"
 #include "daemon/engine_options.h"
 #include "daemon/targets.h"
-#include "primary/replication_client.h"
 #include "secondary/replication_service.h"
 #include "security/address_policy.h"
 #include "security/grpc_listen.h"
@@ -27,7 +26,7 @@ struct Options {
   std::string vm = "vm0";
   std::string control;  // control API listen address
   std::string listen;   // secondary: replication listen address
-  std::string peer;     // primary: secondary's replication address
+  std::string peer;     // primary: secondary's replication address (and protect's default)
   std::string log_level = "info";
   bool start_protected = true;
   PipelineOptions pipeline;
@@ -86,46 +85,56 @@ std::unique_ptr<grpc::Server> start_server(const Options& o, grpc::Service* serv
   return std::move(started->server);
 }
 
+ManagedVmConfig managed_config(const Options& o) {
+  return {.vm_name = o.vm,
+          .peer = o.peer,
+          .tls = o.tls.files,
+          .peer_identity = o.tls.peer_identity,
+          .insecure = o.tls.insecure,
+          .pipeline = to_config(o.pipeline),
+          .failover = o.failover};
+}
+
+// Serves the control API (and, for a replica, replication) until a signal.
+int serve(const Options& o, ManagedVm& vm, const sigset_t& signals) {
+  std::unique_ptr<grpc::Server> replication_server;
+  std::unique_ptr<ReplicationService> replication;
+  if (vm.secondary()) {
+    replication = std::make_unique<ReplicationService>(*vm.secondary(), o.tls.peer_identity);
+    replication_server = start_server(o, replication.get(), true);
+    if (!replication_server) return 1;
+  }
+  ControlService control;
+  VmTarget target(vm);
+  control.add(o.vm, &target);
+  auto control_server = start_server(o, &control, false);
+  if (!control_server) return 1;
+  spdlog::info("ftd.start role={} vm={} control={} {} tls={}", o.role, o.vm, o.control,
+               vm.secondary() ? "listen=" + o.listen + " replica=" + vm.secondary()->replica_path()
+                              : "peer=" + o.peer,
+               o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
+  int sig = wait_for_signal(signals);
+  spdlog::info("ftd.stop signal={}", sig);
+  control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (replication_server)
+    replication_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
+
 int run_primary(const Options& o, const sigset_t& signals) {
-  std::vector<std::unique_ptr<OutputGate>> gates;
-  auto built = build_primary_engine(o.engine, o.vm, gates);
+  RunningGuest guest;
+  auto built = build_primary_engine(o.engine, o.vm, guest.gates);
   if (!built) {
     spdlog::critical("engine.failed error=\"{}\"", built.error().to_string());
     return 1;
   }
-  auto security = channel_security(o.tls.files, o.tls.peer_identity);
-  if (!security) {
-    spdlog::critical("tls.failed error=\"{}\"", security.error().to_string());
-    return 1;
-  }
-  PrimaryVmConfig config{.vm_name = o.vm,
-                         .peer = o.peer,
-                         .security = std::move(*security),
-                         .pipeline = to_config(o.pipeline)};
-  auto vm = PrimaryVm::create(config, std::move(gates), std::move(*built));
+  guest.engine = std::move(*built);
+  auto vm = ManagedVm::as_primary(managed_config(o), std::move(guest), o.start_protected);
   if (!vm) {
     spdlog::critical("vm.failed error=\"{}\"", vm.error().to_string());
     return 1;
   }
-  auto failover = VmFailover::for_primary(o.failover, **vm);
-  if (!failover) {
-    spdlog::critical("failover.failed error=\"{}\"", failover.error().to_string());
-    return 1;
-  }
-  ControlService control;
-  PrimaryTarget target(**vm, **failover);
-  control.add(o.vm, &target);
-  auto server = start_server(o, &control, false);
-  if (!server) return 1;
-  spdlog::info("ftd.start role=primary vm={} control={} peer={} tls={}", o.vm, o.control, o.peer,
-               o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
-  if (o.start_protected) {
-    if (auto st = (*vm)->protect(); !st) spdlog::error("protect.failed {}", st.error().to_string());
-  }
-  int sig = wait_for_signal(signals);
-  spdlog::info("ftd.stop signal={}", sig);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  return 0;
+  return serve(o, **vm, signals);
 }
 
 int run_secondary(const Options& o, const sigset_t& signals) {
@@ -138,32 +147,17 @@ int run_secondary(const Options& o, const sigset_t& signals) {
                            .memory_bytes = o.engine.memory_mib << 20,
                            .page_size = 4096,
                            .replica_dir = o.replica_dir};
-  auto vm = SecondaryVm::open(config, std::move(*activator));
+  auto replica = SecondaryVm::open(config, std::move(*activator));
+  if (!replica) {
+    spdlog::critical("replica.failed error=\"{}\"", replica.error().to_string());
+    return 1;
+  }
+  auto vm = ManagedVm::as_secondary(managed_config(o), std::move(*replica));
   if (!vm) {
-    spdlog::critical("replica.failed error=\"{}\"", vm.error().to_string());
+    spdlog::critical("failover.failed error=\"{}\"", vm.error().to_string());
     return 1;
   }
-  auto failover = VmFailover::for_secondary(o.failover, **vm);
-  if (!failover) {
-    spdlog::critical("failover.failed error=\"{}\"", failover.error().to_string());
-    return 1;
-  }
-  ReplicationService replication(**vm, o.tls.peer_identity);
-  ControlService control;
-  SecondaryTarget target(**vm, **failover);
-  control.add(o.vm, &target);
-  auto server = start_server(o, &replication, true);
-  if (!server) return 1;
-  auto control_server = start_server(o, &control, false);
-  if (!control_server) return 1;
-  spdlog::info("ftd.start role=secondary vm={} listen={} control={} replica={} tls={}", o.vm,
-               o.listen, o.control, (*vm)->replica_path(),
-               o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
-  int sig = wait_for_signal(signals);
-  spdlog::info("ftd.stop signal={}", sig);
-  control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  return 0;
+  return serve(o, **vm, signals);
 }
 
 }  // namespace

@@ -72,6 +72,21 @@ Result<std::unique_ptr<net::NetworkProxy>> start_proxy(const EngineOptions& o, c
                                   std::move(tap));
 }
 
+// How a QmpEngine drives its QEMU: on the primary, and on the secondary for
+// the activated standby when it is protected in turn.
+Result<QmpEngineOptions> engine_options(const EngineOptions& o) {
+  QmpEngineOptions e;
+  FTD_ASSIGN_OR_RETURN(e.tracking.kind, parse_tracker_kind(o.dirty_tracker));
+  e.tracking.audit.every_epochs = o.audit_every;
+  return e;
+}
+
+// Every guest QEMU gets a userfaultfd (uffd-wp tracker), the standby too: it
+// may be protected after failover.
+std::string uffd_preload(const EngineOptions& o) {
+  return o.uffd_preload.empty() ? default_uffd_preload_library() : o.uffd_preload;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
@@ -79,12 +94,8 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
     std::vector<std::unique_ptr<OutputGate>>& gates) {
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
-  // Only the protected QEMU needs a userfaultfd (uffd-wp tracker).
-  config.uffd_preload_library =
-      o.uffd_preload.empty() ? default_uffd_preload_library() : o.uffd_preload;
-  QmpEngineOptions engine_options;
-  FTD_ASSIGN_OR_RETURN(engine_options.tracking.kind, parse_tracker_kind(o.dirty_tracker));
-  engine_options.tracking.audit.every_epochs = o.audit_every;
+  config.uffd_preload_library = uffd_preload(o);
+  FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
   // The proxy listens before QEMU starts: QEMU 7.2's stream netdev connects once.
   FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/false));
   FTD_ASSIGN_OR_RETURN(QemuProcess qemu, QemuProcess::launch(config));
@@ -92,7 +103,7 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
                o.memory_mib, qemu.start_ms(), p.qmp, p.serial);
   if (auto st = proxy->wait_for_guest(std::chrono::seconds(5)); !st)
     spdlog::warn("qemu.nic_not_connected error=\"{}\"", st.error().to_string());
-  FTD_ASSIGN_OR_RETURN(auto engine, QmpEngine::create(std::move(qemu), engine_options));
+  FTD_ASSIGN_OR_RETURN(auto engine, QmpEngine::create(std::move(qemu), qmp_options));
   gates.push_back(std::make_unique<NetworkGate>(std::move(proxy)));
   return std::unique_ptr<GuestEngine>(std::move(engine));
 }
@@ -101,10 +112,13 @@ Result<std::unique_ptr<Activator>> build_qmp_activator(const EngineOptions& o,
                                                        const std::string& vm) {
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
+  config.uffd_preload_library = uffd_preload(o);
+  FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
   // Before failover the standby guest is stopped, so nothing flows; after it,
-  // this host owns the VM and its output is not held.
+  // this host owns the VM and its output is not held (until re-protection).
   FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/true));
-  return std::unique_ptr<Activator>(std::make_unique<QemuActivator>(config, std::move(proxy)));
+  return std::unique_ptr<Activator>(
+      std::make_unique<QemuActivator>(config, std::move(proxy), std::move(qmp_options)));
 }
 
 }  // namespace ftd

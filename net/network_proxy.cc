@@ -10,6 +10,7 @@
 #include <boost/asio.hpp>
 #include <cstring>
 #include <deque>
+#include <utility>
 #include <thread>
 
 #include "checkpoint/output_commit_buffer.h"
@@ -138,8 +139,10 @@ void NetworkProxy::Impl::push_from_guest(FrameBytes&& bytes) {
     MutexLock lock(counters_mu);
     ++frames_from_guest;
     bytes_from_guest += f.bytes.size();
-    // Once passthrough, always passthrough: a frame counted as held here that
-    // the buffer then passes straight out is un-counted by the sink.
+    // A frame counted as held here that the buffer then passes straight out
+    // (passthrough set in between) is un-counted by the sink; one that hold()
+    // catches after this line is held but not counted: the counters are
+    // statistics and may be off by the frames in flight at a switch.
     f.held = !passthrough;
     if (f.held) {
       ++frames_held;
@@ -370,6 +373,16 @@ void NetworkProxy::set_passthrough() {
   }
   impl_->buffer.set_passthrough();
   spdlog::info("net.proxy.passthrough tap={}", impl_->tap.name());
+}
+
+void NetworkProxy::hold() {
+  bool was_passthrough = false;
+  {
+    MutexLock lock(impl_->counters_mu);
+    was_passthrough = std::exchange(impl_->passthrough, false);
+  }
+  impl_->buffer.hold();
+  if (was_passthrough) spdlog::info("net.proxy.hold tap={}", impl_->tap.name());
 }
 
 NetworkProxyStats NetworkProxy::stats() const {

@@ -74,6 +74,8 @@ class NetworkProxy {
   size_t drop_all();
   // Releases everything held and stops holding.
   void set_passthrough();
+  // Holds again after set_passthrough() (re-protection); no-op if holding.
+  void hold();
   // Failover: release without acks while `allowed()` (OutputCommitBuffer);
   // nullptr holds again. fence(): drop held frames, never release again.
   void set_release_unacked(std::function<bool()> allowed);

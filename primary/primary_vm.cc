@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "proto/status_mapping.h"
 
 namespace ftd {
@@ -37,6 +39,18 @@ PrimaryVm::~PrimaryVm() {
   pipeline_.reset();
 }
 
+RunningGuest PrimaryVm::release(std::unique_ptr<PrimaryVm> vm) {
+  vm->pipeline_->stop();
+  vm->client_->stop();
+  for (auto& g : vm->gates_) g->set_passthrough();
+  spdlog::warn("vm.released vm={} peer={} state={} output=passthrough", vm->config_.vm_name,
+               vm->config_.peer, to_string(vm->state()));
+  RunningGuest guest{.engine = std::move(vm->engine_), .gates = std::move(vm->gates_)};
+  // The pipeline refers to the engine: gone before the engine leaves this scope.
+  vm->pipeline_.reset();
+  return guest;
+}
+
 Status PrimaryVm::protect() {
   MutexLock lock(mu_);
   if (lifecycle_.state() == VmState::kUnprotected)
@@ -68,6 +82,22 @@ Status PrimaryVm::protect() {
   spdlog::info("vm.protect vm={} peer={} engine={} memory_bytes={} epoch_ms={}", config_.vm_name,
                config_.peer, engine_->name(), engine_->memory().size(),
                config_.pipeline.epoch_interval.count());
+  return ok();
+}
+
+Status PrimaryVm::wait_for_peer(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!client_->connected()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string why = client_->last_error();
+      return make_error(ErrorCode::kUnavailable, "secondary {} did not accept VM '{}' within {} ms{}",
+                        config_.peer, config_.vm_name, timeout.count(),
+                        why.empty() ? "" : ": " + why);
+    }
+    // Polling: the connection callback belongs to update_state; this wait is
+    // a one-off for the operator's command.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   return ok();
 }
 

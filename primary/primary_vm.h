@@ -6,6 +6,7 @@
 // mu_ guards the state; the pipeline and client are thread-safe themselves.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "checkpoint/guest_engine.h"
 #include "checkpoint/pipeline.h"
+#include "checkpoint/running_guest.h"
 #include "ftd.pb.h"
 #include "primary/replication_client.h"
 
@@ -34,11 +36,21 @@ class PrimaryVm {
   static Result<std::unique_ptr<PrimaryVm>> create(PrimaryVmConfig config,
                                                    std::vector<std::unique_ptr<OutputGate>> gates,
                                                    std::unique_ptr<GuestEngine> engine);
+  static Result<std::unique_ptr<PrimaryVm>> create(PrimaryVmConfig config, RunningGuest guest) {
+    return create(std::move(config), std::move(guest.gates), std::move(guest.engine));
+  }
+  // Ends protection and hands the guest back, running, its output flowing
+  // unheld: to be protected again to another peer. The VM's failover hooks
+  // must be gone first (they call into it).
+  static RunningGuest release(std::unique_ptr<PrimaryVm> vm);
   ~PrimaryVm();
 
   const std::string& name() const { return config_.vm_name; }
   Status protect() FTD_EXCLUDES(mu_);    // connect and start checkpointing (idempotent)
   Status unprotect() FTD_EXCLUDES(mu_);  // stop checkpointing; output flows unheld
+  // After protect(): waits until the secondary accepted the stream; the
+  // error carries the stream's last error (refused, unreachable...).
+  Status wait_for_peer(std::chrono::milliseconds timeout) const;
   v1::VmStatus status() const FTD_EXCLUDES(mu_);
   VmState state() const FTD_EXCLUDES(mu_);
   GuestEngine& engine() { return *engine_; }

@@ -17,6 +17,7 @@ class NetworkGate final : public OutputGate {
   void advance_epoch() override { proxy_->advance_epoch(); }
   void commit(uint64_t epoch) override { proxy_->commit(epoch); }
   void set_passthrough() override { proxy_->set_passthrough(); }
+  void hold() override { proxy_->hold(); }
   void set_release_unacked(std::function<bool()> allowed) override {
     proxy_->set_release_unacked(std::move(allowed));
   }

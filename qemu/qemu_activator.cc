@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "qemu/network_gate.h"
+
 namespace ftd {
 
 Status QemuActivator::prepare(const std::string& replica_ram_path) {
@@ -39,6 +41,26 @@ Result<ActivationReport> QemuActivator::activate(uint64_t epoch, std::span<const
       .detail = fmt::format(
           "standby QEMU pid {} running: load {:.1f} ms, cont {:.1f} ms, announce {:.1f} ms; {}",
           standby_->process().pid(), t->load_ms, t->cont_ms, t->announce_ms, nic)};
+}
+
+Result<RunningGuest> QemuActivator::take_running_guest() {
+  if (!standby_ || !standby_->activated())
+    return make_error(ErrorCode::kFailedPrecondition, "no activated standby QEMU to hand over");
+  if (!proxy_)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the standby's NIC is not behind a proxy of this daemon: its output "
+                      "could not be held");
+  const pid_t pid = standby_->process().pid();
+  // The engine takes the QEMU process. create() fails only if QMP or the
+  // device-state socket fails, and then the QEMU is released (killed) with it.
+  auto engine = QmpEngine::create(std::move(standby_->process()), engine_options_);
+  standby_.reset();
+  if (!engine) return std::unexpected(engine.error().with_context("take over the activated QEMU"));
+  spdlog::info("standby.handed_over pid={} tracker={}", pid, (*engine)->tracking_status().tracker);
+  RunningGuest guest;
+  guest.engine = std::move(*engine);
+  guest.gates.push_back(std::make_unique<NetworkGate>(std::move(proxy_)));
+  return guest;
 }
 
 }  // namespace ftd

@@ -1,5 +1,6 @@
 #include "qemu/qemu_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,7 +77,10 @@ Result<QemuProcess> QemuProcess::launch(const QemuConfig& config) {
   q.qmp_ = std::move(*qmp);
   q.start_ms_ = ms_since(start);
   q.ram_bytes_ = config.memory_mib * kMiB;
-  if (config.ram_file.empty()) FTD_TRY(q.map_guest_ram(q.ram_bytes_));
+  if (config.ram_file.empty())
+    FTD_TRY(q.map_guest_ram(q.ram_bytes_));
+  else
+    FTD_TRY(q.map_guest_ram_file(config.ram_file));
   spdlog::info("qemu.started pid={} ms={:.1f} ram_mib={} ram={}", q.pid_, q.start_ms_,
                config.memory_mib, config.ram_file.empty() ? "memfd" : config.ram_file);
   return q;
@@ -104,6 +108,19 @@ Status QemuProcess::map_guest_ram(std::optional<uint64_t> expected_size) {
   ram_bytes_ = memfd->size;
   struct stat st {};
   if (::fstat(memfd->fd.get(), &st) == 0) ram_inode_ = static_cast<uint64_t>(st.st_ino);
+  return ok();
+}
+
+Status QemuProcess::map_guest_ram_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("open guest RAM file " + path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat guest RAM file " + path);
+  if (static_cast<uint64_t>(st.st_size) != ram_bytes_)
+    return make_error(ErrorCode::kFailedPrecondition, "guest RAM file {} has {} bytes, QEMU {}",
+                      path, st.st_size, ram_bytes_);
+  FTD_ASSIGN_OR_RETURN(ram_, MappedRegion::map_fd(fd.get(), ram_bytes_, false));
+  ram_inode_ = static_cast<uint64_t>(st.st_ino);
   return ok();
 }
 

@@ -33,10 +33,11 @@ class QemuProcess {
 
   pid_t pid() const { return pid_; }
   QmpClient& qmp() { return qmp_; }
-  // Guest RAM as QEMU sees it (read-only). Empty for file-backed RAM.
+  // Guest RAM as QEMU sees it (read-only): its memfd, or the file given as
+  // config.ram_file (a standby on the replica).
   std::span<const std::byte> ram() const { return {ram_.data(), ram_.size()}; }
   uint64_t ram_bytes() const { return ram_bytes_; }
-  // Inode of the guest-RAM memfd: finds QEMU's own mapping of it in /proc/<pid>/maps.
+  // Inode of the guest-RAM memfd or file: finds QEMU's own mapping of it in /proc/<pid>/maps.
   uint64_t ram_inode() const { return ram_inode_; }
   // The fd number where libftd_uffd_preload.so left QEMU's userfaultfd, if
   // we launched QEMU with it and the fd is there.
@@ -61,6 +62,7 @@ class QemuProcess {
  private:
   QemuProcess() = default;
   Status map_guest_ram(std::optional<uint64_t> expected_size);
+  Status map_guest_ram_file(const std::string& path);
 
   QemuConfig config_;
   std::optional<Subprocess> child_;  // set when we launched it

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 
+#include "checkpoint/running_guest.h"
 #include "common/result.h"
 
 namespace ftd {
@@ -28,6 +29,12 @@ class Activator {
   // `memory` is the replica image, `device_state` the blob of `epoch`.
   virtual Result<ActivationReport> activate(uint64_t epoch, std::span<const std::byte> memory,
                                             std::span<const std::byte> device_state) = 0;
+  // After a successful activate(), once: hands the running guest over so it
+  // can be protected in turn (re-protection to another host).
+  virtual Result<RunningGuest> take_running_guest() {
+    return make_error(ErrorCode::kUnimplemented,
+                      "the {} engine cannot protect an activated replica", name());
+  }
 };
 
 }  // namespace ftd

@@ -67,6 +67,8 @@ Status ReplicaStore::write_meta(const std::string& state, uint64_t epoch) {
   return write_file_atomic(meta_path_, std::as_bytes(std::span(text)));
 }
 
+Status ReplicaStore::mark_running(uint64_t epoch) { return write_meta("running", epoch); }
+
 Status ReplicaStore::reset() {
   epoch_ = 0;
   syncing_ = false;

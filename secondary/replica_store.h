@@ -59,6 +59,12 @@ class ReplicaStore {
   // Forgets everything (epoch 0): the next checkpoint must be a full one.
   Status reset();
 
+  // Failover: a guest is about to run on this image, which from then on is
+  // nobody's replica. Recorded in the meta so that a daemon reopening the
+  // directory (e.g. the host returning as secondary) never takes the image
+  // for epoch `epoch` of a replica: it opens at epoch 0.
+  Status mark_running(uint64_t epoch);
+
  private:
   ReplicaStore() = default;
   Status write_meta(const std::string& state, uint64_t epoch);

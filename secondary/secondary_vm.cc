@@ -190,7 +190,9 @@ Result<ActivationReport> SecondaryVm::failover() {
       return make_error(ErrorCode::kFailedPrecondition,
                         "VM '{}' has no consistent checkpoint yet (initial sync not finished)",
                         config_.vm_name);
-    // From here on no primary may feed this replica.
+    // From here on no primary may feed this replica, and the image on disk
+    // is no longer one.
+    FTD_TRY(replica_.mark_running(replica_.epoch()));
     FTD_TRY(lifecycle_.enter(VmState::kActivating, "failover requested"));
     if (active_stream_) active_stream_->TryCancel();
     epoch = replica_.epoch();
@@ -215,6 +217,15 @@ Result<ActivationReport> SecondaryVm::failover() {
   spdlog::warn("failover.done vm={} epoch={} activation_us={} {}", config_.vm_name, report->epoch,
                report->activation_us, report->detail);
   return report;
+}
+
+Result<RunningGuest> SecondaryVm::take_running_guest() {
+  MutexLock lock(mu_);
+  if (lifecycle_.state() != VmState::kActive)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "VM '{}' is {} here: only a failed-over (active) replica can be protected",
+                      config_.vm_name, to_string(lifecycle_.state()));
+  return activator_->take_running_guest();
 }
 
 v1::VmStatus SecondaryVm::status() const {

@@ -59,6 +59,8 @@ class SecondaryVm {
   grpc::Status serve(grpc::ServerContext* context, Stream* stream) FTD_EXCLUDES(mu_);
 
   Result<ActivationReport> failover() FTD_EXCLUDES(mu_);
+  // After failover, once: the running guest, to be protected in turn.
+  Result<RunningGuest> take_running_guest() FTD_EXCLUDES(mu_);
 
   // Set once before serving: sees every applied epoch (the failover
   // heartbeat counts them as evidence that the primary lives).

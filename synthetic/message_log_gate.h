@@ -20,6 +20,7 @@ class MessageLogGate : public OutputGate {
   void advance_epoch() override { buffer_.advance_epoch(); }
   void commit(uint64_t epoch) override;
   void set_passthrough() override { buffer_.set_passthrough(); }
+  void hold() override { buffer_.hold(); }
   void set_release_unacked(std::function<bool()> allowed) override {
     buffer_.set_release_unacked(std::move(allowed));
   }

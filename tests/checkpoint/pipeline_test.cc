@@ -177,6 +177,7 @@ class MessageGate : public OutputGate {
   }
   uint64_t violations() const { return violations_; }
   void set_passthrough() override { buffer_.set_passthrough(); }
+  void hold() override { buffer_.hold(); }
   void set_release_unacked(std::function<bool()> allowed) override {
     buffer_.set_release_unacked(std::move(allowed));
   }

@@ -60,6 +60,20 @@ TEST(OutputCommitBuffer, PassthroughFlushesThenForwards) {
   EXPECT_EQ(out, (std::vector<int>{1, 2}));
 }
 
+TEST(OutputCommitBuffer, HoldAfterPassthroughWaitsForTheOpenEpochsAck) {
+  std::vector<int> out;
+  OutputCommitBuffer<int> buf([&](int&& v) { out.push_back(v); });
+  buf.set_passthrough();
+  buf.push(1);  // unprotected: straight out
+  const uint64_t epoch = buf.advance_epoch();
+  buf.hold();  // re-protected from this capture on
+  buf.push(2);
+  EXPECT_EQ(out, (std::vector<int>{1}));
+  EXPECT_EQ(buf.commit(epoch - 1), 0u) << "an earlier epoch's ack must not release it";
+  EXPECT_EQ(buf.commit(epoch), 1u);
+  EXPECT_EQ(out, (std::vector<int>{1, 2}));
+}
+
 TEST(OutputCommitBuffer, RunningAloneReleasesOnlyWhileAllowedAndInOrder) {
   std::vector<int> out;
   bool allowed = false;

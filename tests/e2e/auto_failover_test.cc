@@ -169,6 +169,55 @@ TEST_F(AutoFailover, PrimaryHostLossSecondaryActivatesByItself) {
   EXPECT_EQ(pair_->secondary().status()->state(), v1::VM_STATE_ACTIVE);
 }
 
+// Re-protection (issue 8): the VM fails over, is protected again to its old
+// host when that host returns (a fresh secondary there), and fails over back
+// to it when the new primary's host dies. One TCP connection survives both;
+// a protect to a host where no secondary listens fails first and changes nothing.
+TEST_F(AutoFailover, ReprotectToReturningHostThenFailBack) {
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kPrimary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+
+  auto nobody = pair_->secondary().protect(HostLan::address(HostId::kArbiter) + ":7400");
+  ASSERT_FALSE(nobody) << "protect to a host without a secondary succeeded";
+  std::printf("protect to nowhere: %s\n", nobody.error().message.c_str());
+  auto alone = pair_->secondary().status();
+  ASSERT_TRUE(alone);
+  EXPECT_EQ(alone->state(), v1::VM_STATE_UNPROTECTED) << alone->detail();
+
+  auto back = pair_->return_as_secondary(HostId::kPrimary);
+  ASSERT_TRUE(back) << back.error().to_string();
+  const double t_protect = unix_now_s();
+  auto reply = pair_->secondary().protect(HostLan::address(HostId::kPrimary) + ":7400");
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  std::string last;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = pair_->secondary().status();
+        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+        return s && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED;
+      },
+      240s))
+      << "not protected again: " << last;
+  const double t_protected = unix_now_s();
+  std::this_thread::sleep_for(3s);
+
+  const double t_kill2 = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kSecondary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(**back) == "active"; }, 30s))
+      << "returned host did not take the VM back: " << failover_state(**back);
+  const double t_active2 = unix_now_s();
+  json line{{"scenario", "failover-reprotect-failback"},
+            {"expected", "VM back on the returned host, stream intact"},
+            {"kill_to_active_ms", (t_active - t_kill) * 1e3},
+            {"reprotect_s", t_protected - t_protect},
+            {"kill_to_active_back_ms", (t_active2 - t_kill2) * 1e3}};
+  finish(line, t_kill);
+  EXPECT_EQ((*back)->status()->state(), v1::VM_STATE_ACTIVE);
+}
+
 TEST_F(AutoFailover, SecondaryHostLossPrimaryRunsAlone) {
   const double t_kill = unix_now_s();
   ASSERT_TRUE(lan().kill_host(HostId::kSecondary));

@@ -121,6 +121,13 @@ Status HostLan::kill_host(HostId h) {
              fmt::format("kill_host {}", role(h)));
 }
 
+Status HostLan::power_on(HostId h) {
+  Host& x = host(h);
+  FTD_TRY(net::link_up(x.ns.name(), x.uplink.b()));
+  if (has_vm_bridge(h)) FTD_TRY(net::link_up(x.ns.name(), x.vm_bridge.name()));
+  return reconnect(h);
+}
+
 // One table per (host, peer) in the host's namespace. Input/output hooks see
 // only the host's own traffic: frames it bridges for the guest take the
 // forward path (and only with br_netfilter), so they are never dropped here.

@@ -51,6 +51,9 @@ class HostLan {
   // script ftd's fencing example uses). The namespace itself stays until
   // destruction; the host cannot be restarted.
   Status kill_host(HostId h);
+  // Powers a killed host on again: its links come up, with no process
+  // running in it (start its daemons afresh). Returns once the uplink forwards.
+  Status power_on(HostId h);
 
   // Drops all IP traffic between the two hosts' own addresses (nftables
   // input/output chains in both namespaces). Everything else keeps flowing,

@@ -41,13 +41,20 @@ Result<std::unique_ptr<ProtectedPair>> ProtectedPair::start(PairOptions options)
 
 ProtectedPair::~ProtectedPair() {
   // QEMUs launched since start (e.g. a standby activated) die with the rest.
-  for (auto* d : {primary_ ? &*primary_ : nullptr, secondary_ ? &*secondary_ : nullptr})
+  for (auto* d : {primary_ ? &*primary_ : nullptr, secondary_ ? &*secondary_ : nullptr,
+                  returned_ ? &*returned_ : nullptr})
     if (d && d->process().running()) reaper_.adopt_children_of(d->process().pid());
 }
 
 std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
-  const HostId self = primary ? HostId::kPrimary : HostId::kSecondary;
-  const HostId peer = primary ? HostId::kSecondary : HostId::kPrimary;
+  return primary ? daemon_args(HostId::kPrimary, true, primary_run(), "")
+                 : daemon_args(HostId::kSecondary, false, secondary_run(), replica_dir());
+}
+
+std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
+                                                    const std::string& run_dir,
+                                                    const std::string& replica_dir) const {
+  const HostId peer = self == HostId::kPrimary ? HostId::kSecondary : HostId::kPrimary;
   auto guest = guest_dir();
   std::vector<std::string> a{
       "--vm",
@@ -67,9 +74,9 @@ std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
       "--bridge",
       lan_->vm_bridge(self),
       "--tap",
-      primary ? lan_->primary_tap() : lan_->secondary_tap(),
+      self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(),
       "--run-dir",
-      primary ? primary_run() : secondary_run(),
+      run_dir,
       "--heartbeat-link",
       fmt::format("{}={}", endpoint(self, kHeartbeatPort), endpoint(peer, kHeartbeatPort)),
       "--heartbeat-key",
@@ -80,23 +87,27 @@ std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
       // tests are about failover, tests/security/ covers TLS.
       "--insecure"};
   if (options_.arbiter == "witness") {
-    const std::string holder = primary ? "vm0/pri" : "vm0/sec";
+    const bool pri = self == HostId::kPrimary;
     a.insert(a.end(), {"--witness", endpoint(HostId::kArbiter, kWitnessPort), "--witness-holder",
-                       holder, "--witness-key", path(primary ? "pri.key" : "sec.key")});
+                       pri ? "vm0/pri" : "vm0/sec", "--witness-key",
+                       path(pri ? "pri.key" : "sec.key")});
   }
   if (options_.arbiter == "corosync") {
     a.insert(
         a.end(),
         {"--corosync-peer-nodeid",
-         std::to_string(test::CorosyncCluster::nodeid(primary ? test::Host::kB : test::Host::kA)),
+         std::to_string(test::CorosyncCluster::nodeid(
+             self == HostId::kPrimary ? test::Host::kB : test::Host::kA)),
          "--corosync-settle-ms", std::to_string(options_.corosync_settle_ms)});
   }
   if (primary) {
     a.insert(a.end(), {"--role", "primary", "--peer", endpoint(peer, kReplicationPort),
                        "--epoch-ms", std::to_string(options_.epoch_ms)});
   } else {
+    // --peer: where `ftctl protect` protects to once this replica failed over.
     a.insert(a.end(), {"--role", "secondary", "--listen", endpoint(self, kReplicationPort),
-                       "--replica-dir", replica_dir()});
+                       "--peer", endpoint(peer, kReplicationPort), "--replica-dir", replica_dir,
+                       "--epoch-ms", std::to_string(options_.epoch_ms)});
     if (options_.fence_primary)
       a.insert(a.end(),
                {"--fence-command", std::string(FTD_SOURCE_DIR) + "/deploy/fence/kill-netns-host.sh",
@@ -178,6 +189,23 @@ Result<Daemon> ProtectedPair::start_daemon(bool primary) {
                        corosync_->enter(primary ? test::Host::kA : test::Host::kB));
 }
 
+Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
+  if (corosync_)
+    return make_error(ErrorCode::kUnimplemented, "return_as_secondary: not with corosync");
+  FTD_TRY(lan_->power_on(h));
+  const std::string name = fmt::format("{}-returned", HostLan::role(h));
+  const std::string run = path(name + "-run");
+  const std::string replica = (replica_.path() / name).string();
+  std::filesystem::create_directories(run);
+  std::filesystem::create_directories(replica);
+  FTD_ASSIGN_OR_RETURN(Daemon d, Daemon::start(daemon_args(h, false, run, replica),
+                                               "unix:" + path(name + ".ctl"),
+                                               path(name + ".log"), lan_->ns(h)));
+  returned_.emplace(std::move(d));
+  reaper_.adopt_children_of(returned_->process().pid());
+  return &*returned_;
+}
+
 Status ProtectedPair::restart_witness() {
   if (witness_ && witness_->running()) return ok();
   FTD_ASSIGN_OR_RETURN(
@@ -217,7 +245,7 @@ std::string ProtectedPair::tail(const std::string& name, size_t max) const {
 
 std::string ProtectedPair::logs() const {
   std::string out;
-  for (const char* f : {"primary.log", "secondary.log", "witness.log"})
+  for (const char* f : {"primary.log", "secondary.log", "pri-returned.log", "witness.log"})
     out += fmt::format("\n----- {} -----\n{}", f, tail(f));
   return out;
 }

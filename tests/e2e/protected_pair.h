@@ -53,6 +53,12 @@ class ProtectedPair {
   Daemon& secondary() { return *secondary_; }
   double sync_seconds() const { return sync_s_; }
 
+  // Host `h` (killed by HostLan::kill_host) powers on again and runs a fresh
+  // secondary ftd (new run and replica directories; --peer: the other host),
+  // as an operator brings a repaired host back. Not with corosync.
+  Result<Daemon*> return_as_secondary(HostId h);
+  Daemon* returned() { return returned_ ? &*returned_ : nullptr; }
+
   // The witness process alone (the "arbiter host" stays up).
   Status kill_witness();
   Status restart_witness();  // same state directory: terms must survive
@@ -73,6 +79,8 @@ class ProtectedPair {
   ProtectedPair() = default;
   Status start_all();
   std::vector<std::string> daemon_args(bool primary) const;
+  std::vector<std::string> daemon_args(HostId self, bool primary, const std::string& run_dir,
+                                       const std::string& replica_dir) const;
   Status start_corosync();
   Result<Daemon> start_daemon(bool primary);
   // The secondary's replica directory, as its ftd sees it.
@@ -88,6 +96,7 @@ class ProtectedPair {
   std::unique_ptr<test::CorosyncCluster> corosync_;
   std::optional<Daemon> secondary_;
   std::optional<Daemon> primary_;
+  std::optional<Daemon> returned_;
   double sync_s_ = 0;
 };
 

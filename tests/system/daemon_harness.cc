@@ -123,6 +123,18 @@ Result<v1::FailoverReply> Daemon::failover(const std::string& vm) {
   return reply;
 }
 
+Result<std::string> Daemon::protect(const std::string& peer, const std::string& vm) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::ProtectRequest req;
+  req.set_vm_name(vm);
+  req.set_peer(peer);
+  v1::ProtectReply reply;
+  auto st = stub_->Protect(&ctx, req, &reply);
+  if (!st.ok()) return make_error(ErrorCode::kFailedPrecondition, "{}", st.error_message());
+  return reply.message();
+}
+
 TempDir::TempDir(const std::filesystem::path& base) {
   std::string tmpl = (base / "ftd-test-XXXXXX").string();
   path_ = ::mkdtemp(tmpl.data());

@@ -32,6 +32,8 @@ class Daemon {
                               const std::vector<std::string>& prefix = {});
   Result<v1::VmStatus> status(const std::string& vm = "");
   Result<v1::FailoverReply> failover(const std::string& vm = "");
+  // `ftctl protect [--peer PEER]`: the reply's message, or the daemon's error.
+  Result<std::string> protect(const std::string& peer = "", const std::string& vm = "");
   Subprocess& process() { return process_; }
 
  private:

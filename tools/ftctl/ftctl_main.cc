@@ -1,6 +1,7 @@
 // ftctl: operator CLI for ftd's control API.
 //   ftctl --control ADDR status [--vm NAME] [--json] [--watch SEC]
 //   ftctl --control ADDR protect|unprotect|failover|migrate --vm NAME
+//   ftctl --control ADDR protect --peer HOST:PORT   (a VM that failed over here)
 // A TCP control address takes --tls-cert/--tls-key/--tls-ca (the daemon
 // requires a client certificate there); a unix: socket needs none.
 #include <grpcpp/grpcpp.h>
@@ -149,6 +150,11 @@ int main(int argc, char** argv) {
     actions[name] = app.add_subcommand(name, std::string(name) + " a VM");
     actions[name]->add_option("--vm", vm, "VM name (may be omitted if the daemon has one)");
   }
+  std::string protect_peer;
+  actions["protect"]->add_option(
+      "--peer", protect_peer,
+      "secondary's replication address HOST:PORT (default: the daemon's --peer); "
+      "protects a VM that failed over to this host");
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = tls.validate(); !st) {
@@ -214,6 +220,7 @@ int main(int argc, char** argv) {
   if (actions["protect"]->parsed()) {
     ftd::v1::ProtectRequest req;
     req.set_vm_name(vm);
+    req.set_peer(protect_peer);
     ftd::v1::ProtectReply reply;
     st = stub->Protect(context().get(), req, &reply);
     message = reply.message();

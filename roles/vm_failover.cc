@@ -1,4 +1,4 @@
-#include "daemon/failover_wiring.h"
+#include "roles/vm_failover.h"
 
 #include <spdlog/spdlog.h>
 
