@@ -1,8 +1,10 @@
 // The secondary's checkpoint decoder (checkpoint/codec.h decode_checkpoint)
 // on untrusted bytes. The input is an encoded checkpoint (the seeds come from
-// the real encoder). It is decoded as is, and once more with its trailing
-// checksum rewritten to match: xxh3 is no MAC, a forger computes it too, and
-// without the reseal almost no mutation would get past the checksum.
+// the real encoder). It is decoded three times: as is; with its trailing
+// checksum rewritten to match (xxh3 is no MAC, a forger computes it too);
+// and with the header's two derived sizes made consistent as well, so that a
+// mutated page count, device state size or compressed payload gets past the
+// size checks to the decompressors, as a careful forger's would.
 // Oracle: a decoded checkpoint is self-consistent and survives a round trip
 // through the encoder unchanged.
 #include <cstddef>
@@ -47,6 +49,33 @@ void check_decoded(const DecodedCheckpoint& d, std::span<const std::byte> memory
   FUZZ_CHECK(d2->device_state == d.device_state);
 }
 
+template <typename T>
+T load(const std::vector<std::byte>& v, size_t at) {
+  T x;
+  std::memcpy(&x, v.data() + at, sizeof x);
+  return x;
+}
+template <typename T>
+void store(std::vector<std::byte>& v, size_t at, T x) {
+  std::memcpy(v.data() + at, &x, sizeof x);
+}
+
+// Overwrites the trailing checksum so it matches the bytes before it.
+void reseal(std::vector<std::byte>& enc) {
+  store(enc, enc.size() - 8, hash64(std::span(enc).first(enc.size() - 8)));
+}
+
+// Header offsets from codec.h: payload_raw_size = pages + device state,
+// payload_stored_size = what follows the page indices.
+void make_sizes_consistent(std::vector<std::byte>& enc) {
+  const uint64_t page_size = load<uint32_t>(enc, 24);
+  const uint64_t page_count = load<uint32_t>(enc, 28);
+  const uint64_t device_state = load<uint64_t>(enc, 48);
+  store<uint64_t>(enc, 32, page_count * page_size + device_state);
+  const uint64_t after_header = enc.size() - 8 - kCheckpointHeaderSize;
+  if (page_count * 4 <= after_header) store<uint64_t>(enc, 40, after_header - page_count * 4);
+}
+
 void decode_and_check(std::span<const std::byte> encoded) {
   const auto memory = checkpoint_memory();
   if (auto d = decode_checkpoint(encoded, memory)) check_decoded(*d, memory);
@@ -59,10 +88,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ftd;
   const auto input = std::as_bytes(std::span(data, size));
   fuzz::decode_and_check(input);
-  if (size < 8) return 0;
-  std::vector<std::byte> resealed(input.begin(), input.end());
-  const uint64_t sum = hash64(std::span(resealed).first(size - 8));
-  std::memcpy(resealed.data() + size - 8, &sum, 8);
-  fuzz::decode_and_check(resealed);
+  if (size < kCheckpointHeaderSize + 8) return 0;
+  std::vector<std::byte> forged(input.begin(), input.end());
+  fuzz::reseal(forged);
+  fuzz::decode_and_check(forged);
+  fuzz::make_sizes_consistent(forged);
+  fuzz::reseal(forged);
+  fuzz::decode_and_check(forged);
   return 0;
 }
