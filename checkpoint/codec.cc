@@ -77,11 +77,9 @@ std::optional<size_t> compress_into(Compression c, std::span<const std::byte> ra
   return std::nullopt;
 }
 
+// `raw` has the size check_expansion() accepted.
 Status decompress(Compression c, std::span<const std::byte> stored, std::span<std::byte> raw) {
   if (c == Compression::kNone) {
-    if (stored.size() != raw.size())
-      return make_error(ErrorCode::kCorrupt, "uncompressed payload is {} bytes, header says {}",
-                        stored.size(), raw.size());
     if (!raw.empty()) std::memcpy(raw.data(), stored.data(), raw.size());  // null when empty: UB
     return ok();
   }
@@ -107,7 +105,11 @@ Status decompress(Compression c, std::span<const std::byte> stored, std::span<st
 // Refuses a payload that cannot decompress to `raw_size` bytes BEFORE the
 // decoder allocates them: a forged header may claim gigabytes.
 Status check_expansion(Compression c, std::span<const std::byte> stored, uint64_t raw_size) {
-  if (c == Compression::kLz4) {
+  if (c == Compression::kNone) {
+    if (stored.size() != raw_size)
+      return make_error(ErrorCode::kCorrupt, "uncompressed payload is {} bytes, header says {}",
+                        stored.size(), raw_size);
+  } else if (c == Compression::kLz4) {
     // lz4's best case is ~255 output bytes per input byte.
     if (raw_size > stored.size() * 255 + 16)
       return make_error(ErrorCode::kCorrupt, "lz4 payload of {} bytes cannot expand to {}",
