@@ -200,6 +200,20 @@ TEST(Codec, EmptyCheckpointCarriesOnlyDeviceState) {
   EXPECT_TRUE(d->device_state.empty());
 }
 
+// zstd beyond lz4's 255x: the decoder's buffer grows to what the data
+// really decompresses to (several attempts), and the result is exact.
+TEST(Codec, ZstdFarBeyondLz4RatioDecodes) {
+  std::vector<std::byte> device(8 << 20);  // zeros: a few hundred bytes of zstd
+  device[12345] = std::byte{7};
+  std::vector<std::byte> memory(kMemPages * kPage);
+  auto enc = encode_ok({.epoch = 2, .base_epoch = 1, .page_size = kPage, .device_state = device},
+                       CompressionPolicy::kZstd);
+  ASSERT_LT(enc.size() * 255, device.size());
+  auto d = decode_checkpoint(enc, memory);
+  ASSERT_TRUE(d) << d.error().to_string();
+  EXPECT_EQ(d->device_state, device);
+}
+
 TEST(Codec, SyncChunkFlagSurvives) {
   Fixture f;
   auto in = f.input(false);
@@ -445,6 +459,17 @@ std::vector<std::byte> forged_checkpoint(Compression c, uint64_t device_bytes,
   return enc;
 }
 
+// A zstd frame whose header names `content_size` (8-byte field, single
+// segment) but which holds one RLE block of 16 bytes.
+std::vector<std::byte> zstd_frame_claiming(uint64_t content_size) {
+  std::vector<std::byte> f(13);
+  poke<uint32_t>(f, 0, 0xFD2FB528);  // zstd magic
+  poke<uint8_t>(f, 4, 0xE0);         // FCS field of 8 bytes, single segment
+  poke<uint64_t>(f, 5, content_size);
+  for (uint8_t b : {0x83, 0x00, 0x00, 0x41}) f.push_back(std::byte{b});  // last, RLE, 16 x 'A'
+  return f;
+}
+
 // Gigabytes claimed by a few bytes must be refused before anything of that
 // size is allocated, whatever the compression says.
 TEST(CodecCorruption, HugeClaimedRawSizeIsRefusedBeforeAllocating) {
@@ -459,6 +484,10 @@ TEST(CodecCorruption, HugeClaimedRawSizeIsRefusedBeforeAllocating) {
     reseal(bad);
     expect_refused_in_bounded_memory(bad, memory);
   }
+  // A zstd frame names its content size, and that claim is as forgeable as
+  // our header: here both agree on 4 GiB and only the data can tell.
+  expect_refused_in_bounded_memory(
+      forged_checkpoint(Compression::kZstd, huge, zstd_frame_claiming(huge)), memory);
   expect_refused_in_bounded_memory(
       forged_checkpoint(Compression::kNone, huge, std::vector<std::byte>(8)), memory);
 }
