@@ -25,10 +25,18 @@ Status check_qmp_greeting(const QmpJson& greeting, std::string_view socket_path)
 
 bool is_qmp_event(const QmpJson& msg) { return msg.contains("event"); }
 
-std::string qmp_event_name(const QmpJson& event) { return event.value("event", ""); }
+std::string qmp_string(const QmpJson& obj, std::string_view key, std::string_view fallback) {
+  if (!obj.is_object()) return std::string(fallback);
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return std::string(fallback);
+  return it->get<std::string>();
+}
+
+std::string qmp_event_name(const QmpJson& event) { return qmp_string(event, "event"); }
 
 QmpJson qmp_event_data(const QmpJson& event) {
-  return event.contains("data") ? event["data"] : QmpJson::object();
+  if (auto it = event.find("data"); it != event.end() && it->is_object()) return *it;
+  return QmpJson::object();
 }
 
 bool is_qmp_reply_to(const QmpJson& msg, uint64_t id) {
@@ -39,7 +47,7 @@ Result<QmpJson> qmp_reply_result(QmpJson reply, std::string_view command) {
   if (auto it = reply.find("return"); it != reply.end()) return std::move(*it);
   if (auto it = reply.find("error"); it != reply.end()) {
     return make_error(ErrorCode::kFailedPrecondition, "QMP {} failed: {}: {}", command,
-                      it->value("class", "?"), it->value("desc", "?"));
+                      qmp_string(*it, "class", "?"), qmp_string(*it, "desc", "?"));
   }
   return make_error(ErrorCode::kCorrupt, "QMP {} got an unexpected reply: {}", command,
                     reply.dump());

@@ -23,10 +23,16 @@ std::optional<Result<QmpJson>> pop_qmp_message(std::string& buffer);
 // QEMU's greeting must carry the "QMP" member; anything else is not QEMU.
 Status check_qmp_greeting(const QmpJson& greeting, std::string_view socket_path);
 
+// QEMU's JSON is read without exceptions: a member of the wrong type is
+// treated as missing. (nlohmann's value()/get() throw on a wrong type, and an
+// exception escaping here would take the daemon down.)
+// The string member `key` of `obj`, or `fallback`.
+std::string qmp_string(const QmpJson& obj, std::string_view key, std::string_view fallback = "");
+
 // An asynchronous event ({"event": name, "data": {...}}) rather than a reply.
 bool is_qmp_event(const QmpJson& msg);
 std::string qmp_event_name(const QmpJson& event);
-// The event's "data" member, or an empty object when it has none.
+// The event's "data" member, or an empty object when it has none: always an object.
 QmpJson qmp_event_data(const QmpJson& event);
 
 // Whether `msg` answers the command sent with `id`; replies to earlier

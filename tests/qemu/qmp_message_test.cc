@@ -67,5 +67,49 @@ TEST(QmpMessage, ReplyResultReturnErrorOrCorrupt) {
   EXPECT_EQ(odd.error().code, ErrorCode::kCorrupt);
 }
 
+// qmp_message_fuzzer's crash: an event whose name is an object made
+// qmp_event_name() throw nlohmann's type_error, which nothing caught.
+TEST(QmpMessage, FuzzerEventNamedByAnObject) {
+  constexpr char kInput[] =
+      "{\"timustamp\": {\"seconds\": 5}, \"e\": {\"seconds\": 5}, \"event\": {\"status\": "
+      "\"active\"}}\r\n{\"timestamp\": {\"seconds\": 170000000\x01\0\0\0\0\0\0\x00"
+      "0, \"microseconds\": 3456},] \"event\": \"RESUME\"}\r\n";
+  std::string buf(kInput, sizeof kInput - 1);  // 173 bytes, NULs included
+  auto ev = pop_qmp_message(buf);
+  ASSERT_TRUE(ev && *ev);
+  EXPECT_TRUE(is_qmp_event(**ev));
+  EXPECT_EQ(qmp_event_name(**ev), "");  // matches no waiter
+  EXPECT_EQ(qmp_event_data(**ev), QmpJson::object());
+  auto bad = pop_qmp_message(buf);
+  ASSERT_TRUE(bad);
+  EXPECT_FALSE(*bad);
+  EXPECT_FALSE(pop_qmp_message(buf));
+}
+
+// Every member QmpClient and QmpEngine read, with the wrong type: treated
+// as missing, never an exception.
+TEST(QmpMessage, WronglyTypedMembersAreMissingNotExceptions) {
+  for (const char* text : {R"({"event": 1, "data": [1, 2]})", R"({"event": null, "data": "x"})",
+                           R"({"event": ["STOP"], "data": {"status": 5}})"}) {
+    auto ev = QmpJson::parse(text);
+    EXPECT_NO_THROW({
+      EXPECT_EQ(qmp_event_name(ev), "") << text;
+      EXPECT_TRUE(qmp_event_data(ev).is_object()) << text;
+      EXPECT_EQ(qmp_string(qmp_event_data(ev), "status"), "") << text;
+    });
+  }
+  EXPECT_EQ(qmp_string(QmpJson::array({1}), "status", "?"), "?");
+  EXPECT_EQ(qmp_string(QmpJson{{"status", "paused"}}, "status"), "paused");
+
+  for (const char* text : {R"({"id": 1, "error": "boom"})", R"({"id": 1, "error": [1]})",
+                           R"({"id": 1, "error": {"class": 7, "desc": null}})"}) {
+    Result<QmpJson> r;
+    EXPECT_NO_THROW(r = qmp_reply_result(QmpJson::parse(text), "stop")) << text;
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition) << text;
+    EXPECT_NE(r.error().message.find("failed: ?: ?"), std::string::npos) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace ftd
