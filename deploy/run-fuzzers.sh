@@ -48,7 +48,7 @@ for t in "${targets[@]}"; do
   else
     rc=1
     echo "fuzz: $t: CRASH (exit $status) after ${runs:-?} executions: input ${crash:-(none written)}, log $log" >&2
-    grep -E '^(SUMMARY|==[0-9]+==ERROR|FUZZ_CHECK)|runtime error|terminate called' "$log" | head -5 >&2
+    grep -E '^(SUMMARY|==[0-9]+== ?ERROR|FUZZ_CHECK)|runtime error|terminate called|what\(\)' "$log" | head -5 >&2
   fi
 done
 exit $rc
