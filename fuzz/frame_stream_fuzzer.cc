@@ -20,14 +20,15 @@ struct Outcome {
   size_t pending = 0;
 };
 
-// Pieces of 1..`max_piece` bytes, sizes from a small LCG seeded by the input size.
+// Feeds `in` whole (max_piece 0) or in pieces of 1..`max_piece` bytes, sizes
+// from a small LCG seeded by the input size.
 Outcome decode(std::span<const uint8_t> in, size_t max_piece) {
   net::FrameDecoder decoder;
   Outcome out;
   uint32_t lcg = static_cast<uint32_t>(in.size());
   while (!in.empty()) {
     lcg = lcg * 1664525u + 1013904223u;
-    const size_t n = std::min(in.size(), 1 + (lcg >> 8) % max_piece);
+    const size_t n = max_piece == 0 ? in.size() : std::min(in.size(), 1 + (lcg >> 8) % max_piece);
     if (!decoder.feed(in.first(n), out.frames)) {
       FUZZ_CHECK(decoder.corrupt());
       FUZZ_CHECK(!decoder.feed(in.first(n), out.frames));  // stays refused until reset()
@@ -46,7 +47,7 @@ Outcome decode(std::span<const uint8_t> in, size_t max_piece) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ftd;
   const std::span<const uint8_t> in(data, size);
-  const auto whole = fuzz::decode(in, size + 1);
+  const auto whole = fuzz::decode(in, 0);
   const auto pieces = fuzz::decode(in, 7);
   FUZZ_CHECK(whole.frames == pieces.frames);
   FUZZ_CHECK(whole.corrupt == pieces.corrupt);
