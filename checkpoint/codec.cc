@@ -2,7 +2,9 @@
 
 #include <lz4.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <optional>
@@ -77,18 +79,40 @@ std::optional<size_t> compress_into(Compression c, std::span<const std::byte> ra
   return std::nullopt;
 }
 
-Status decompress(Compression c, std::span<const std::byte> stored, std::span<std::byte> raw) {
+// lz4's best case is ~255 output bytes per input byte.
+uint64_t lz4_max_output(size_t stored) { return uint64_t{stored} * 255 + 16; }
+
+// zstd expands far more than lz4 (a run of zeros: ~30000x), and the content
+// size its frame names is as forgeable as our header. So the buffer starts at
+// what lz4 could reach and grows (x4, decompressing again) only while the
+// payload really produces more: memory follows the data, not the claim.
+Status decompress_zstd(std::span<const std::byte> stored, uint64_t raw_size, ByteBuffer& raw) {
+  uint64_t capacity = std::min(raw_size, lz4_max_output(stored.size()));
+  while (true) {
+    raw.clear();  // a retry starts over: nothing to copy into the larger buffer
+    raw.resize(capacity);
+    const size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+    if (!ZSTD_isError(n) && n == raw_size) return ok();
+    if (ZSTD_getErrorCode(n) != ZSTD_error_dstSize_tooSmall || capacity == raw_size)
+      return make_error(ErrorCode::kCorrupt, "zstd payload does not decompress to {} bytes: {}",
+                        raw_size, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
+    capacity = std::min(raw_size, capacity * 4);
+  }
+}
+
+// Sizes `raw` and fills it; `raw_size` has passed check_expansion().
+Status decompress(Compression c, std::span<const std::byte> stored, uint64_t raw_size,
+                  ByteBuffer& raw) {
   if (c == Compression::kNone) {
-    if (stored.size() != raw.size())
-      return make_error(ErrorCode::kCorrupt, "uncompressed payload is {} bytes, header says {}",
-                        stored.size(), raw.size());
+    raw.resize(raw_size);
     if (!raw.empty()) std::memcpy(raw.data(), stored.data(), raw.size());  // null when empty: UB
     return ok();
   }
   if (c == Compression::kLz4) {
-    if (raw.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE) ||
+    if (raw_size > static_cast<size_t>(LZ4_MAX_INPUT_SIZE) ||
         stored.size() > static_cast<size_t>(INT32_MAX))
       return make_error(ErrorCode::kCorrupt, "lz4 payload too large");
+    raw.resize(raw_size);
     int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()),
                                 reinterpret_cast<char*>(raw.data()),
                                 static_cast<int>(stored.size()), static_cast<int>(raw.size()));
@@ -97,23 +121,23 @@ Status decompress(Compression c, std::span<const std::byte> stored, std::span<st
                         raw.size());
     return ok();
   }
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
-  if (ZSTD_isError(n) || n != raw.size())
-    return make_error(ErrorCode::kCorrupt, "zstd payload does not decompress to {} bytes: {}",
-                      raw.size(), ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
-  return ok();
+  return decompress_zstd(stored, raw_size, raw);
 }
 
 // Refuses a payload that cannot decompress to `raw_size` bytes BEFORE the
 // decoder allocates them: a forged header may claim gigabytes.
 Status check_expansion(Compression c, std::span<const std::byte> stored, uint64_t raw_size) {
-  if (c == Compression::kLz4) {
-    // lz4's best case is ~255 output bytes per input byte.
-    if (raw_size > stored.size() * 255 + 16)
+  if (c == Compression::kNone) {
+    if (stored.size() != raw_size)
+      return make_error(ErrorCode::kCorrupt, "uncompressed payload is {} bytes, header says {}",
+                        stored.size(), raw_size);
+  } else if (c == Compression::kLz4) {
+    if (raw_size > lz4_max_output(stored.size()))
       return make_error(ErrorCode::kCorrupt, "lz4 payload of {} bytes cannot expand to {}",
                         stored.size(), raw_size);
   } else if (c == Compression::kZstd) {
-    // Our encoder always records the content size in the frame header.
+    // Our encoder always records the content size in the frame header. A
+    // cheap early reject only: the frame's claim is not trusted either.
     unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
     if (n != raw_size)
       return make_error(ErrorCode::kCorrupt, "zstd frame holds {} bytes, header says {}",
@@ -293,10 +317,10 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
       return make_error(ErrorCode::kCorrupt, "page indices not strictly increasing at {}", i);
   }
 
-  ByteBuffer raw(h.payload_raw_size);
+  ByteBuffer raw;
   FTD_TRY(decompress(h.compression,
                      body.subspan(kCheckpointHeaderSize + index_bytes, h.payload_stored_size),
-                     raw));
+                     h.payload_raw_size, raw));
   d.device_state.assign(raw.begin() + static_cast<ptrdiff_t>(page_bytes), raw.end());
   raw.resize(page_bytes);
   if (h.flags & kFlagXorDelta) {

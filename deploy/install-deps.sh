@@ -8,7 +8,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-system-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libxxhash-dev libzstd-dev liblz4-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl qemu-system-x86 busybox-static iproute2 iputils-ping cpio kmod jq clang-19
+  openssl qemu-system-x86 busybox-static iproute2 iputils-ping cpio kmod jq
+  clang-19 libclang-rt-19-dev
   libquorum-dev libvotequorum-dev corosync corosync-qdevice corosync-qnetd nftables util-linux)
 
 [[ -n ${FTD_NO_APT:-} ]] && exit 0

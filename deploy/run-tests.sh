@@ -2,8 +2,10 @@
 # The test command (README, .ci/run): installs dependencies, builds ftd and the
 # test guest, then runs every test. Unit/system suites run two at a time; the
 # `e2e` suites (real QEMU guests under TCG) run one at a time after them.
+# Between the two, every libFuzzer harness runs briefly (deploy/run-fuzzers.sh).
 #   FTD_BUILD_DIR=<dir>   build directory (default <repo>/build)
-#   FTD_TEST_LABEL=unit   run only one label
+#   FTD_TEST_LABEL=unit   run only one label (unit, fuzz or e2e)
+#   FTD_SKIP_FUZZ=1       no fuzzing; FTD_FUZZ_SECONDS per target (default 20 here)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +34,15 @@ cd "$BUILD" || exit 1
 rc=0
 if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == unit ]]; then
   ctest --output-on-failure -L unit -j2 || rc=1
+fi
+# Fuzzing, bounded: its own clang build (fuzzer + ASan + UBSan, harnesses only),
+# then each target for a few seconds from the seed corpus.
+if [[ -z ${FTD_SKIP_FUZZ:-} && (-z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == fuzz) ]]; then
+  FTD_FUZZ_SECONDS=${FTD_FUZZ_SECONDS:-20} "$ROOT/deploy/run-fuzzers.sh" || {
+    echo "run-tests: FAILED: fuzzing (crash inputs above)" >&2
+    rc=1
+  }
+  echo "run-tests: fuzzing done at $(($(date +%s) - start)) s"
 fi
 if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == e2e ]]; then
   ctest --output-on-failure -L e2e || rc=1

@@ -14,10 +14,7 @@ Result<QmpClient> QmpClient::connect(const std::string& socket_path, Deadline de
   c.socket_path_ = socket_path;
   FTD_ASSIGN_OR_RETURN(c.fd_, connect_unix_retry(socket_path, deadline, keep_trying));
   FTD_ASSIGN_OR_RETURN(Json greeting, c.next_message(deadline, "QMP greeting"));
-  if (!greeting.contains("QMP")) {
-    return make_error(ErrorCode::kCorrupt, "{} is not a QMP socket (greeting: {})", socket_path,
-                      greeting.dump());
-  }
+  FTD_TRY(check_qmp_greeting(greeting, socket_path));
   auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   FTD_TRY(c.execute("qmp_capabilities", Json::object(),
                     std::max(remaining, std::chrono::milliseconds(100))));
@@ -38,18 +35,6 @@ Status QmpClient::send_line(const std::string& line, Deadline deadline) {
   return ok();
 }
 
-std::optional<QmpClient::Json> QmpClient::pop_buffered_message() {
-  while (true) {
-    auto nl = buffer_.find('\n');
-    if (nl == std::string::npos) return std::nullopt;
-    std::string line = buffer_.substr(0, nl);
-    buffer_.erase(0, nl + 1);
-    if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-    // A malformed line comes back as a discarded value; callers report it.
-    return Json::parse(line, nullptr, /*allow_exceptions=*/false);
-  }
-}
-
 Status QmpClient::read_some(std::string_view waiting_for) {
   if (!fd_) return make_error(ErrorCode::kUnavailable, "QMP {} is not connected", socket_path_);
   char buf[16 * 1024];
@@ -68,10 +53,7 @@ Status QmpClient::read_some(std::string_view waiting_for) {
 
 Result<QmpClient::Json> QmpClient::next_message(Deadline deadline, std::string_view waiting_for) {
   while (true) {
-    if (auto msg = pop_buffered_message()) {
-      if (msg->is_discarded()) return make_error(ErrorCode::kCorrupt, "QMP sent malformed JSON");
-      return std::move(*msg);
-    }
+    if (auto msg = pop_qmp_message(buffer_)) return std::move(*msg);
     if (!fd_) return make_error(ErrorCode::kUnavailable, "QMP {} is not connected", socket_path_);
     FTD_TRY(wait_fd(fd_.get(), POLLIN, deadline, fmt::format("QMP reply to {}", waiting_for)));
     FTD_TRY(read_some(waiting_for));
@@ -80,9 +62,9 @@ Result<QmpClient::Json> QmpClient::next_message(Deadline deadline, std::string_v
 
 Status QmpClient::read_available() {
   FTD_TRY(read_some("events"));
-  while (auto msg = pop_buffered_message()) {
-    if (msg->is_discarded()) return make_error(ErrorCode::kCorrupt, "QMP sent malformed JSON");
-    if (msg->contains("event")) queue_event(std::move(*msg));  // replies here are stale
+  while (auto msg = pop_qmp_message(buffer_)) {
+    if (!*msg) return std::unexpected(std::move(*msg).error());
+    if (is_qmp_event(**msg)) queue_event(std::move(**msg));  // replies here are stale
   }
   return ok();
 }
@@ -90,8 +72,8 @@ Status QmpClient::read_available() {
 std::optional<QmpClient::Json> QmpClient::take_event(
     const std::string& name, const std::function<bool(const Json&)>& match) {
   for (auto it = events_.begin(); it != events_.end(); ++it) {
-    if (it->value("event", "") != name) continue;
-    if (match && !match(it->contains("data") ? (*it)["data"] : Json::object())) continue;
+    if (qmp_event_name(*it) != name) continue;
+    if (match && !match(qmp_event_data(*it))) continue;
     Json ev = std::move(*it);
     events_.erase(it);
     return ev;
@@ -116,19 +98,12 @@ Result<QmpClient::Json> QmpClient::execute(const std::string& command, const Jso
   FTD_TRY(send_line(request.dump() + "\n", deadline));
   while (true) {
     FTD_ASSIGN_OR_RETURN(Json msg, next_message(deadline, command));
-    if (msg.contains("event")) {
+    if (is_qmp_event(msg)) {
       queue_event(std::move(msg));
       continue;
     }
-    // Replies to earlier commands that timed out are stale: skip them.
-    if (!msg.contains("id") || msg["id"] != id) continue;
-    if (auto it = msg.find("return"); it != msg.end()) return std::move(*it);
-    if (auto it = msg.find("error"); it != msg.end()) {
-      return make_error(ErrorCode::kFailedPrecondition, "QMP {} failed: {}: {}", command,
-                        it->value("class", "?"), it->value("desc", "?"));
-    }
-    return make_error(ErrorCode::kCorrupt, "QMP {} got an unexpected reply: {}", command,
-                      msg.dump());
+    if (!is_qmp_reply_to(msg, id)) continue;  // stale: a timed-out command's reply
+    return qmp_reply_result(std::move(msg), command);
   }
 }
 
@@ -139,7 +114,7 @@ Result<QmpClient::Json> QmpClient::wait_event(const std::string& name,
   Deadline deadline = deadline_after(timeout);
   while (true) {
     FTD_ASSIGN_OR_RETURN(Json msg, next_message(deadline, "event " + name));
-    if (!msg.contains("event")) continue;  // a stale reply
+    if (!is_qmp_event(msg)) continue;  // a stale reply
     queue_event(std::move(msg));
     if (auto ev = take_event(name, match)) return std::move(*ev);
   }
@@ -147,7 +122,7 @@ Result<QmpClient::Json> QmpClient::wait_event(const std::string& name,
 
 void QmpClient::discard_events(const std::string& name) {
   std::erase_if(events_,
-                [&](const Json& ev) { return name.empty() || ev.value("event", "") == name; });
+                [&](const Json& ev) { return name.empty() || qmp_event_name(ev) == name; });
 }
 
 }  // namespace ftd

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "qemu/qmp_message.h"
 #include "qemu/unix_socket.h"
 
 namespace ftd {
@@ -60,7 +61,6 @@ class QmpClient {
   static constexpr size_t kMaxQueuedEvents = 256;
 
   Result<Json> next_message(Deadline deadline, std::string_view waiting_for);
-  std::optional<Json> pop_buffered_message();
   Status read_some(std::string_view waiting_for);
   void queue_event(Json event);
   Status send_line(const std::string& line, Deadline deadline);

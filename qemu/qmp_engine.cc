@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "qemu/qemu_dirty_tracking.h"
+#include "qemu/qmp_message.h"
 
 namespace ftd {
 Status enable_device_state_migration(QmpClient& qmp) {
@@ -22,16 +23,16 @@ Status enable_device_state_migration(QmpClient& qmp) {
 }
 
 bool migration_ended(const QmpClient::Json& data) {
-  auto status = data.value("status", "");
+  auto status = qmp_string(data, "status");
   return status == "completed" || status == "failed" || status == "cancelled";
 }
 
 Status migration_outcome(QmpClient& qmp, const QmpClient::Json& event, Deadline deadline) {
-  std::string status = event["data"].value("status", "");
+  std::string status = qmp_string(qmp_event_data(event), "status");
   if (status == "completed") return ok();
   std::string why = "(no error-desc)";
   if (auto q = qmp.execute("query-migrate", QmpClient::Json::object(), time_left(deadline)); q)
-    why = q->value("error-desc", why);
+    why = qmp_string(*q, "error-desc", why);
   return make_error(ErrorCode::kIo, "migration {}: {}", status, why);
 }
 
@@ -167,10 +168,10 @@ Result<UniqueFd> QmpEngine::accept_stream(Deadline deadline) {
                           sink_.path());
       FTD_ASSIGN_OR_RETURN(
           auto q, qmp.execute("query-migrate", QmpClient::Json::object(), time_left(deadline)));
-      std::string status = q.value("status", "");
+      std::string status = qmp_string(q, "status");
       if (status == "failed" || status == "cancelled")
         return make_error(ErrorCode::kIo, "migration {}: {}", status,
-                          q.value("error-desc", std::string("(no error-desc)")));
+                          qmp_string(q, "error-desc", "(no error-desc)"));
       continue;
     }
     if (fds[0].revents != 0) return sink_.accept(deadline);
