@@ -3,14 +3,12 @@
 // whether a healthy pair under load ever decides to fail over (soak).
 // Prints a table and writes bench/results/failover.json; sections of the
 // file not run this time (another arbiter, the soak) are kept.
+// `--consecutive N` is the failover soak instead: N host-kill runs in a row,
+// every one recorded in bench/results/soak.json.
 // Needs root, QEMU, the test guest, corosync/qdevice/qnetd for corosync.
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <ctime>
 #include <fstream>
 #include <thread>
 
@@ -18,6 +16,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/failover_consecutive.h"
+#include "bench/failover_report.h"
 #include "bench/failover_run.h"
 #include "bench/failover_soak.h"
 #include "common/log.h"
@@ -25,59 +25,11 @@
 namespace {
 
 using Json = nlohmann::json;
-
-// Metrics summarised per arbiter, in table order.
-constexpr const char* kMetrics[] = {"detect_ms",        "arbitrate_ms",        "activate_ms",
-                                    "activation_us_ms", "kill_to_active_ms",   "record_outage_ms",
-                                    "ping_outage_ms",   "ping_longest_gap_ms", "pair_start_s"};
-
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string l;
-  std::getline(in, l);
-  return l;
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-// Nearest rank on the runs that measured the step (negative: not seen).
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return -1;
-  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v.size()));
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
-Json summarize(const Json& runs) {
-  Json s = Json::object();
-  for (const char* m : kMetrics) {
-    std::vector<double> v;
-    for (const Json& r : runs)
-      if (r.contains(m) && r[m].get<double>() >= 0) v.push_back(r[m].get<double>());
-    s[m] = {{"n", v.size()},
-            {"p50", percentile(v, 50)},
-            {"p99", percentile(v, 99)},
-            {"max", v.empty() ? -1.0 : *std::max_element(v.begin(), v.end())}};
-  }
-  int bad = 0, inactive = 0;
-  for (const Json& r : runs) {
-    if (!r.value("activated", false)) ++inactive;
-    if (!r.contains("records")) continue;
-    const Json& rec = r["records"];
-    if (rec.value("lost", -1) != 0 || rec.value("duplicated", -1) != 0 ||
-        rec.value("reordered", -1) != 0)
-      ++bad;
-  }
-  s["runs"] = runs.size();
-  s["runs_not_activated"] = inactive;
-  s["runs_records_not_intact"] = bad;
-  return s;
-}
+using ftd::bench::loadavg;
+using ftd::bench::summarize;
+using ftd::bench::summary_metrics;
+using ftd::bench::utc_now;
+using ftd::bench::write_json;
 
 void print_table(const Json& results) {
   fmt::print("\n{:<22}", "metric (ms)");
@@ -86,7 +38,7 @@ void print_table(const Json& results) {
   for (size_t i = 0; i < results.size(); ++i)
     fmt::print(" | {:>8} {:>8} {:>8}", "p50", "p99", "max");
   fmt::print("\n");
-  for (const char* m : kMetrics) {
+  for (const std::string& m : summary_metrics()) {
     fmt::print("{:<22}", m);
     for (const auto& [arbiter, r] : results.items()) {
       const Json& s = r["summary"][m];
@@ -101,8 +53,6 @@ void print_table(const Json& results) {
                r["summary"]["runs_not_activated"].get<int>(),
                r["summary"]["runs_records_not_intact"].get<int>());
 }
-
-void write(const std::string& path, const Json& doc) { std::ofstream(path) << doc.dump(2) << "\n"; }
 
 }  // namespace
 
@@ -126,11 +76,45 @@ int main(int argc, char** argv) {
   app.add_option("--qdevice-timeout-ms", qdevice_timeout_ms,
                  "corosync quorum.device.timeout (0: corosync's 10000); results go to "
                  "\"corosync-qdevice<N>\"");
-  app.add_option("--out", out);
+  int consecutive = 0;
+  std::string keep_logs = "/tmp/ftd-failover-logs";
+  app.add_option("--consecutive", consecutive,
+                 "the failover soak: N host-kill runs one after the other (arbiter: --arbiter, "
+                 "default witness), every run recorded; writes results/soak.json");
+  app.add_option("--keep-logs", keep_logs,
+                 "where the pair's logs of a failed --consecutive run are kept (run-<i>/)");
+  auto* out_option = app.add_option("--out", out);
   CLI11_PARSE(app, argc, argv);
   ftd::init_logging("failover_bench", "warn");
   // The harness finds ftd, the witness and the guest through FTD_BUILD_DIR.
   ::setenv("FTD_BUILD_DIR", FTD_BUILD_DIR, /*overwrite=*/0);
+
+  if (consecutive > 0) {
+    if (out_option->count() == 0) out = std::string(FTD_SOURCE_DIR) + "/bench/results/soak.json";
+    std::string command;
+    for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+    const Json doc = ftd::bench::run_consecutive(
+        {.runs = consecutive,
+         .arbiter = app.count("--arbiter") ? arbiters.front() : "witness",
+         .out = out,
+         .keep_logs_dir = fmt::format("{}/{}", keep_logs, utc_now()),
+         .command = command});
+    const Json& t = doc["totals"];
+    fmt::print(
+        "\n{} runs: {} ok, {} failed ({} harness errors, {} failed activations); records sent "
+        "{}, lost {}, duplicated {}, reordered {}; kill->active p50/max {:.0f}/{:.0f} ms, record "
+        "outage p50/max {:.0f}/{:.0f} ms; load {:.1f}-{:.1f}\nwrote {}\n",
+        t["runs"].get<int>(), t["runs_ok"].get<int>(), t["runs_failed"].get<int>(),
+        t["harness_errors"].get<int>(), t["failed_activations"].get<int>(),
+        t["records_sent"].get<int64_t>(), t["records_lost"].get<int64_t>(),
+        t["records_duplicated"].get<int64_t>(), t["records_reordered"].get<int64_t>(),
+        t["metrics"]["kill_to_active_ms"]["p50"].get<double>(),
+        t["metrics"]["kill_to_active_ms"]["max"].get<double>(),
+        t["metrics"]["record_outage_ms"]["p50"].get<double>(),
+        t["metrics"]["record_outage_ms"]["max"].get<double>(), t["loadavg1_min"].get<double>(),
+        t["loadavg1_max"].get<double>(), out);
+    return t["runs_failed"].get<int>() == 0 ? 0 : 1;
+  }
 
   Json doc = Json::object();
   if (std::ifstream in(out); in) doc = Json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -152,7 +136,8 @@ int main(int argc, char** argv) {
                  {"date", utc_now()},
                  {"loadavg_at_start", loadavg()}};
     for (int i = 0; i < n; ++i) {
-      auto r = ftd::bench::run_host_kill(arbiter, i, qdevice);
+      auto r = ftd::bench::run_host_kill(
+          {.arbiter = arbiter, .index = i, .qdevice_timeout_ms = qdevice});
       if (!r) {
         section["failed_runs"] = section["failed_runs"].get<int>() + 1;
         section["errors"].push_back(r.error().to_string().substr(0, 4000));
@@ -173,12 +158,12 @@ int main(int argc, char** argv) {
       section["summary"] = summarize(section["runs"]);
       section["loadavg_at_end"] = loadavg();
       doc["results"][key] = section;
-      write(out, doc);  // partial results survive an interrupted bench
+      write_json(out, doc);  // partial results survive an interrupted bench
     }
     section["summary"] = summarize(section["runs"]);
     section["loadavg_at_end"] = loadavg();
     doc["results"][key] = section;
-    write(out, doc);
+    write_json(out, doc);
   }
   if (!doc["results"].empty()) print_table(doc["results"]);
 
@@ -203,7 +188,7 @@ int main(int argc, char** argv) {
     }
   }
   doc["machine"]["loadavg_at_end"] = loadavg();
-  write(out, doc);
+  write_json(out, doc);
   fmt::print("wrote {}\n", out);
   return 0;
 }

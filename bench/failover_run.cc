@@ -45,6 +45,27 @@ void from_secondary_log(const std::string& path, double t_kill, json& out) {
       activated ? std::stod(log_field(*activated, "activation_us").value_or("-1000")) / 1e3 : -1.0;
 }
 
+// Copies the pair's logs on the way out unless the run was declared ok:
+// every early return of a failing run passes through here.
+class KeepLogsUnlessOk {
+ public:
+  KeepLogsUnlessOk(const testing::ProtectedPair& pair, std::string dir)
+      : pair_(pair), dir_(std::move(dir)) {}
+  ~KeepLogsUnlessOk() {
+    if (ok_ || dir_.empty()) return;
+    if (auto st = pair_.copy_logs(dir_); !st)
+      fmt::print(stderr, "keeping logs: {}\n", st.error().to_string());
+  }
+  KeepLogsUnlessOk(const KeepLogsUnlessOk&) = delete;
+  KeepLogsUnlessOk& operator=(const KeepLogsUnlessOk&) = delete;
+  void set_ok(bool ok) { ok_ = ok; }
+
+ private:
+  const testing::ProtectedPair& pair_;
+  std::string dir_;
+  bool ok_ = false;
+};
+
 // Log when it has the step, else the poll (10 ms resolution plus an RPC).
 double pick(const json& r, const char* log_key, double poll_s) {
   const double l = r.value(log_key, 0.0);
@@ -53,14 +74,15 @@ double pick(const json& r, const char* log_key, double poll_s) {
 
 }  // namespace
 
-Result<json> run_host_kill(const std::string& arbiter, int index, int qdevice_timeout_ms) {
-  json r{{"arbiter", arbiter}, {"run", index}};
+Result<json> run_host_kill(const HostKillOptions& o) {
+  json r{{"arbiter", o.arbiter}, {"run", o.index}};
   testing::PairOptions options;
-  options.arbiter = arbiter;
-  options.corosync.qdevice_timeout_ms = qdevice_timeout_ms;
-  if (qdevice_timeout_ms > 0) r["qdevice_timeout_ms"] = qdevice_timeout_ms;
+  options.arbiter = o.arbiter;
+  options.corosync.qdevice_timeout_ms = o.qdevice_timeout_ms;
+  if (o.qdevice_timeout_ms > 0) r["qdevice_timeout_ms"] = o.qdevice_timeout_ms;
   const auto t_start = std::chrono::steady_clock::now();
   FTD_ASSIGN_OR_RETURN(auto pair, testing::ProtectedPair::start(options));
+  KeepLogsUnlessOk keeper(*pair, o.keep_logs_dir);
   r["pair_start_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   auto& lan = pair->lan();
@@ -77,6 +99,7 @@ Result<json> run_host_kill(const std::string& arbiter, int index, int qdevice_ti
   std::this_thread::sleep_for(3s);
 
   FailoverPoller poller(pair->secondary(), 10ms);
+
   // The host leaves the network in one step (its switch port down), then is
   // powered off: kill-netns-host.sh alone takes 300-500 ms of shell and `ip`
   // start-ups before its first link goes down, which would blur the fault
@@ -115,6 +138,15 @@ Result<json> run_host_kill(const std::string& arbiter, int index, int qdevice_ti
   r["record_outage_ms"] = gap_end_s > t_kill ? ms(t_kill, gap_end_s) : -1.0;
   r["record_longest_gap_ms"] = j.value("longest_gap_ms", 0.0);
   r["records"] = testing::record_summary(j, code);
+  // Records answered after the outage, i.e. by the secondary's guest on the
+  // same connection: the first number answered after the longest gap to the
+  // last one sent (with nothing lost or reordered, all of them).
+  const uint64_t sent = j.value("sent", uint64_t{0});
+  const uint64_t first_after = j.value("longest_gap_before_seq", uint64_t{0});
+  r["records"]["answered_after_outage"] =
+      r["record_outage_ms"].get<double>() >= 0 && first_after > 0 && sent >= first_after
+          ? sent - first_after + 1
+          : 0;
   // The reply that ended the longest silence after the kill.
   double gap = 0, gap_end = 0, prev = t_kill;
   for (const auto& p : pings->replies) {
@@ -127,6 +159,8 @@ Result<json> run_host_kill(const std::string& arbiter, int index, int qdevice_ti
   r["ping_loss_pct"] = pings->loss_pct;
   r["t_kill_unix_s"] = t_kill;
   if (!active) r["secondary_log_tail"] = pair->tail("secondary.log", 3000);
+  r["ok"] = active && r["records_resumed"].get<bool>() && r["records"].value("ok", false);
+  keeper.set_ok(r["ok"].get<bool>());
   return r;
 }
 

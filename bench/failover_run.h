@@ -12,9 +12,17 @@
 
 namespace ftd::bench {
 
+struct HostKillOptions {
+  std::string arbiter = "witness";  // witness | corosync
+  int index = 0;                    // the run's number, for the JSON
+  int qdevice_timeout_ms = 0;       // > 0: corosync's quorum.device.timeout
+  // Non-empty: when the run does not end well (an error, no activation, a
+  // record verdict that is not ok) the pair's logs are copied here first.
+  std::string keep_logs_dir;
+};
+
 // Every number is in ms; -1 when a step was not seen. Keys: see bench/README.md.
-// `qdevice_timeout_ms` > 0 sets corosync's quorum.device.timeout.
-Result<nlohmann::json> run_host_kill(const std::string& arbiter, int index,
-                                     int qdevice_timeout_ms = 0);
+// `ok` = activated, the record stream resumed and its verdict is ok.
+Result<nlohmann::json> run_host_kill(const HostKillOptions& options);
 
 }  // namespace ftd::bench

@@ -136,8 +136,12 @@ nlohmann::json record_summary(const nlohmann::json& j, int exit_code) {
           {"lost", j.value("lost", -1)},
           {"duplicated", j.value("duplicated", -1)},
           {"reordered", j.value("reordered", -1)},
+          {"server_seq_breaks", j.value("server_seq_breaks", -1)},
+          {"unknown", j.value("unknown", -1)},
           {"ok", j.value("ok", false)},
+          {"error", j.value("error", "")},
           {"longest_gap_ms", j.value("longest_gap_ms", 0.0)},
+          {"longest_gap_before_seq", j.value("longest_gap_before_seq", 0)},
           {"latency_p99_ms", j.value("latency_p99_ms", 0.0)},
           {"exit_code", exit_code}};
 }

@@ -76,7 +76,8 @@ class RecordStream {
 };
 
 // The record client's verdict in a report's shape: sent, received, lost,
-// duplicated, reordered, ok, longest gap, latency p99, exit code.
+// duplicated, reordered, server counter breaks, unknown replies, ok, error,
+// longest gap (and the first number answered after it), latency p99, exit code.
 nlohmann::json record_summary(const nlohmann::json& verdict, int exit_code);
 
 // Wall clock now, seconds since the epoch (the clock ping -D and the record client use).

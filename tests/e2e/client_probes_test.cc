@@ -37,6 +37,28 @@ TEST(ParsePing, EmptyAndGarbageGiveNothing) {
   EXPECT_EQ(r.longest_gap_ms, 0);
 }
 
+// A verdict can fail with nothing lost, duplicated or reordered (a guest that
+// replayed state breaks the server counter; a reset connection sets error):
+// the summary must carry what made it fail, not only the three counters.
+TEST(RecordSummary, KeepsEveryReasonAVerdictFailed) {
+  const auto j = nlohmann::json::parse(R"({"ok": false, "sent": 10, "received": 10, "lost": 0,
+      "duplicated": 0, "reordered": 0, "server_seq_breaks": 1, "unknown": 2,
+      "error": "server closed the connection", "longest_gap_ms": 900.5,
+      "longest_gap_before_seq": 7, "latency_p99_ms": 40.0})");
+  const auto s = record_summary(j, 1);
+  EXPECT_FALSE(s["ok"].get<bool>());
+  EXPECT_EQ(s["server_seq_breaks"], 1);
+  EXPECT_EQ(s["unknown"], 2);
+  EXPECT_EQ(s["error"], "server closed the connection");
+  EXPECT_EQ(s["longest_gap_before_seq"], 7);
+  EXPECT_EQ(s["exit_code"], 1);
+  // A verdict missing the counters reads as "not known", never as 0.
+  const auto empty = record_summary(nlohmann::json::object(), 1);
+  EXPECT_EQ(empty["lost"], -1);
+  EXPECT_EQ(empty["duplicated"], -1);
+  EXPECT_FALSE(empty["ok"].get<bool>());
+}
+
 TEST(ProcessTree, FindsOwnChildrenAndRefusesNonQemu) {
   auto child = Subprocess::spawn({.argv = {"sleep", "30"}});
   ASSERT_TRUE(child);

@@ -250,4 +250,21 @@ std::string ProtectedPair::logs() const {
   return out;
 }
 
+Status ProtectedPair::copy_logs(const std::string& dir) const {
+  namespace fs = std::filesystem;
+  // Logs are small; anything bigger is not a log (a guest RAM file would be).
+  constexpr uintmax_t kMaxFileBytes = 64u << 20;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(work_.path(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->file_size(ec) > kMaxFileBytes) continue;
+    const fs::path to = fs::path(dir) / fs::relative(it->path(), work_.path());
+    fs::create_directories(to.parent_path(), ec);
+    fs::copy_file(it->path(), to, fs::copy_options::overwrite_existing, ec);
+    if (ec) break;
+  }
+  if (ec) return make_error(ErrorCode::kIo, "copying the pair's logs to {}: {}", dir, ec.message());
+  return ok();
+}
+
 }  // namespace ftd::testing

@@ -74,6 +74,10 @@ class ProtectedPair {
   std::string tail(const std::string& name, size_t max = 6000) const;
   // Daemon logs, for a failing test's output.
   std::string logs() const;
+  // Copies the regular files of the work directory (daemon, witness, client
+  // and serial logs, verdicts) into `dir`, keeping the layout: the work
+  // directory is removed with the pair, a failed bench run needs them later.
+  Status copy_logs(const std::string& dir) const;
 
  private:
   ProtectedPair() = default;
