@@ -1,9 +1,9 @@
 #include "daemon/engine_options.h"
 
-#include "synthetic/synthetic_engine.h"
 #include "daemon/qemu_wiring.h"
-#include "synthetic/synthetic_activator.h"
 #include "synthetic/message_log_gate.h"
+#include "synthetic/synthetic_activator.h"
+#include "synthetic/synthetic_engine.h"
 
 namespace ftd {
 namespace {

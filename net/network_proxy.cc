@@ -10,8 +10,8 @@
 #include <boost/asio.hpp>
 #include <cstring>
 #include <deque>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include "checkpoint/output_commit_buffer.h"
 #include "common/log.h"

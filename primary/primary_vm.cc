@@ -90,9 +90,9 @@ Status PrimaryVm::wait_for_peer(std::chrono::milliseconds timeout) const {
   while (!client_->connected()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       std::string why = client_->last_error();
-      return make_error(ErrorCode::kUnavailable, "secondary {} did not accept VM '{}' within {} ms{}",
-                        config_.peer, config_.vm_name, timeout.count(),
-                        why.empty() ? "" : ": " + why);
+      return make_error(ErrorCode::kUnavailable,
+                        "secondary {} did not accept VM '{}' within {} ms{}", config_.peer,
+                        config_.vm_name, timeout.count(), why.empty() ? "" : ": " + why);
     }
     // Polling: the connection callback belongs to update_state; this wait is
     // a one-off for the operator's command.

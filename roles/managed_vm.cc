@@ -7,8 +7,7 @@
 
 namespace ftd {
 
-Result<std::unique_ptr<ManagedVm>> ManagedVm::as_primary(ManagedVmConfig config,
-                                                         RunningGuest guest,
+Result<std::unique_ptr<ManagedVm>> ManagedVm::as_primary(ManagedVmConfig config, RunningGuest guest,
                                                          bool start_protected) {
   auto vm = std::unique_ptr<ManagedVm>(new ManagedVm(std::move(config), nullptr));
   // At start-up the secondary may come up later: protect without waiting.
@@ -27,8 +26,8 @@ Result<std::unique_ptr<ManagedVm>> ManagedVm::as_primary(ManagedVmConfig config,
 Result<std::unique_ptr<ManagedVm>> ManagedVm::as_secondary(ManagedVmConfig config,
                                                            std::unique_ptr<SecondaryVm> secondary) {
   auto vm = std::unique_ptr<ManagedVm>(new ManagedVm(std::move(config), std::move(secondary)));
-  FTD_ASSIGN_OR_RETURN(auto failover, VmFailover::for_secondary(vm->config_.failover,
-                                                                *vm->secondary_));
+  FTD_ASSIGN_OR_RETURN(auto failover,
+                       VmFailover::for_secondary(vm->config_.failover, *vm->secondary_));
   MutexLock lock(vm->mu_);
   vm->secondary_failover_ = std::move(failover);
   return vm;

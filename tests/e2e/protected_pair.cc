@@ -57,48 +57,28 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
   const HostId peer = self == HostId::kPrimary ? HostId::kSecondary : HostId::kPrimary;
   auto guest = guest_dir();
   std::vector<std::string> a{
-      "--vm",
-      "vm0",
-      "--engine",
-      "qmp",
-      "--memory-mib",
-      std::to_string(options_.memory_mib),
-      "--kernel",
-      (*guest / "vmlinuz").string(),
-      "--initrd",
-      (*guest / "initrd.img").string(),
-      "--append",
-      fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr),
-      "--mac",
-      kGuestMac,
-      "--bridge",
-      lan_->vm_bridge(self),
-      "--tap",
-      self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(),
-      "--run-dir",
-      run_dir,
+      "--vm", "vm0", "--engine", "qmp", "--memory-mib", std::to_string(options_.memory_mib),
+      "--kernel", (*guest / "vmlinuz").string(), "--initrd", (*guest / "initrd.img").string(),
+      "--append", fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr), "--mac",
+      kGuestMac, "--bridge", lan_->vm_bridge(self), "--tap",
+      self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(), "--run-dir", run_dir,
       "--heartbeat-link",
       fmt::format("{}={}", endpoint(self, kHeartbeatPort), endpoint(peer, kHeartbeatPort)),
-      "--heartbeat-key",
-      path("heartbeat.key"),
-      "--arbiter",
-      options_.arbiter,
+      "--heartbeat-key", path("heartbeat.key"), "--arbiter", options_.arbiter,
       // Replication runs between the namespaces' 10.77.0.x addresses; these
       // tests are about failover, tests/security/ covers TLS.
       "--insecure"};
   if (options_.arbiter == "witness") {
     const bool pri = self == HostId::kPrimary;
-    a.insert(a.end(), {"--witness", endpoint(HostId::kArbiter, kWitnessPort), "--witness-holder",
-                       pri ? "vm0/pri" : "vm0/sec", "--witness-key",
-                       path(pri ? "pri.key" : "sec.key")});
+    a.insert(a.end(),
+             {"--witness", endpoint(HostId::kArbiter, kWitnessPort), "--witness-holder",
+              pri ? "vm0/pri" : "vm0/sec", "--witness-key", path(pri ? "pri.key" : "sec.key")});
   }
   if (options_.arbiter == "corosync") {
-    a.insert(
-        a.end(),
-        {"--corosync-peer-nodeid",
-         std::to_string(test::CorosyncCluster::nodeid(
-             self == HostId::kPrimary ? test::Host::kB : test::Host::kA)),
-         "--corosync-settle-ms", std::to_string(options_.corosync_settle_ms)});
+    a.insert(a.end(), {"--corosync-peer-nodeid",
+                       std::to_string(test::CorosyncCluster::nodeid(
+                           self == HostId::kPrimary ? test::Host::kB : test::Host::kA)),
+                       "--corosync-settle-ms", std::to_string(options_.corosync_settle_ms)});
   }
   if (primary) {
     a.insert(a.end(), {"--role", "primary", "--peer", endpoint(peer, kReplicationPort),
@@ -198,9 +178,9 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
   const std::string replica = (replica_.path() / name).string();
   std::filesystem::create_directories(run);
   std::filesystem::create_directories(replica);
-  FTD_ASSIGN_OR_RETURN(Daemon d, Daemon::start(daemon_args(h, false, run, replica),
-                                               "unix:" + path(name + ".ctl"),
-                                               path(name + ".log"), lan_->ns(h)));
+  FTD_ASSIGN_OR_RETURN(
+      Daemon d, Daemon::start(daemon_args(h, false, run, replica), "unix:" + path(name + ".ctl"),
+                              path(name + ".log"), lan_->ns(h)));
   returned_.emplace(std::move(d));
   reaper_.adopt_children_of(returned_->process().pid());
   return &*returned_;
