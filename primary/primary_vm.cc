@@ -181,6 +181,11 @@ VmState PrimaryVm::state() const {
   return lifecycle_.state();
 }
 
+bool PrimaryVm::alone() const {
+  MutexLock lock(mu_);
+  return alone_;
+}
+
 v1::VmStatus PrimaryVm::status() const {
   PipelineStats p = pipeline_->stats();
   v1::VmStatus s;

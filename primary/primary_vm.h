@@ -53,6 +53,8 @@ class PrimaryVm {
   Status wait_for_peer(std::chrono::milliseconds timeout) const;
   v1::VmStatus status() const FTD_EXCLUDES(mu_);
   VmState state() const FTD_EXCLUDES(mu_);
+  // Ran alone after losing its secondary (checkpointing stopped for good).
+  bool alone() const FTD_EXCLUDES(mu_);
   GuestEngine& engine() { return *engine_; }
 
   // Set once before protect(): sees every ack (the failover heartbeat counts

@@ -91,6 +91,30 @@ Status ManagedVm::protect(const std::string& requested_peer) {
   std::string from;
   {
     MutexLock lock(mu_);
+    if (primary_ && primary_->alone() && primary_->state() != VmState::kFenced) {
+      // It ran alone after losing its secondary and checkpoints no more:
+      // protecting it again means a new primary (and a full sync). Its output
+      // flows until then, so only while the arbiter still lets it run alone.
+      v1::VmStatus arbiter;
+      if (primary_failover_) primary_failover_->fill(arbiter);
+      if (!arbiter.failover().may_run_alone()) {
+        busy_.clear();
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "VM '{}' ran alone and its arbiter no longer allows it ({}): output "
+                          "stays held; protect it again once the arbiter grants it",
+                          config_.vm_name, arbiter.failover().arbiter_evidence());
+      }
+      primary_failover_.reset();
+      unprotected_ = PrimaryVm::release(std::move(primary_));
+      unprotected_why_ = "ran alone after losing its secondary";
+      log_role("primary", "active", "ran alone; protect again to " + peer);
+    }
+    if (primary_ && primary_->state() == VmState::kFenced) {
+      busy_.clear();
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "VM '{}' is fenced here (its peer took over): it must not run again",
+                        config_.vm_name);
+    }
     if (primary_) {
       const std::string current = primary_->status().peer();
       busy_.clear();

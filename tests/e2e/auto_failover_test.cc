@@ -234,6 +234,47 @@ TEST_F(AutoFailover, SecondaryHostLossPrimaryRunsAlone) {
   EXPECT_EQ(s->output_held(), 0u) << "running alone must not hold output";
 }
 
+// The secondary's host dies, the primary runs alone; the host returns with
+// its old (now stale) replica on disk and joins as secondary: `protect` on
+// the primary resynchronises it and the VM is protected again, the stream
+// intact. (The stale epoch is never activated: only a full resync makes it
+// a replica again.)
+TEST_F(AutoFailover, PrimaryRanAloneReprotectedToReturningSecondary) {
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kSecondary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->primary()) == "degraded"; }, 30s))
+      << "primary did not go degraded: " << failover_state(pair_->primary());
+  std::this_thread::sleep_for(2s);
+  auto back = pair_->return_as_secondary(HostId::kSecondary);
+  ASSERT_TRUE(back) << back.error().to_string();
+  auto stale = (*back)->status();
+  ASSERT_TRUE(stale);
+  const uint64_t stale_epoch = stale->epoch();
+  const double t_protect = unix_now_s();
+  auto reply = pair_->primary().protect();
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  std::string last;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = pair_->primary().status();
+        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+        return s && s->state() == v1::VM_STATE_PROTECTED;
+      },
+      240s))
+      << "not protected again: " << last;
+  const double t_protected = unix_now_s();
+  auto replica = (*back)->status();
+  ASSERT_TRUE(replica);
+  json line{{"scenario", "alone-then-reprotect"},
+            {"expected", "primary protected again to the returned secondary"},
+            {"stale_replica_epoch", stale_epoch},
+            {"replica_epoch_after", replica->epoch()},
+            {"reprotect_s", t_protected - t_protect}};
+  finish(line, t_kill);
+  EXPECT_EQ(replica->state(), v1::VM_STATE_PROTECTED);
+  EXPECT_EQ(pair_->primary().status()->state(), v1::VM_STATE_PROTECTED);
+}
+
 TEST_F(AutoFailover, PartitionWithWitnessReachablePrimaryKeepsTheVm) {
   const double t_cut = unix_now_s();
   ASSERT_TRUE(lan().partition(HostId::kPrimary, HostId::kSecondary));

@@ -175,7 +175,10 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
   FTD_TRY(lan_->power_on(h));
   const std::string name = fmt::format("{}-returned", HostLan::role(h));
   const std::string run = path(name + "-run");
-  const std::string replica = (replica_.path() / name).string();
+  // A host that was the secondary comes back with its disk: the old replica
+  // (stale now) is still in its replica directory.
+  const std::string replica =
+      h == HostId::kSecondary ? replica_dir() : (replica_.path() / name).string();
   std::filesystem::create_directories(run);
   std::filesystem::create_directories(replica);
   FTD_ASSIGN_OR_RETURN(
@@ -225,7 +228,8 @@ std::string ProtectedPair::tail(const std::string& name, size_t max) const {
 
 std::string ProtectedPair::logs() const {
   std::string out;
-  for (const char* f : {"primary.log", "secondary.log", "pri-returned.log", "witness.log"})
+  for (const char* f :
+       {"primary.log", "secondary.log", "pri-returned.log", "sec-returned.log", "witness.log"})
     out += fmt::format("\n----- {} -----\n{}", f, tail(f));
   return out;
 }

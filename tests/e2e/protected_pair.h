@@ -54,8 +54,9 @@ class ProtectedPair {
   double sync_seconds() const { return sync_s_; }
 
   // Host `h` (killed by HostLan::kill_host) powers on again and runs a fresh
-  // secondary ftd (new run and replica directories; --peer: the other host),
-  // as an operator brings a repaired host back. Not with corosync.
+  // secondary ftd (new run directory; --peer: the other host), as an operator
+  // brings a repaired host back. "sec" keeps its replica directory (its old,
+  // stale replica), "pri" gets a new one. Not with corosync.
   Result<Daemon*> return_as_secondary(HostId h);
   Daemon* returned() { return returned_ ? &*returned_ : nullptr; }
 
