@@ -124,6 +124,14 @@ void CheckpointPipeline::on_disconnected() {
 void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
   {
     MutexLock lock(mu_);
+    // An ack for an epoch not yet captured is a peer error (or a stale
+    // replica's epoch): believing it would release output the replica does
+    // not hold.
+    if (epoch > captured_epoch_.load()) {
+      spdlog::error("replication.bad_ack epoch={} captured_epoch={}: ignored", epoch,
+                    captured_epoch_.load());
+      return;
+    }
     if (epoch > acked_epoch_) acked_epoch_ = epoch;
     std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= epoch; });
     std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= epoch; });

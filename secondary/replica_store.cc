@@ -96,8 +96,12 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
                         h.base_epoch, epoch_);
   }
   FTD_ASSIGN_OR_RETURN(DecodedCheckpoint d, decode_checkpoint(encoded, ram_.bytes()));
+  // A sync chunk leaves the replica at "epoch 0, syncing": that is what it
+  // acknowledges, never the epoch the replica had before (a stale replica's
+  // old epoch would tell the primary that epochs it has not even taken are
+  // applied, and release their output).
   ApplyStats stats{
-      .epoch = sync_chunk ? epoch_ : h.epoch, .pages = h.page_count, .decode_us = micros_since(t0)};
+      .epoch = sync_chunk ? 0 : h.epoch, .pages = h.page_count, .decode_us = micros_since(t0)};
 
   auto t1 = std::chrono::steady_clock::now();
   // Stage the device state first: a full disk fails here, before RAM changes.

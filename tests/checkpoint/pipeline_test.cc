@@ -370,6 +370,22 @@ TEST_P(PipelineOracle, ReplicaEqualsReplayAfterSteps) {
   EXPECT_GT(rig.gate().released_messages().size(), 0u);
 }
 
+// A peer acking an epoch the pipeline never captured (e.g. a stale replica's
+// own epoch) must not release output nor count as applied.
+TEST(Pipeline, AckBeyondTheCapturedEpochIsIgnored) {
+  Rig rig;
+  rig.connect();
+  rig.steps(3);
+  ASSERT_TRUE(rig.settle());
+  const auto before = rig.gate().released_messages().size();
+  const uint64_t acked = rig.pipeline().acked_epoch();
+  rig.gate().push(~uint64_t{0});  // held in the open epoch; its release would be a violation
+  rig.pipeline().on_ack(rig.pipeline().last_captured_epoch() + 50, 0);
+  EXPECT_EQ(rig.pipeline().acked_epoch(), acked);
+  EXPECT_EQ(rig.gate().released_messages().size(), before);
+  EXPECT_EQ(rig.gate().violations(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, PipelineOracle,
                          ::testing::Values(OracleCase{CompressionPolicy::kAuto, false},
                                            OracleCase{CompressionPolicy::kNone, false},

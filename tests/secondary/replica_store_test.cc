@@ -271,6 +271,9 @@ TEST_F(ReplicaStoreTest, SyncChunksThenCheckpoint) {
   auto chunk = p.next(0, 0, 10, kFlagSyncChunk, false);
   auto st = r->apply(chunk);
   ASSERT_TRUE(st) << st.error().to_string();
+  // What the secondary acks: the replica's new epoch (0), never the old 4 — a
+  // primary with fewer epochs would take 4 as applied and release its output.
+  EXPECT_EQ(st->epoch, 0u);
   p.applied();
   EXPECT_EQ(r->epoch(), 0u);
   EXPECT_TRUE(r->syncing());
@@ -283,6 +286,19 @@ TEST_F(ReplicaStoreTest, SyncChunksThenCheckpoint) {
   EXPECT_EQ(r->epoch(), 5u);
   EXPECT_FALSE(r->syncing());
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
+}
+
+TEST_F(ReplicaStoreTest, SecondaryMarkedRunningReopensAtEpochZero) {
+  {
+    auto r = open();
+    ASSERT_TRUE(r);
+    Primary p(9);
+    ASSERT_TRUE(r->apply(p.next(3, 0)));
+    ASSERT_TRUE(r->mark_running(3));  // failover: a guest runs on the image now
+  }
+  auto r = open();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->epoch(), 0u) << "an image a guest ran on was taken for a replica";
 }
 
 TEST_F(ReplicaStoreTest, ResetForgetsTheEpoch) {
