@@ -214,7 +214,7 @@ TEST_F(ReplicaStoreTest, RejectsStaleWrongBaseAndCorruptWithoutChange) {
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
 }
 
-TEST_F(ReplicaStoreTest, InterruptedApplyReopensAtEpochZero) {
+TEST_F(ReplicaStoreTest, InterruptedApplyWithoutUndoLogReopensAtEpochZero) {
   {
     auto r = open();
     ASSERT_TRUE(r);
@@ -227,8 +227,10 @@ TEST_F(ReplicaStoreTest, InterruptedApplyReopensAtEpochZero) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->epoch(), 2u);
   }
-  // A crash inside the copy leaves "applying <epoch>" behind.
-  write_meta(fmt::format("applying 3 {} {}\n", kMem, kPage));
+  // "applying" with its staged device state but no undo log to go back with
+  // (the format before undo logs, or a log that vanished): nothing to trust.
+  write_meta(fmt::format("applying 3 {} {} 2\n", kMem, kPage));
+  std::ofstream(dir_ + "/vm1.devstate.staged") << "x";
   {
     auto r = open();
     ASSERT_TRUE(r);
@@ -272,8 +274,12 @@ TEST_F(ReplicaStoreTest, SyncChunksThenCheckpoint) {
   auto st = r->apply(chunk);
   ASSERT_TRUE(st) << st.error().to_string();
   p.applied();
-  EXPECT_EQ(r->epoch(), 0u);
+  // Double-buffered: epoch 4 stays the consistent state until the sync completes.
+  EXPECT_EQ(r->epoch(), 4u);
+  EXPECT_EQ(r->resume_epoch(), 0u);
   EXPECT_TRUE(r->syncing());
+  EXPECT_TRUE(r->resyncing());
+  EXPECT_GT(r->undo_bytes(), 10u * kPage);
   // A sync chunk claiming a base is malformed.
   Primary other(70);
   expect_rejected(*r, other.next(0, 3, 2, kFlagSyncChunk, false), ErrorCode::kCorrupt);
@@ -282,6 +288,8 @@ TEST_F(ReplicaStoreTest, SyncChunksThenCheckpoint) {
   p.applied();
   EXPECT_EQ(r->epoch(), 5u);
   EXPECT_FALSE(r->syncing());
+  EXPECT_FALSE(r->resyncing());
+  EXPECT_EQ(r->undo_bytes(), 0u);
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
 }
 
