@@ -18,7 +18,7 @@ uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
 }
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -45,9 +45,8 @@ Result<ReplicaStore> ReplicaStore::open(const std::string& dir, const std::strin
   s.devstate_path_ = dir + "/" + vm_name + ".devstate";
   s.staged_path_ = s.devstate_path_ + ".staged";
   FTD_ASSIGN_OR_RETURN(s.ram_, MappedRegion::map_file(s.ram_path_, memory_bytes, true));
-  FTD_ASSIGN_OR_RETURN(s.undo_,
-                       UndoLog::open(dir + "/" + vm_name + ".undo", page_size,
-                                     memory_bytes / page_size));
+  FTD_ASSIGN_OR_RETURN(
+      s.undo_, UndoLog::open(dir + "/" + vm_name + ".undo", page_size, memory_bytes / page_size));
   FTD_TRY(s.recover());
   return s;
 }
@@ -76,8 +75,8 @@ Status ReplicaStore::recover() {
       epoch = base;
       kept_ = replayed->kind == UndoKind::kResync;
       recovery_ = fmt::format("interrupted {} ({}): rolled back {} pages to epoch {}",
-                              meta->state == State::kResync ? "resync" : "apply",
-                              meta->to_string(), replayed->pages, base);
+                              meta->state == State::kResync ? "resync" : "apply", meta->to_string(),
+                              replayed->pages, base);
     } else {
       recovery_ = fmt::format("interrupted change ({}) without a usable undo log: epoch 0",
                               meta->to_string());

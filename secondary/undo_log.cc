@@ -33,7 +33,8 @@ struct RecordHead {
 static_assert(sizeof(RecordHead) == 16);
 
 uint64_t header_checksum(const Header& h) {
-  return hash64(std::as_bytes(std::span(reinterpret_cast<const char*>(&h), offsetof(Header, checksum))));
+  return hash64(
+      std::as_bytes(std::span(reinterpret_cast<const char*>(&h), offsetof(Header, checksum))));
 }
 
 uint64_t page_checksum(uint32_t page, const std::byte* contents, size_t size) {
@@ -45,7 +46,7 @@ uint64_t page_checksum(uint32_t page, const std::byte* contents, size_t size) {
 Result<UndoLog> UndoLog::open(const std::string& path, uint32_t page_size, uint64_t page_count) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return errno_error("open " + path);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat " + path);
   UndoLog log(std::move(fd), path, page_size, page_count);
   log.size_ = static_cast<uint64_t>(st.st_size);
@@ -116,7 +117,7 @@ Status UndoLog::clear() {
 }
 
 Result<std::optional<UndoLog::Replayed>> UndoLog::roll_back(std::span<std::byte> ram) const {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_.get(), &st) != 0) return errno_error("stat " + path_);
   const auto file_size = static_cast<size_t>(st.st_size);
   if (file_size < sizeof(Header)) return std::nullopt;

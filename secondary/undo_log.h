@@ -74,9 +74,9 @@ class UndoLog {
   bool active_ = false;
   uint64_t base_epoch_ = 0;
   UndoKind kind_ = UndoKind::kApply;
-  std::vector<bool> saved_;             // pages already in the log
-  std::vector<uint32_t> saved_pages_;   // the same, to clear saved_ in O(saved)
-  std::vector<std::byte> records_;      // reused append buffer
+  std::vector<bool> saved_;            // pages already in the log
+  std::vector<uint32_t> saved_pages_;  // the same, to clear saved_ in O(saved)
+  std::vector<std::byte> records_;     // reused append buffer
 };
 
 }  // namespace ftd

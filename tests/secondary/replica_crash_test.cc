@@ -71,8 +71,8 @@ struct Scenario {
     p.set_history(seed + 1000);
     const size_t resync_start = s.messages.size();
     for (uint32_t first = 0; first < pages; first += chunk_pages) {
-      s.messages.push_back({p.sync_chunk(first, std::min(chunk_pages, pages - first)), true,
-                            resync_start});
+      s.messages.push_back(
+          {p.sync_chunk(first, std::min(chunk_pages, pages - first)), true, resync_start});
       truth.push_back(std::nullopt);
     }
     p.applied();
@@ -238,10 +238,11 @@ TEST_P(ReplicaRandomKillTest, KilledAtRandomMomentsThenResumed) {
   int kills = 0;
   while (from < s.messages.size() && kills < 12) {
     // Spread over what is left of the run, so most kills land mid-scenario.
-    const uint64_t left = static_cast<uint64_t>(span.count()) * (s.messages.size() - from) /
-                          s.messages.size();
+    const uint64_t left =
+        static_cast<uint64_t>(span.count()) * (s.messages.size() - from) / s.messages.size();
     const auto delay = std::chrono::microseconds(rng() % (left + 1));
-    const std::string where = fmt::format("seed {} kill {} after {} us", GetParam(), kills, delay.count());
+    const std::string where =
+        fmt::format("seed {} kill {} after {} us", GetParam(), kills, delay.count());
     ChildRun run = run_child(s, dir_, from, 0, delay);
     if (!run.killed) {
       from = s.messages.size();  // finished before the kill

@@ -34,8 +34,9 @@ class TestPrimary {
     device_.assign(40, std::byte{0});
     std::memcpy(device_.data(), &seed_, sizeof seed_);
     std::memcpy(device_.data() + 8, &epoch, sizeof epoch);
-    return encode(epoch, base, flags, pages, xor_delta ? std::span<const std::byte>(base_pages)
-                                                       : std::span<const std::byte>{});
+    return encode(
+        epoch, base, flags, pages,
+        xor_delta ? std::span<const std::byte>(base_pages) : std::span<const std::byte>{});
   }
   // Changes `n` random pages of memory without encoding them (the guest ran
   // while nothing was replicated); returns them sorted.

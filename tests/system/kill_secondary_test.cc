@@ -48,7 +48,8 @@ struct Recovered {
 Recovered recover_copy(const fs::path& replica_dir, const fs::path& copy_dir, uint64_t mib) {
   fs::remove_all(copy_dir);
   fs::create_directories(copy_dir);
-  for (const auto& f : fs::directory_iterator(replica_dir)) fs::copy(f.path(), copy_dir / f.path().filename());
+  for (const auto& f : fs::directory_iterator(replica_dir))
+    fs::copy(f.path(), copy_dir / f.path().filename());
   auto r = ReplicaStore::open(copy_dir.string(), "vm0", mib << 20, 4096);
   EXPECT_TRUE(r) << r.error().to_string();
   if (!r) return {};
@@ -109,7 +110,7 @@ bool state_is(Daemon& d, v1::VmState state) {
 class KillSecondaryTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(KillSecondaryTest, RestartOpensAtConsistentEpochAndCatchesUpWithoutResync) {
-  constexpr uint64_t kMib = 64;
+  constexpr uint64_t kMib = 32;
   Pair pair(kMib);
   auto secondary = pair.start_secondary();
   ASSERT_TRUE(secondary) << secondary.error().to_string();
@@ -136,12 +137,15 @@ TEST_P(KillSecondaryTest, RestartOpensAtConsistentEpochAndCatchesUpWithoutResync
     const Recovered rec = recover_copy(pair.replica_dir(), pair.copy_dir(), kMib);
     RecordProperty(fmt::format("kill{}_epoch", kill), std::to_string(rec.epoch));
     EXPECT_GT(rec.epoch, 0u) << rec.recovery;
-    EXPECT_GE(rec.epoch, acked->acked_epoch()) << "an acknowledged epoch was lost: " << rec.recovery;
-    EXPECT_TRUE(rec.equals_replay) << "replica at epoch " << rec.epoch << " is torn: " << rec.recovery;
+    EXPECT_GE(rec.epoch, acked->acked_epoch())
+        << "an acknowledged epoch was lost: " << rec.recovery;
+    EXPECT_TRUE(rec.equals_replay)
+        << "replica at epoch " << rec.epoch << " is torn: " << rec.recovery;
 
     secondary = pair.start_secondary();
     ASSERT_TRUE(secondary) << secondary.error().to_string();
-    EXPECT_NE(slurp(pair.secondary_log()).find(fmt::format("epoch={} resume_epoch={}", rec.epoch, rec.epoch)),
+    EXPECT_NE(slurp(pair.secondary_log())
+                  .find(fmt::format("epoch={} resume_epoch={}", rec.epoch, rec.epoch)),
               std::string::npos)
         << "the restarted daemon should open at epoch " << rec.epoch << ":\n"
         << slurp(pair.secondary_log());
@@ -169,7 +173,7 @@ INSTANTIATE_TEST_SUITE_P(Seeds, KillSecondaryTest, ::testing::Values(1, 2, 3));
 // A restarted primary resyncs the replica (its epochs are not ours); a
 // failover in the middle must activate the epoch the replica held before.
 TEST(FailoverDuringResync, ActivatesThePreviousConsistentEpoch) {
-  constexpr uint64_t kMib = 128;  // two sync chunks: the resync spans a few hundred ms
+  constexpr uint64_t kMib = 64;  // sync + convergence rounds span a few hundred ms
   Pair pair(kMib);
   auto secondary = pair.start_secondary();
   ASSERT_TRUE(secondary) << secondary.error().to_string();
@@ -207,6 +211,7 @@ TEST(FailoverDuringResync, ActivatesThePreviousConsistentEpoch) {
     }
   }
   ASSERT_TRUE(caught) << "never saw the secondary mid-resync";
+  RecordProperty("kept_epoch", std::to_string(kept));
   EXPECT_EQ(caught->epoch(), kept) << "status must show the kept epoch during the resync";
   EXPECT_EQ(caught->state(), v1::VM_STATE_SYNCING);
   EXPECT_GT(caught->undo_bytes(), 0u);

@@ -20,10 +20,20 @@ inline SyntheticEngine::Config workload(uint64_t memory_mib = 64) {
 }
 
 inline std::vector<std::string> workload_flags(uint64_t memory_mib = 64) {
-  return {"--vm",    "vm0",  "--memory-mib",      std::to_string(memory_mib),
-          "--dirty-rate", "20000", "--locality",  "0.5",
-          "--seed",  "7",    "--bytes-per-write", "1024",
-          "--messages-per-sec", "400"};
+  return {"--vm",
+          "vm0",
+          "--memory-mib",
+          std::to_string(memory_mib),
+          "--dirty-rate",
+          "20000",
+          "--locality",
+          "0.5",
+          "--seed",
+          "7",
+          "--bytes-per-write",
+          "1024",
+          "--messages-per-sec",
+          "400"};
 }
 
 }  // namespace ftd::testing
