@@ -11,7 +11,10 @@
 //
 // A record is written completely before the page it saves is touched, so a
 // torn last record (death inside write(2)) names a page that never changed:
-// roll_back() ignores it. Format: docs/formats.md.
+// roll_back() stops there. Every record's checksum includes its log's
+// generation, so a cleared log's file is overwritten in place (no tmpfs pages
+// allocated per checkpoint) without its old records ever verifying again.
+// Format: docs/formats.md.
 //
 // Not thread-safe: owned by ReplicaStore, whose owner serialises it.
 #pragma once
@@ -51,7 +54,8 @@ class UndoLog {
   bool active() const { return active_; }
   uint64_t base_epoch() const { return base_epoch_; }
   UndoKind kind() const { return kind_; }
-  uint64_t bytes() const { return size_; }  // on tmpfs, i.e. extra memory
+  uint64_t bytes() const { return size_; }             // of the current log (0 when inactive)
+  uint64_t file_bytes() const { return file_bytes_; }  // on tmpfs: kept after a small log
 
   // A log on disk (possibly left by a dead process), played back.
   struct Replayed {
@@ -70,7 +74,9 @@ class UndoLog {
   UniqueFd fd_;
   std::string path_;
   uint32_t page_size_ = 0;
-  uint64_t size_ = 0;  // bytes in the file
+  uint64_t size_ = 0;        // end of the current log
+  uint64_t file_bytes_ = 0;  // the file's size: a cleared small log keeps its pages
+  uint64_t generation_ = 0;  // of the current log; the next begin() takes the next one
   bool active_ = false;
   uint64_t base_epoch_ = 0;
   UndoKind kind_ = UndoKind::kApply;
