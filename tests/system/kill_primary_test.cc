@@ -69,12 +69,7 @@ TEST_P(KillPrimaryTest, ReplicaIsLastAckedEpochAndNoLaterOutputEscaped) {
   ASSERT_TRUE(primary) << primary.error().to_string();
 
   // Let it run well past the initial sync, then kill at a seed-dependent moment.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = primary->status();
-        return s && s->acked_epoch() >= 20;
-      },
-      std::chrono::seconds(60)))
+  ASSERT_TRUE(wait_for_acked_epoch(*primary, 20, std::chrono::seconds(60)))
       << "primary never reached epoch 20";
   std::mt19937 rng(GetParam());
   std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));

@@ -88,6 +88,18 @@ class Pair {
     return Daemon::start(args, "unix:" + (work_.path() / (name + ".ctl")).string(),
                          last_primary_log_.string());
   }
+  // Both daemons, once the pair is well past its initial sync.
+  struct Running {
+    Daemon secondary, primary;
+  };
+  Result<Running> start_protected() {
+    FTD_ASSIGN_OR_RETURN(Daemon secondary, start_secondary());
+    FTD_ASSIGN_OR_RETURN(Daemon primary, start_primary());
+    if (!wait_for_acked_epoch(primary, 20, std::chrono::seconds(60)))
+      return make_error(ErrorCode::kTimeout, "primary never reached epoch 20; see {}",
+                        last_primary_log_.string());
+    return Running{std::move(secondary), std::move(primary)};
+  }
   const fs::path& replica_dir() const { return replica_dir_.path(); }
   fs::path copy_dir() const { return work_.path() / "replica-copy"; }
   const fs::path& secondary_log() const { return last_secondary_log_; }
@@ -112,17 +124,10 @@ class KillSecondaryTest : public ::testing::TestWithParam<int> {};
 TEST_P(KillSecondaryTest, RestartOpensAtConsistentEpochAndCatchesUpWithoutResync) {
   constexpr uint64_t kMib = 32;
   Pair pair(kMib);
-  auto secondary = pair.start_secondary();
-  ASSERT_TRUE(secondary) << secondary.error().to_string();
-  auto primary = pair.start_primary();
-  ASSERT_TRUE(primary) << primary.error().to_string();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = primary->status();
-        return s && s->acked_epoch() >= 20;
-      },
-      std::chrono::seconds(60)))
-      << "primary never reached epoch 20";
+  auto running = pair.start_protected();
+  ASSERT_TRUE(running) << running.error().to_string();
+  Result<Daemon> secondary = std::move(running->secondary);
+  Result<Daemon> primary = std::move(running->primary);
 
   std::mt19937 rng(GetParam());
   constexpr int kKills = 2;
@@ -173,18 +178,12 @@ INSTANTIATE_TEST_SUITE_P(Seeds, KillSecondaryTest, ::testing::Values(1, 2, 3));
 // A restarted primary resyncs the replica (its epochs are not ours); a
 // failover in the middle must activate the epoch the replica held before.
 TEST(FailoverDuringResync, ActivatesThePreviousConsistentEpoch) {
-  constexpr uint64_t kMib = 64;  // sync + convergence rounds span a few hundred ms
-  Pair pair(kMib);
-  auto secondary = pair.start_secondary();
-  ASSERT_TRUE(secondary) << secondary.error().to_string();
-  auto primary = pair.start_primary();
-  ASSERT_TRUE(primary) << primary.error().to_string();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = primary->status();
-        return s && s->acked_epoch() >= 20;
-      },
-      std::chrono::seconds(60)));
+  constexpr uint64_t kMib = 64  // sync + convergence rounds span a few hundred ms;
+      Pair pair(kMib);
+  auto running = pair.start_protected();
+  ASSERT_TRUE(running) << running.error().to_string();
+  Result<Daemon> secondary = std::move(running->secondary);
+  Result<Daemon> primary = std::move(running->primary);
 
   std::optional<v1::VmStatus> caught;
   uint64_t kept = 0;
