@@ -67,6 +67,14 @@ class UndoLog {
   // log (missing, empty, foreign header); `ram` is then untouched.
   Result<std::optional<Replayed>> roll_back(std::span<std::byte> ram) const;
 
+ public:
+  // On disk before each saved page.
+  struct RecordHead {
+    uint32_t page;
+    uint32_t reserved;  // 0
+    uint64_t checksum;  // xxh3 of the page contents, seeded with generation and page number
+  };
+
  private:
   UndoLog(UniqueFd fd, std::string path, uint32_t page_size, uint64_t page_count);
   size_t record_size() const;
