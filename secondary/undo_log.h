@@ -63,7 +63,8 @@ class UndoLog {
     UndoKind kind = UndoKind::kApply;
     uint64_t pages = 0;
   };
-  // Writes every saved page back into `ram`, newest first. nullopt: no valid
+  // Writes every saved page back into `ram` (a page saved twice: its oldest
+  // contents). nullopt: no valid
   // log (missing, empty, foreign header); `ram` is then untouched.
   Result<std::optional<Replayed>> roll_back(std::span<std::byte> ram) const;
 
