@@ -64,8 +64,8 @@ class UndoLog {
     uint64_t pages = 0;
   };
   // Writes every saved page back into `ram` (a page saved twice: its oldest
-  // contents). nullopt: no valid
-  // log (missing, empty, foreign header); `ram` is then untouched.
+  // contents). nullopt: no valid log (missing, empty, foreign header); `ram`
+  // is then untouched.
   Result<std::optional<Replayed>> roll_back(std::span<std::byte> ram) const;
 
  public:
