@@ -178,8 +178,8 @@ INSTANTIATE_TEST_SUITE_P(Seeds, KillSecondaryTest, ::testing::Values(1, 2, 3));
 // A restarted primary resyncs the replica (its epochs are not ours); a
 // failover in the middle must activate the epoch the replica held before.
 TEST(FailoverDuringResync, ActivatesThePreviousConsistentEpoch) {
-  constexpr uint64_t kMib = 64  // sync + convergence rounds span a few hundred ms;
-      Pair pair(kMib);
+  constexpr uint64_t kMib = 64;  // sync + convergence rounds span a few hundred ms
+  Pair pair(kMib);
   auto running = pair.start_protected();
   ASSERT_TRUE(running) << running.error().to_string();
   Result<Daemon> secondary = std::move(running->secondary);
