@@ -71,7 +71,8 @@ Status ReplicaStore::recover() {
   } else {
     const uint64_t base = meta->state == State::kApplying ? meta->base_epoch : meta->epoch;
     FTD_ASSIGN_OR_RETURN(auto replayed, undo_.roll_back(ram_.bytes()));
-    if (replayed && replayed->base_epoch == base) {
+    if (replayed && replayed->base_epoch == base &&
+        (meta->state != State::kResync || replayed->kind == UndoKind::kResync)) {
       epoch = base;
       kept_ = replayed->kind == UndoKind::kResync;
       recovery_ = fmt::format("interrupted {} ({}): rolled back {} pages to epoch {}",
