@@ -207,6 +207,7 @@ TEST_F(ReplicaCrashTest, KilledAtEveryStepOfApplyAndResync) {
   }
   fs::remove_all(dir_);
   ASSERT_GT(total_calls, 50u);
+  RecordProperty("kill_points", std::to_string(total_calls));
   for (uint64_t k = 1; k <= total_calls; ++k) {
     const std::string where = fmt::format("killed at step call {}/{}", k, total_calls);
     ChildRun run = run_child(s, dir_, 0, k, std::nullopt);
