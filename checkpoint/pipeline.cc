@@ -80,6 +80,7 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
   std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= replica_epoch; });
   const std::vector<uint64_t> retained = retained_epochs();
   const ResumePlan plan = plan_resume({.synced = !need_full_sync_,
+                                       .acked_since_sync = replica_consistent(),
                                        .replica_epoch = replica_epoch,
                                        .captured_epoch = captured,
                                        .retained_epochs = retained});
@@ -105,7 +106,11 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
       // gates count epochs in step with us, never with the replica.
       break;
   }
-  acked_epoch_ = std::min<uint64_t>(replica_epoch, captured);
+  // After a full sync decision the replica's number is not one of ours:
+  // nothing of ours is acknowledged (and replica_consistent() must not say so).
+  acked_epoch_ = plan.kind == ResumePlan::Kind::kFullSync
+                     ? 0
+                     : std::min<uint64_t>(replica_epoch, captured);
   lock.unlock();
   cv_.notify_all();
   // The replica holds these epochs even if their acks were lost with the old

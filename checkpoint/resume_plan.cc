@@ -10,6 +10,10 @@ ResumePlan plan_resume(const ResumeInputs& in) {
   using Kind = ResumePlan::Kind;
   if (!in.synced) return {Kind::kFullSync, 0, "no completed initial sync"};
   if (in.replica_epoch == 0) return {Kind::kFullSync, 0, "replica holds no consistent epoch"};
+  if (!in.acked_since_sync)
+    return {Kind::kFullSync, 0,
+            fmt::format("nothing acknowledged since our sync: epoch {} may be another primary's",
+                        in.replica_epoch)};
   if (in.replica_epoch > in.captured_epoch)
     return {Kind::kFullSync, 0,
             fmt::format("replica epoch {} is ahead of ours ({}): not our history", in.replica_epoch,

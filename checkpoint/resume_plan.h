@@ -5,8 +5,8 @@
 //   catch up   the replica is a few epochs behind and we still hold the page
 //              lists of every epoch it missed: resend those pages as absolute
 //              contents in the next checkpoint;
-//   full sync  anything else (first connection, replica ahead of us or from
-//              another life, missing page lists).
+//   full sync  anything else (first connection, nothing acknowledged since our
+//              sync, replica ahead of us or from another life, missing page lists).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,11 @@ namespace ftd {
 
 struct ResumeInputs {
   bool synced = false;          // an initial sync completed on the current stream's predecessor
+  // The replica acknowledged a checkpoint taken after that sync, so the epoch
+  // it reports is one of ours. Until then it may still hold (or, after a
+  // restart that undid our sync, hold again) another primary's epoch N whose
+  // number means nothing to us.
+  bool acked_since_sync = false;
   uint64_t replica_epoch = 0;   // Welcome.applied_epoch
   uint64_t captured_epoch = 0;  // last epoch the pipeline captured
   std::span<const uint64_t> retained_epochs;  // unacked epochs whose page lists we kept, ascending

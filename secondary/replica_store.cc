@@ -1,16 +1,12 @@
 #include "secondary/replica_store.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/file_util.h"
-#include "common/unique_fd.h"
 
 namespace ftd {
 namespace {
@@ -19,6 +15,11 @@ uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
@@ -42,38 +43,99 @@ Result<ReplicaStore> ReplicaStore::open(const std::string& dir, const std::strin
   s.ram_path_ = dir + "/" + vm_name + ".ram";
   s.meta_path_ = dir + "/" + vm_name + ".meta";
   s.devstate_path_ = dir + "/" + vm_name + ".devstate";
+  s.staged_path_ = s.devstate_path_ + ".staged";
   FTD_ASSIGN_OR_RETURN(s.ram_, MappedRegion::map_file(s.ram_path_, memory_bytes, true));
-
-  // Meta: "<state> <epoch> <memory_bytes> <page_size>". Only a clean meta with
-  // matching geometry resumes; anything else starts from epoch 0.
-  std::ifstream meta(s.meta_path_);
-  std::string state;
-  uint64_t epoch = 0, mem = 0;
-  uint32_t ps = 0;
-  if (meta >> state >> epoch >> mem >> ps && state == "clean" && mem == memory_bytes &&
-      ps == page_size) {
-    auto dev = read_file(s.devstate_path_);
-    if (dev) {
-      s.epoch_ = epoch;
-      s.device_state_ = std::move(*dev);
-    }
-  }
-  if (s.epoch_ == 0) FTD_TRY(s.write_meta("clean", 0));
+  FTD_ASSIGN_OR_RETURN(
+      s.undo_, UndoLog::open(dir + "/" + vm_name + ".undo", page_size, memory_bytes / page_size));
+  FTD_TRY(s.recover());
   return s;
 }
 
-Status ReplicaStore::write_meta(const std::string& state, uint64_t epoch) {
-  std::string text = fmt::format("{} {} {} {}\n", state, epoch, ram_.size(), page_size_);
-  return write_file_atomic(meta_path_, std::as_bytes(std::span(text)));
+// Decides what the files left behind hold. The meta line is the commit
+// record; the staged device state tells whether an apply got past its copy
+// (apply() renames it only after the last page is in).
+Status ReplicaStore::recover() {
+  using State = ReplicaMeta::State;
+  const std::optional<ReplicaMeta> meta = ReplicaMeta::read(meta_path_);
+  uint64_t epoch = 0;
+  recovery_ = "new replica";
+  if (!meta || meta->memory_bytes != ram_.size() || meta->page_size != page_size_) {
+    if (meta) recovery_ = "geometry changed: starts from epoch 0";
+  } else if (meta->state == State::kClean || meta->state == State::kKept) {
+    epoch = meta->epoch;
+    kept_ = meta->state == State::kKept;
+    recovery_ = meta->to_string();
+  } else if (meta->state == State::kRunning) {
+    recovery_ = fmt::format("a guest ran on this image (failed over at epoch {}): epoch 0",
+                            meta->epoch);
+  } else if (meta->state == State::kApplying && !exists(staged_path_)) {
+    epoch = meta->epoch;  // every page and the device state are in: roll forward
+    recovery_ = fmt::format("apply of epoch {} had finished its copy: rolled forward", epoch);
+  } else {
+    const uint64_t base = meta->state == State::kApplying ? meta->base_epoch : meta->epoch;
+    FTD_ASSIGN_OR_RETURN(auto replayed, undo_.roll_back(ram_.bytes()));
+    if (replayed && replayed->base_epoch == base &&
+        (meta->state != State::kResync || replayed->kind == UndoKind::kResync)) {
+      epoch = base;
+      kept_ = replayed->kind == UndoKind::kResync;
+      recovery_ = fmt::format("interrupted {} ({}): rolled back {} pages to epoch {}",
+                              meta->state == State::kResync ? "resync" : "apply", meta->to_string(),
+                              replayed->pages, base);
+    } else {
+      recovery_ = fmt::format("interrupted change ({}) without a usable undo log: epoch 0",
+                              meta->to_string());
+    }
+  }
+  if (epoch != 0) {
+    if (auto dev = read_file(devstate_path_)) {
+      device_state_ = std::move(*dev);
+    } else {
+      recovery_ += "; device state missing: epoch 0";
+      epoch = 0;
+    }
+  }
+  epoch_ = epoch;
+  if (epoch_ == 0) kept_ = false;
+  const bool meta_says_so = meta && meta->memory_bytes == ram_.size() &&
+                            meta->page_size == page_size_ && meta->epoch == epoch_ &&
+                            meta->state == (kept_ ? State::kKept : State::kClean);
+  if (!meta_says_so) return settle();
+  // Nothing to rewrite (a full tmpfs must not stop a clean replica from opening).
+  ::unlink(staged_path_.c_str());
+  return undo_.clear();
 }
 
-Status ReplicaStore::mark_running(uint64_t epoch) { return write_meta("running", epoch); }
+Status ReplicaStore::write_meta(ReplicaMeta::State state, uint64_t epoch, uint64_t base_epoch) {
+  return ReplicaMeta{.state = state,
+                     .epoch = epoch,
+                     .memory_bytes = ram_.size(),
+                     .page_size = page_size_,
+                     .base_epoch = base_epoch}
+      .write(meta_path_);
+}
+
+Status ReplicaStore::settle() {
+  if (auto st = write_meta(kept_ ? ReplicaMeta::State::kKept : ReplicaMeta::State::kClean, epoch_);
+      !st) {
+    meta_dirty_ = true;
+    return st;
+  }
+  meta_dirty_ = false;
+  // Only now: while the meta still named a change, these were its way back.
+  ::unlink(staged_path_.c_str());
+  return undo_.clear();
+}
+
+Status ReplicaStore::mark_running(uint64_t epoch) {
+  return write_meta(ReplicaMeta::State::kRunning, epoch);
+}
 
 Status ReplicaStore::reset() {
   epoch_ = 0;
   syncing_ = false;
+  kept_ = false;
   device_state_.clear();
-  return write_meta("clean", 0);
+  return settle();
 }
 
 Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
@@ -87,61 +149,148 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
     if (h.base_epoch != 0)
       return make_error(ErrorCode::kCorrupt, "sync chunk with base epoch {}", h.base_epoch);
   } else {
-    if (h.epoch <= epoch_)
+    if (kept_ && !syncing_)
       return make_error(ErrorCode::kFailedPrecondition,
-                        "checkpoint {} is not newer than the replica's epoch {}", h.epoch, epoch_);
-    if (h.base_epoch != epoch_)
+                        "replica kept epoch {} through an undone resync: it needs a full sync "
+                        "before checkpoint {}",
+                        epoch_, h.epoch);
+    const uint64_t base = resume_epoch();
+    if (h.epoch <= base)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "checkpoint {} is not newer than the replica's epoch {}", h.epoch, base);
+    if (h.base_epoch != base)
       return make_error(ErrorCode::kFailedPrecondition,
                         "checkpoint {} is based on epoch {}, replica is at {}", h.epoch,
-                        h.base_epoch, epoch_);
+                        h.base_epoch, base);
   }
   FTD_ASSIGN_OR_RETURN(DecodedCheckpoint d, decode_checkpoint(encoded, ram_.bytes()));
   // A sync chunk leaves the replica at "epoch 0, syncing": that is what it
   // acknowledges, never the epoch the replica had before (a stale replica's
   // old epoch would tell the primary that epochs it has not even taken are
   // applied, and release their output).
-  ApplyStats stats{
-      .epoch = sync_chunk ? 0 : h.epoch, .pages = h.page_count, .decode_us = micros_since(t0)};
-
+  if (meta_dirty_) FTD_TRY(settle());
+  ApplyStats stats{.epoch = sync_chunk ? 0 : h.epoch,
+                   .pages = h.page_count,
+                   .sync_chunk = sync_chunk,
+                   .decode_us = micros_since(t0)};
   auto t1 = std::chrono::steady_clock::now();
-  // Stage the device state first: a full disk fails here, before RAM changes.
-  const std::string staged_dev = devstate_path_ + ".staged";
-  if (!sync_chunk) {
-    FTD_TRY(write_file_atomic(staged_dev, d.device_state));
+  auto applied = sync_chunk ? apply_sync_chunk(d, stats) : apply_checkpoint(h, d, stats);
+  if (applied) applied->apply_us = micros_since(t1);
+  return applied;
+}
+
+void ReplicaStore::copy_pages(const DecodedCheckpoint& d, std::span<const uint32_t> which) {
+  // `which` is a sorted subset of d.page_indices; walk both.
+  size_t i = 0;
+  for (uint32_t page : which) {
+    while (d.page_indices[i] != page) ++i;
+    step(ApplyStep::kCopying);
+    std::memcpy(ram_.data() + uint64_t{page} * page_size_, d.pages.data() + i * page_size_,
+                page_size_);
   }
-  if (auto st = write_meta("applying", h.epoch); !st) {
-    if (!sync_chunk) ::unlink(staged_dev.c_str());
-    return std::unexpected(std::move(st).error());
-  }
-  for (size_t i = 0; i < d.page_indices.size(); ++i) {
-    std::memcpy(ram_.data() + uint64_t{d.page_indices[i]} * page_size_,
-                d.pages.data() + i * page_size_, page_size_);
-  }
-  // RAM now holds pages of h.epoch. A failure from here on must not leave the
-  // replica claiming its old epoch: a retry would resolve XOR deltas against
-  // the new pages. Forget the epoch (the meta still says "applying", so a
-  // reopen agrees) and let the primary send a full sync.
-  auto torn = [&](Error e) -> std::unexpected<Error> {
-    epoch_ = 0;
-    syncing_ = false;
-    device_state_.clear();
-    return std::unexpected(e.with_context("replica torn, needs a full sync"));
-  };
-  if (sync_chunk) {
-    // Initial sync is not a consistent state: epoch stays 0 until a checkpoint lands.
+}
+
+Result<ApplyStats> ReplicaStore::apply_sync_chunk(const DecodedCheckpoint& d, ApplyStats stats) {
+  if (epoch_ == 0) {
+    // Nothing consistent to keep (first sync): a plain copy.
+    copy_pages(d, d.page_indices);
     syncing_ = true;
-    epoch_ = 0;
-    if (auto st = write_meta("clean", 0); !st) return torn(st.error());
-  } else {
-    if (::rename(staged_dev.c_str(), devstate_path_.c_str()) != 0)
-      return torn(errno_error("rename " + staged_dev).error());
-    if (auto st = write_meta("clean", h.epoch); !st) return torn(st.error());
-    epoch_ = h.epoch;
-    syncing_ = false;
-    device_state_ = std::move(d.device_state);
+    stats.pages_written = static_cast<uint32_t>(d.page_indices.size());
+    return stats;
   }
-  stats.apply_us = micros_since(t1);
+  // Keep epoch_: save each page the first time the resync overwrites it.
+  // Unchanged pages are neither saved nor written (a resync after a short
+  // outage rewrites mostly identical pages).
+  changed_.clear();
+  for (size_t i = 0; i < d.page_indices.size(); ++i) {
+    const uint32_t p = d.page_indices[i];
+    if (std::memcmp(ram_.data() + uint64_t{p} * page_size_, d.pages.data() + i * page_size_,
+                    page_size_) != 0)
+      changed_.push_back(p);
+  }
+  if (!resyncing()) {
+    FTD_TRY(undo_.begin(epoch_, UndoKind::kResync));
+    if (auto st = write_meta(ReplicaMeta::State::kResync, epoch_); !st) {
+      (void)undo_.clear();
+      return std::unexpected(st.error());
+    }
+    syncing_ = true;
+  }
+  FTD_TRY(undo_.save(changed_, ram_.bytes()));  // on error: RAM untouched, resync still undoable
+  step(ApplyStep::kUndoSaved);
+  copy_pages(d, changed_);
+  step(ApplyStep::kCopied);
+  stats.pages_written = static_cast<uint32_t>(changed_.size());
   return stats;
+}
+
+Result<ApplyStats> ReplicaStore::apply_checkpoint(const CheckpointHeader& h, DecodedCheckpoint& d,
+                                                  ApplyStats stats) {
+  // Stage the device state first: a full disk fails here, before RAM changes.
+  FTD_TRY(write_file_atomic(staged_path_, d.device_state));
+  step(ApplyStep::kStaged);
+  const bool in_resync = resyncing();
+  auto abandon = [&](const Error& e) -> std::unexpected<Error> {
+    ::unlink(staged_path_.c_str());
+    if (!in_resync) (void)undo_.clear();  // a resync's log still guards its earlier pages
+    return std::unexpected(e);
+  };
+  // A resync's log already rolls back to the epoch it keeps; it grows by the
+  // pages of this first checkpoint after the sync.
+  if (!in_resync)
+    if (auto st = undo_.begin(epoch_, UndoKind::kApply); !st) return abandon(st.error());
+  if (auto st = undo_.save(d.page_indices, ram_.bytes()); !st) return abandon(st.error());
+  step(ApplyStep::kUndoSaved);
+  if (auto st = write_meta(ReplicaMeta::State::kApplying, h.epoch, undo_.base_epoch()); !st)
+    return abandon(st.error());
+  step(ApplyStep::kMarked);
+  copy_pages(d, d.page_indices);
+  step(ApplyStep::kCopied);
+  // The rename is the "copy finished" mark that lets a reopen roll forward.
+  if (::rename(staged_path_.c_str(), devstate_path_.c_str()) != 0)
+    return undo_failed_change(errno_error("rename " + staged_path_).error());
+  step(ApplyStep::kDeviceState);
+  epoch_ = h.epoch;
+  syncing_ = false;
+  kept_ = false;
+  device_state_ = std::move(d.device_state);
+  // Committed either way: a reopen rolls forward from "applying" without the
+  // staged file. A failed meta write is retried before the next change.
+  (void)settle();
+  (void)undo_.clear();  // even if settle() could not write: "applying" without staged rolls forward
+  step(ApplyStep::kCommitted);
+  stats.pages_written = static_cast<uint32_t>(d.page_indices.size());
+  return stats;
+}
+
+std::unexpected<Error> ReplicaStore::undo_failed_change(const Error& cause) {
+  auto replayed = undo_.roll_back(ram_.bytes());
+  if (!replayed || !*replayed) {
+    // Cannot happen short of a vanished tmpfs file; a retry would resolve XOR
+    // deltas against torn pages, so forget the epoch (the meta agrees).
+    epoch_ = 0;
+    syncing_ = kept_ = false;
+    device_state_.clear();
+    return std::unexpected(cause.with_context("replica torn, needs a full sync"));
+  }
+  if ((*replayed)->kind == UndoKind::kResync) {
+    syncing_ = false;  // back at the kept epoch: the sync chunks are undone too
+    kept_ = true;
+  }
+  (void)settle();  // if the meta cannot be written, a reopen rolls back the same way
+  return std::unexpected(cause.with_context(fmt::format("undone, replica at epoch {}", epoch_)));
+}
+
+Status ReplicaStore::roll_back_resync() {
+  if (!resyncing()) return ok();
+  FTD_ASSIGN_OR_RETURN(auto replayed, undo_.roll_back(ram_.bytes()));
+  if (!replayed)
+    return make_error(ErrorCode::kCorrupt, "undo log of the resync is unreadable: epoch {} lost",
+                      epoch_);
+  syncing_ = false;
+  kept_ = true;
+  (void)settle();  // RAM is epoch_ already; a stale meta only matters to a reopen, which agrees
+  return ok();
 }
 
 }  // namespace ftd

@@ -4,15 +4,26 @@
 //
 // Atomic apply: a checkpoint is verified and fully decoded into staging memory
 // before the replica is touched; any error leaves the replica at its previous
-// epoch. The only window that can tear the image is the copy itself; it is
-// bracketed in the meta file ("applying N"), and a store that opens in that
-// state reports epoch 0 so the primary re-sends everything.
+// epoch.
+//
+// Crash-safe apply: the pages a change overwrites are first saved in an undo
+// log (<dir>/<vm>.undo, see undo_log.h) and the change is bracketed in the
+// meta file (replica_meta.h). A store that opens after its process died
+// mid-change rolls back to the previous epoch, or forward to the new one when
+// the copy provably finished; it reports epoch 0 only if nothing was ever
+// committed. Threat model: process death with the replica on tmpfs.
+//
+// Double-buffered resync: sync chunks arriving while a consistent epoch N is
+// held save each page the first time they overwrite it, so epoch() stays N
+// (what failover activates, after roll_back_resync()) until the first
+// checkpoint after the sync commits.
 //
 // Not thread-safe: its owner (SecondaryVm) serialises apply()/reset() with
 // every reader of epoch(), memory() and device_state().
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,31 +33,48 @@
 #include "common/file_lock.h"
 #include "common/mapped_region.h"
 #include "common/result.h"
+#include "secondary/replica_meta.h"
+#include "secondary/undo_log.h"
 
 namespace ftd {
 
 struct ApplyStats {
-  uint64_t epoch = 0;
+  uint64_t epoch = 0;  // the epoch to acknowledge; 0 for a sync chunk (nothing consistent new)
   uint32_t pages = 0;
-  uint64_t decode_us = 0;  // verify + decompress + resolve deltas
-  uint64_t apply_us = 0;   // copy into the replica + meta update
+  bool sync_chunk = false;
+  uint32_t pages_written = 0;  // a resync skips pages whose contents did not change
+  uint64_t decode_us = 0;      // verify + decompress + resolve deltas
+  uint64_t apply_us = 0;       // undo log + copy into the replica + meta updates
 };
+
+// The points inside apply() where a process may die; tests kill one there.
+enum class ApplyStep { kStaged, kUndoSaved, kMarked, kCopying, kCopied, kDeviceState, kCommitted };
 
 class ReplicaStore {
  public:
   // Opens or creates the replica of `vm_name` under `dir`, locked for this
   // process's life (<dir>/<vm>.lock): a second daemon pointed at the same
   // replica fails here, naming the holder's pid, instead of both writing it.
+  // A change interrupted by the death of the previous owner is undone (or
+  // completed) here; recovery() says which.
   static Result<ReplicaStore> open(const std::string& dir, const std::string& vm_name,
                                    uint64_t memory_bytes, uint32_t page_size);
 
   ReplicaStore(ReplicaStore&&) = default;
   ReplicaStore& operator=(ReplicaStore&&) = default;
 
-  // Last consistent epoch (0 = nothing consistent yet).
+  // Last consistent epoch (0 = nothing consistent yet): what failover activates.
   uint64_t epoch() const { return epoch_; }
+  // The epoch a primary may send deltas against (Welcome.applied_epoch): 0
+  // while sync chunks are overwriting the RAM, and after an undone resync.
+  uint64_t resume_epoch() const { return syncing_ || kept_ ? 0 : epoch_; }
   // True while initial-sync chunks are arriving and no full checkpoint followed.
   bool syncing() const { return syncing_; }
+  // Sync chunks are overwriting a consistent epoch that the undo log keeps.
+  bool resyncing() const { return undo_.active() && undo_.kind() == UndoKind::kResync; }
+  uint64_t undo_bytes() const { return undo_.bytes(); }
+  // What open() found and did, for the log ("clean", "rolled back ...").
+  const std::string& recovery() const { return recovery_; }
   std::span<const std::byte> memory() const { return ram_.bytes(); }
   const std::vector<std::byte>& device_state() const { return device_state_; }
   const std::string& ram_path() const { return ram_path_; }
@@ -55,6 +83,10 @@ class ReplicaStore {
 
   // Verifies and applies one encoded checkpoint; on error nothing changed.
   Result<ApplyStats> apply(std::span<const std::byte> encoded);
+
+  // Puts a resync in progress back to epoch(): afterwards RAM and device
+  // state are that epoch again. Failover calls this before activating.
+  Status roll_back_resync();
 
   // Forgets everything (epoch 0): the next checkpoint must be a full one.
   Status reset();
@@ -65,18 +97,40 @@ class ReplicaStore {
   // for epoch `epoch` of a replica: it opens at epoch 0.
   Status mark_running(uint64_t epoch);
 
+  // Test seam: `hook` runs at each step of apply() (kCopying before every page).
+  void set_step_hook(std::function<void(ApplyStep)> hook) { step_hook_ = std::move(hook); }
+
  private:
   ReplicaStore() = default;
-  Status write_meta(const std::string& state, uint64_t epoch);
+  Status recover();
+  Result<ApplyStats> apply_sync_chunk(const DecodedCheckpoint& d, ApplyStats stats);
+  Result<ApplyStats> apply_checkpoint(const CheckpointHeader& h, DecodedCheckpoint& d,
+                                      ApplyStats stats);
+  void copy_pages(const DecodedCheckpoint& d, std::span<const uint32_t> which);
+  // A change failed after the RAM was touched: undo it from the log.
+  std::unexpected<Error> undo_failed_change(const Error& cause);
+  // Makes the meta say what memory says (clean/kept epoch_), then drops the
+  // undo log and any staged device state. Sets meta_dirty_ when it cannot.
+  Status settle();
+  Status write_meta(ReplicaMeta::State state, uint64_t epoch, uint64_t base_epoch = 0);
+  void step(ApplyStep s) {
+    if (step_hook_) step_hook_(s);
+  }
 
   std::optional<FileLock>
       lock_;  // first member initialised by open(): held before any file is touched
-  std::string dir_, ram_path_, meta_path_, devstate_path_;
+  std::string dir_, ram_path_, meta_path_, devstate_path_, staged_path_;
   uint32_t page_size_ = 4096;
   MappedRegion ram_;
+  UndoLog undo_;
   uint64_t epoch_ = 0;
   bool syncing_ = false;
+  bool kept_ = false;        // epoch_ survived an undone resync: not a delta base
+  bool meta_dirty_ = false;  // the meta file lags memory (a write failed): settle() first
+  std::string recovery_;
   std::vector<std::byte> device_state_;
+  std::vector<uint32_t> changed_;  // reused: pages a sync chunk really changes
+  std::function<void(ApplyStep)> step_hook_;
 };
 
 }  // namespace ftd

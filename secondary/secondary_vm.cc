@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 
 // The state a live stream puts the replica in.
 VmState receiving_state(const ReplicaStore& replica) {
-  return replica.syncing() || replica.epoch() == 0 ? VmState::kSyncing : VmState::kProtected;
+  return replica.resume_epoch() == 0 ? VmState::kSyncing : VmState::kProtected;
 }
 
 bool owns_the_vm(VmState s) {
@@ -26,8 +26,9 @@ Result<std::unique_ptr<SecondaryVm>> SecondaryVm::open(SecondaryVmConfig config,
   FTD_ASSIGN_OR_RETURN(ReplicaStore store,
                        ReplicaStore::open(config.replica_dir, config.vm_name, config.memory_bytes,
                                           config.page_size));
-  spdlog::info("replica.open vm={} path={} epoch={}", config.vm_name, store.ram_path(),
-               store.epoch());
+  spdlog::info("replica.open vm={} path={} epoch={} resume_epoch={} recovery=\"{}\"",
+               config.vm_name, store.ram_path(), store.epoch(), store.resume_epoch(),
+               store.recovery());
   FTD_TRY(activator->prepare(store.ram_path()));
   return std::unique_ptr<SecondaryVm>(
       new SecondaryVm(std::move(config), std::move(store), std::move(activator)));
@@ -75,7 +76,7 @@ Result<uint64_t> SecondaryVm::accept_stream(grpc::ServerContext* context, uint64
   }
   active_stream_ = context;
   peer_ = context->peer();
-  replica_epoch = replica_.epoch();
+  replica_epoch = replica_.resume_epoch();  // 0 mid-resync: the primary must sync again
   (void)lifecycle_.enter(receiving_state(replica_), "primary " + peer_ + " connected");
   return ++stream_generation_;
 }
@@ -96,6 +97,7 @@ Result<ApplyStats> SecondaryVm::apply(std::span<const std::byte> checkpoint, uin
     return applied;
   }
   last_apply_us_ = applied->decode_us + applied->apply_us;
+  if (applied->sync_chunk) ++sync_chunks_applied_;
   applied_times_.push_back(Clock::now());
   while (applied_times_.size() > 256) applied_times_.pop_front();
   (void)lifecycle_.enter(receiving_state(replica_),
@@ -190,6 +192,12 @@ Result<ActivationReport> SecondaryVm::failover() {
       return make_error(ErrorCode::kFailedPrecondition,
                         "VM '{}' has no consistent checkpoint yet (initial sync not finished)",
                         config_.vm_name);
+    // A resync is overwriting the replica: go back to the epoch it keeps.
+    if (replica_.resyncing()) {
+      spdlog::warn("failover.rollback vm={} epoch={} undo_bytes={}", config_.vm_name,
+                   replica_.epoch(), replica_.undo_bytes());
+      FTD_TRY(replica_.roll_back_resync());
+    }
     // From here on no primary may feed this replica, and the image on disk
     // is no longer one.
     FTD_TRY(replica_.mark_running(replica_.epoch()));
@@ -239,6 +247,10 @@ v1::VmStatus SecondaryVm::status() const {
   s.set_acked_epoch(replica_.epoch());
   s.set_memory_bytes(config_.memory_bytes);
   s.set_apply_us_last(last_apply_us_);
+  s.set_resyncing(replica_.resyncing());
+  s.set_undo_bytes(replica_.undo_bytes());
+  s.set_sync_chunks_applied(sync_chunks_applied_);
+  s.set_replica_recovery(replica_.recovery());
   s.set_peer(peer_);
   s.set_detail(lifecycle_.state() == VmState::kActive ? activation_.detail : last_error_);
   auto now = Clock::now();

@@ -97,6 +97,7 @@ class SecondaryVm {
   std::string peer_ FTD_GUARDED_BY(mu_);
   uint64_t last_apply_us_ FTD_GUARDED_BY(mu_) = 0;
   uint64_t bytes_received_ FTD_GUARDED_BY(mu_) = 0;
+  uint64_t sync_chunks_applied_ FTD_GUARDED_BY(mu_) = 0;
   std::deque<std::chrono::steady_clock::time_point> applied_times_ FTD_GUARDED_BY(mu_);
 };
 

@@ -277,7 +277,7 @@ class Rig {
   MessageGate& gate() { return *gate_; }
   SyntheticEngine& engine() { return *engine_; }
 
-  void connect() { pipeline_->on_connected(replica_->epoch()); }
+  void connect() { pipeline_->on_connected(replica_->resume_epoch()); }
 
   // step() on a thread, failing (not hanging) if it blocks past `limit`.
   Status step_within(std::chrono::milliseconds limit = 5000ms) {
@@ -592,7 +592,7 @@ TEST(Pipeline, SyncCopyOfTransientContentIsResent) {
       ASSERT_TRUE(p) << p.error().to_string();
       transport.attach(p->get());
       engine.arm();
-      (*p)->on_connected(replica->epoch());
+      (*p)->on_connected(replica->resume_epoch());
       for (int i = 0; i < 3; ++i) ASSERT_TRUE((*p)->step());
       for (int i = 0; i < 500 && (*p)->acked_epoch() < 3; ++i) std::this_thread::sleep_for(2ms);
       transport.drain();

@@ -10,8 +10,10 @@ namespace {
 
 using Kind = ResumePlan::Kind;
 
-ResumePlan plan(bool synced, uint64_t replica, uint64_t captured, std::vector<uint64_t> kept) {
+ResumePlan plan(bool synced, uint64_t replica, uint64_t captured, std::vector<uint64_t> kept,
+                bool acked_since_sync = true) {
   return plan_resume({.synced = synced,
+                      .acked_since_sync = acked_since_sync,
                       .replica_epoch = replica,
                       .captured_epoch = captured,
                       .retained_epochs = kept});
@@ -45,6 +47,16 @@ TEST(ResumePlan, AnyMissingEpochForcesFullSync) {
 TEST(ResumePlan, ReplicaAheadOrEmptyForcesFullSync) {
   EXPECT_EQ(plan(true, 41, 40, {}).kind, Kind::kFullSync) << "a restarted primary";
   EXPECT_EQ(plan(true, 0, 40, {}).kind, Kind::kFullSync) << "a wiped replica";
+}
+
+// Our sync was queued, maybe partly applied, then the secondary restarted
+// and undid it: it reports the epoch it kept, another primary's number that
+// may well fall among ours. Only an ack after the sync proves the history.
+TEST(ResumePlan, NothingAckedSinceOurSyncForcesFullSync) {
+  auto p = plan(true, 38, 40, {38, 39, 40}, false);
+  EXPECT_EQ(p.kind, Kind::kFullSync);
+  EXPECT_NE(p.reason.find("another primary"), std::string::npos) << p.reason;
+  EXPECT_EQ(plan(true, 40, 40, {}, false).kind, Kind::kFullSync);
 }
 
 TEST(ResumePlan, ReasonsNameTheCase) {

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "common/hash.h"
+#include "tests/secondary/test_primary.h"
 
 namespace ftd {
 namespace {
@@ -27,53 +28,7 @@ std::string make_temp_dir() {
   return tmpl;
 }
 
-// Builds checkpoints the way the primary does: XOR deltas against a shadow of
-// what the replica holds.
-class Primary {
- public:
-  explicit Primary(uint64_t seed) : rng_(seed), shadow_(kMem), memory_(kMem) {}
-
-  // Dirties `n` random pages and encodes epoch `epoch` on `base`.
-  std::vector<std::byte> next(uint64_t epoch, uint64_t base, size_t n = 5, uint8_t flags = 0,
-                              bool xor_delta = true) {
-    std::vector<uint32_t> pages;
-    while (pages.size() < n) {
-      auto p = static_cast<uint32_t>(rng_() % (kMem / kPage));
-      if (std::find(pages.begin(), pages.end(), p) == pages.end()) pages.push_back(p);
-    }
-    std::sort(pages.begin(), pages.end());
-    std::vector<std::byte> contents, base_pages;
-    for (uint32_t p : pages) {
-      std::byte* page = memory_.data() + size_t{p} * kPage;
-      for (size_t i = 0; i < kPage; i += 64) page[i] = static_cast<std::byte>(rng_());
-      contents.insert(contents.end(), page, page + kPage);
-      base_pages.insert(base_pages.end(), shadow_.data() + size_t{p} * kPage,
-                        shadow_.data() + size_t{p} * kPage + kPage);
-    }
-    device_ = std::vector<std::byte>(40, static_cast<std::byte>(epoch));
-    CheckpointInput in{.epoch = epoch,
-                       .base_epoch = base,
-                       .flags = flags,
-                       .page_size = kPage,
-                       .page_indices = pages,
-                       .pages = contents,
-                       .base_pages = xor_delta ? std::span<const std::byte>(base_pages)
-                                               : std::span<const std::byte>{},
-                       .device_state = (flags & kFlagSyncChunk) ? std::span<const std::byte>{}
-                                                                : std::span(device_)};
-    std::vector<std::byte> out;
-    EXPECT_TRUE(encode_checkpoint(in, CompressionPolicy::kAuto, out));
-    return out;
-  }
-  // The replica applied the last checkpoint: the shadow follows.
-  void applied() { shadow_ = memory_; }
-  const std::vector<std::byte>& memory() const { return memory_; }
-  const std::vector<std::byte>& device() const { return device_; }
-
- private:
-  std::mt19937_64 rng_;
-  std::vector<std::byte> shadow_, memory_, device_;
-};
+using Primary = TestPrimary;
 
 uint64_t fingerprint(const ReplicaStore& r) { return hash64(r.memory()); }
 
@@ -214,7 +169,7 @@ TEST_F(ReplicaStoreTest, RejectsStaleWrongBaseAndCorruptWithoutChange) {
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
 }
 
-TEST_F(ReplicaStoreTest, InterruptedApplyReopensAtEpochZero) {
+TEST_F(ReplicaStoreTest, InterruptedApplyWithoutUndoLogReopensAtEpochZero) {
   {
     auto r = open();
     ASSERT_TRUE(r);
@@ -227,8 +182,10 @@ TEST_F(ReplicaStoreTest, InterruptedApplyReopensAtEpochZero) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->epoch(), 2u);
   }
-  // A crash inside the copy leaves "applying <epoch>" behind.
-  write_meta(fmt::format("applying 3 {} {}\n", kMem, kPage));
+  // "applying" with its staged device state but no undo log to go back with
+  // (the format before undo logs, or a log that vanished): nothing to trust.
+  write_meta(fmt::format("applying 3 {} {} 2\n", kMem, kPage));
+  std::ofstream(dir_ + "/vm1.devstate.staged") << "x";
   {
     auto r = open();
     ASSERT_TRUE(r);
@@ -275,8 +232,12 @@ TEST_F(ReplicaStoreTest, SyncChunksThenCheckpoint) {
   // primary with fewer epochs would take 4 as applied and release its output.
   EXPECT_EQ(st->epoch, 0u);
   p.applied();
-  EXPECT_EQ(r->epoch(), 0u);
+  // Double-buffered: epoch 4 stays the consistent state until the sync completes.
+  EXPECT_EQ(r->epoch(), 4u);
+  EXPECT_EQ(r->resume_epoch(), 0u);
   EXPECT_TRUE(r->syncing());
+  EXPECT_TRUE(r->resyncing());
+  EXPECT_GT(r->undo_bytes(), 10u * kPage);
   // A sync chunk claiming a base is malformed.
   Primary other(70);
   expect_rejected(*r, other.next(0, 3, 2, kFlagSyncChunk, false), ErrorCode::kCorrupt);
@@ -285,6 +246,8 @@ TEST_F(ReplicaStoreTest, SyncChunksThenCheckpoint) {
   p.applied();
   EXPECT_EQ(r->epoch(), 5u);
   EXPECT_FALSE(r->syncing());
+  EXPECT_FALSE(r->resyncing());
+  EXPECT_EQ(r->undo_bytes(), 0u);
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
 }
 

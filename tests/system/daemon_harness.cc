@@ -37,6 +37,15 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   return pred();
 }
 
+bool wait_for_acked_epoch(Daemon& primary, uint64_t epoch, std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        auto s = primary.status();
+        return s && s->acked_epoch() >= epoch;
+      },
+      timeout);
+}
+
 namespace {
 
 // One connect attempt to the control address: `unix:/path` or `host:port` on our loopback.

@@ -15,6 +15,7 @@
 #include "secondary/replica_store.h"
 #include "synthetic/synthetic_engine.h"
 #include "tests/system/daemon_harness.h"
+#include "tests/system/synthetic_workload.h"
 
 namespace ftd::testing {
 namespace {
@@ -40,33 +41,6 @@ OutputLog read_output_log(const std::string& path) {
     }
   }
   return log;
-}
-
-SyntheticEngine::Config workload() {
-  // Must match what daemon/engine_options.cc builds from the flags below.
-  return {.memory_bytes = 64ull << 20,
-          .dirty_pages_per_sec = 20000,
-          .locality = 0.5,
-          .seed = 7,
-          .bytes_per_write = 1024,
-          .messages_per_sec = 400};
-}
-
-std::vector<std::string> workload_flags() {
-  return {"--vm",
-          "vm0",
-          "--memory-mib",
-          "64",
-          "--dirty-rate",
-          "20000",
-          "--locality",
-          "0.5",
-          "--seed",
-          "7",
-          "--bytes-per-write",
-          "1024",
-          "--messages-per-sec",
-          "400"};
 }
 
 class KillPrimaryTest : public ::testing::TestWithParam<int> {};
@@ -95,12 +69,7 @@ TEST_P(KillPrimaryTest, ReplicaIsLastAckedEpochAndNoLaterOutputEscaped) {
   ASSERT_TRUE(primary) << primary.error().to_string();
 
   // Let it run well past the initial sync, then kill at a seed-dependent moment.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = primary->status();
-        return s && s->acked_epoch() >= 20;
-      },
-      std::chrono::seconds(60)))
+  ASSERT_TRUE(wait_for_acked_epoch(*primary, 20, std::chrono::seconds(60)))
       << "primary never reached epoch 20";
   std::mt19937 rng(GetParam());
   std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));

@@ -73,6 +73,10 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
           {"dirty_pages_last", s.dirty_pages_last()},
           {"apply_us_last", s.apply_us_last()},
           {"sync_progress", s.sync_progress()},
+          {"resyncing", s.resyncing()},
+          {"undo_bytes", s.undo_bytes()},
+          {"sync_chunks_applied", s.sync_chunks_applied()},
+          {"replica_recovery", s.replica_recovery()},
           {"peer", s.peer()},
           {"detail", s.detail()},
           {"failover", to_json(s.failover())}};
@@ -95,6 +99,10 @@ void print_table(const ftd::v1::StatusReply& r) {
     } else {
       fmt::print("  replica epoch {}  checkpoints/s {:.1f}  apply last {:.2f} ms\n", s.epoch(),
                  s.checkpoints_per_sec(), s.apply_us_last() / 1e3);
+      if (s.resyncing())
+        fmt::print("  resync in progress: epoch {} kept for failover (undo log {})\n", s.epoch(),
+                   human_bytes(static_cast<double>(s.undo_bytes())));
+      if (!s.replica_recovery().empty()) fmt::print("  replica opened: {}\n", s.replica_recovery());
     }
     if (!s.peer().empty()) fmt::print("  peer {}\n", s.peer());
     if (!s.detail().empty()) fmt::print("  {}\n", s.detail());
