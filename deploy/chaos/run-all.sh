@@ -3,7 +3,8 @@
 dir=$(dirname "${BASH_SOURCE[0]}")
 rc=0
 for s in kill-primary-host kill-secondary-host partition-primary-secondary isolate-primary \
-  kill-arbiter lossy-replication-link kill-primary-ftd kill-primary-ftd-fenced; do
+  kill-arbiter lossy-replication-link kill-primary-ftd kill-primary-ftd-fenced \
+  failover-reprotect-failback alone-then-reprotect; do
   "$dir/$s.sh" || rc=1
 done
 exit $rc
