@@ -146,6 +146,13 @@ void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
   cv_.notify_all();
 }
 
+bool CheckpointPipeline::wait_until_shipped() {
+  MutexLock lock(mu_);
+  while (!stopping_ && !loop_stopping_ && connected_ && (shipping_ || !ship_queue_.empty()))
+    cv_.wait(mu_);
+  return !stopping_ && !loop_stopping_ && connected_;
+}
+
 bool CheckpointPipeline::wait_for_room() {
   MutexLock lock(mu_);
   // A pending catch-up always has room: the epochs filling the window were
@@ -247,8 +254,14 @@ Status CheckpointPipeline::initial_sync() {
   // Converge like pre-copy migration: re-send what the guest dirtied during
   // the previous pass, while it runs, until one pass is small enough for a
   // paused checkpoint. Without this a long sync ends in one huge first pause.
+  // Each pass is looked at once the previous one has been sent: what the
+  // guest wrote while it was on the wire is then in the next pass, not in
+  // the first checkpoint (whose output, for a guest re-protected while
+  // running, is held until the replica is complete).
   const size_t small_enough = std::max<size_t>(1024, config_.sync_chunk_pages / 16);
   for (int round = 1; round <= config_.max_sync_rounds; ++round) {
+    if (!wait_until_shipped())
+      return make_error(ErrorCode::kUnavailable, "secondary disconnected during initial sync");
     FTD_ASSIGN_OR_RETURN(std::vector<uint32_t> dirty, dirty_since_last_look());
     if (dirty.size() <= small_enough) {
       // Not lost: a scan already consumed them, so the first checkpoint takes them.
@@ -440,10 +453,13 @@ void CheckpointPipeline::ship_loop() {
       c = std::move(ship_queue_.front());
       ship_queue_.pop_front();
       if (c.generation != generation_) continue;  // belongs to a stream that broke
+      shipping_ = true;
     }
     cv_.notify_all();
     auto shipped = ship(c);
     MutexLock lock(mu_);
+    shipping_ = false;
+    cv_.notify_all();
     if (spare_buffers_.size() < config_.max_inflight + 1) {
       c.contents.clear();
       spare_buffers_.push_back(std::move(c.contents));

@@ -120,6 +120,8 @@ class CheckpointPipeline {
   Status ship(Captured& c);
   void copy_pages(std::span<const uint32_t> pages, std::vector<std::byte>& out) const;
   bool wait_for_room() FTD_EXCLUDES(mu_);
+  // Waits until everything queued has been sent (or the stream broke).
+  bool wait_until_shipped() FTD_EXCLUDES(mu_);
   std::vector<uint64_t> retained_epochs() const FTD_REQUIRES(mu_);
 
   // ---- constant after construction
@@ -155,6 +157,7 @@ class CheckpointPipeline {
   bool connected_ FTD_GUARDED_BY(mu_) = false;
   bool stopping_ FTD_GUARDED_BY(mu_) = false;        // destruction: ends the ship thread too
   bool loop_stopping_ FTD_GUARDED_BY(mu_) = false;   // stop(): ends only the timer loop
+  bool shipping_ FTD_GUARDED_BY(mu_) = false;         // an item is being encoded and sent
   bool sync_just_done_ FTD_GUARDED_BY(mu_) = false;  // the next capture is the first after it
 
   // ---- lock-free reads for status
