@@ -11,6 +11,13 @@ uint64_t percentile(std::vector<uint64_t> v, double p) {
   return v[k];
 }
 
+void PauseBuckets::add(uint64_t us) {
+  auto bound = std::lower_bound(kUpperBoundsUs.begin(), kUpperBoundsUs.end(), us);
+  ++counts[static_cast<size_t>(bound - kUpperBoundsUs.begin())];
+  sum_us += us;
+  ++count;
+}
+
 void StatsRecorder::record_pause(const PauseBreakdown& p) {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
@@ -19,6 +26,7 @@ void StatsRecorder::record_pause(const PauseBreakdown& p) {
   pauses_.push_back(p.total_us);
   if (pauses_.size() > kPauseSamples) pauses_.pop_front();
   last_pause_ = p;
+  pause_buckets_.add(p.total_us);
   ++checkpoints_;
 }
 
@@ -69,6 +77,7 @@ void StatsRecorder::fill(PipelineStats& s) const {
   s.pause_p99_us = percentile(p, 99);
   s.pause_max_us = p.empty() ? 0 : *std::max_element(p.begin(), p.end());
   s.last_pause = last_pause_;
+  s.pause_buckets = pause_buckets_;
   s.last_apply_us = last_apply_us_;
   s.backpressure_waits = backpressure_;
   s.sync_progress = sync_progress_;

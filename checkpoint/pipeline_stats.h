@@ -1,6 +1,7 @@
 // Numbers an operator (ftctl status) and the benchmarks need from the pipeline.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -20,6 +21,19 @@ struct PauseBreakdown {
   uint32_t dirty_pages = 0;
 };
 
+// Guest pauses bucketed by length since start (a Prometheus histogram). The
+// percentiles above are over recent samples; this keeps every pause, cheaply.
+struct PauseBuckets {
+  static constexpr std::array<uint64_t, 13> kUpperBoundsUs = {
+      100,    250,    500,     1'000,   2'500,   5'000,    10'000,
+      25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000};
+  std::array<uint64_t, kUpperBoundsUs.size() + 1> counts{};  // last: above every bound
+  uint64_t sum_us = 0;
+  uint64_t count = 0;
+
+  void add(uint64_t us);
+};
+
 struct PipelineStats {
   uint64_t epoch = 0;        // last captured
   uint64_t acked_epoch = 0;  // last acknowledged
@@ -27,6 +41,7 @@ struct PipelineStats {
   double checkpoints_per_sec = 0;
   PauseBreakdown last_pause;
   uint64_t pause_p50_us = 0, pause_p99_us = 0, pause_max_us = 0;
+  PauseBuckets pause_buckets;
   double bytes_per_sec = 0;      // encoded bytes sent, recent window
   double compression_ratio = 0;  // raw / encoded, all time
   uint64_t bytes_sent = 0, raw_bytes = 0;
@@ -62,6 +77,7 @@ class StatsRecorder {
   std::deque<std::pair<Clock::time_point, uint64_t>> sends_;
   std::deque<uint64_t> pauses_;
   PauseBreakdown last_pause_;
+  PauseBuckets pause_buckets_;
   uint64_t checkpoints_ = 0, raw_ = 0, sent_ = 0, last_apply_us_ = 0, backpressure_ = 0;
   double sync_progress_ = 0;
   bool synced_ = false;

@@ -37,10 +37,16 @@ Result<ControlTarget*> ControlService::find(const std::string& name) const {
                     known);
 }
 
+v1::StatusReply ControlService::snapshot() const {
+  v1::StatusReply reply;
+  for (auto& [n, t] : targets_) *reply.add_vms() = t->status();
+  return reply;
+}
+
 grpc::Status ControlService::Status(grpc::ServerContext*, const v1::StatusRequest* req,
                                     v1::StatusReply* reply) {
   if (req->vm_name().empty()) {
-    for (auto& [n, t] : targets_) *reply->add_vms() = t->status();
+    *reply = snapshot();
     return grpc::Status::OK;
   }
   auto t = find(req->vm_name());
@@ -92,6 +98,24 @@ grpc::Status ControlService::Migrate(grpc::ServerContext* context, const v1::Mig
     reply->set_message("migrated");
     return grpc::Status::OK;
   });
+}
+
+grpc::Status ControlService::Events(grpc::ServerContext* context, const v1::EventsRequest* req,
+                                    grpc::ServerWriter<v1::Event>* writer) {
+  if (!events_) return {grpc::StatusCode::UNAVAILABLE, "this daemon keeps no event journal"};
+  if (!req->vm_name().empty())
+    if (auto t = find(req->vm_name()); !t) return to_grpc_status(t.error());
+  uint64_t after = req->no_replay() ? events_->last_seq() : 0;
+  // Streams until the client cancels or the server shuts down (which
+  // cancels every call): the short wait bounds how late either is noticed.
+  while (!context->IsCancelled() && !ending_) {
+    uint64_t newest = after;
+    for (const auto& e : events_->since(after, req->vm_name(), &newest))
+      if (!writer->Write(e)) return grpc::Status::OK;  // client gone
+    after = newest;
+    events_->wait_for_newer(after, std::chrono::milliseconds(250));
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace ftd

@@ -2,12 +2,14 @@
 // the VM it names. Unknown names get NOT_FOUND listing the VMs that exist.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "common/result.h"
 #include "ftd.grpc.pb.h"
+#include "observability/event_journal.h"
 
 namespace ftd {
 
@@ -25,6 +27,15 @@ class ControlTarget {
 class ControlService final : public v1::Control::Service {
  public:
   void add(const std::string& name, ControlTarget* target) { targets_[name] = target; }
+  // Where Events streams from (none: Events answers UNAVAILABLE).
+  void set_events(std::shared_ptr<const EventJournal> events) { events_ = std::move(events); }
+
+  // Ends every Events stream (at most 250 ms later): called before the
+  // server shuts down, so an open `ftctl events` does not hold it up.
+  void end_streams() { ending_ = true; }
+
+  // Every VM's status: what Status returns for "all" and what /metrics renders.
+  v1::StatusReply snapshot() const;
 
   grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*, v1::StatusReply*) override;
   grpc::Status Protect(grpc::ServerContext*, const v1::ProtectRequest*, v1::ProtectReply*) override;
@@ -33,10 +44,14 @@ class ControlService final : public v1::Control::Service {
   grpc::Status Failover(grpc::ServerContext*, const v1::FailoverRequest*,
                         v1::FailoverReply*) override;
   grpc::Status Migrate(grpc::ServerContext*, const v1::MigrateRequest*, v1::MigrateReply*) override;
+  grpc::Status Events(grpc::ServerContext*, const v1::EventsRequest*,
+                      grpc::ServerWriter<v1::Event>*) override;
 
  private:
   Result<ControlTarget*> find(const std::string& name) const;
   std::map<std::string, ControlTarget*> targets_;
+  std::shared_ptr<const EventJournal> events_;
+  std::atomic<bool> ending_{false};
 };
 
 }  // namespace ftd

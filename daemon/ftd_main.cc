@@ -9,6 +9,8 @@
 #include "daemon/control_service.h"
 #include "daemon/engine_options.h"
 #include "daemon/targets.h"
+#include "observability/event_journal.h"
+#include "observability/metrics_options.h"
 #include "secondary/replication_service.h"
 #include "security/address_policy.h"
 #include "security/grpc_listen.h"
@@ -33,6 +35,7 @@ struct Options {
   EngineOptions engine;
   FailoverOptions failover;
   TlsOptions tls;
+  MetricsOptions metrics;
   std::string replica_dir = "/dev/shm/ftd";
 };
 
@@ -52,6 +55,7 @@ Status check_security(const Options& o) {
   if (o.role == "primary") FTD_TRY(check_plaintext_allowed("--peer", o.peer, tls, o.tls.insecure));
   if (o.role == "secondary")
     FTD_TRY(check_plaintext_allowed("--listen", o.listen, tls, o.tls.insecure));
+  FTD_TRY(o.metrics.validate());
   return check_control_plaintext_allowed(o.control, tls, o.tls.insecure);
 }
 
@@ -95,8 +99,10 @@ ManagedVmConfig managed_config(const Options& o) {
           .failover = o.failover};
 }
 
-// Serves the control API (and, for a replica, replication) until a signal.
-int serve(const Options& o, ManagedVm& vm, const sigset_t& signals) {
+// Serves the control API (and, for a replica, replication; with
+// --metrics-listen, /metrics and the status page) until a signal.
+int serve(const Options& o, ManagedVm& vm, std::shared_ptr<EventJournal> events,
+          const sigset_t& signals) {
   std::unique_ptr<grpc::Server> replication_server;
   std::unique_ptr<ReplicationService> replication;
   if (vm.secondary()) {
@@ -107,21 +113,30 @@ int serve(const Options& o, ManagedVm& vm, const sigset_t& signals) {
   ControlService control;
   VmTarget target(vm);
   control.add(o.vm, &target);
+  control.set_events(events);
   auto control_server = start_server(o, &control, false);
   if (!control_server) return 1;
+  // Declared after `control`: stopped (joined) before the targets it reads go.
+  auto metrics = start_metrics_endpoint(
+      o.metrics, {.status = [&control] { return control.snapshot(); }, .events = events});
+  if (!metrics) {
+    spdlog::critical("listen_failed metrics error=\"{}\"", metrics.error().to_string());
+    return 1;
+  }
   spdlog::info("ftd.start role={} vm={} control={} {} tls={}", o.role, o.vm, o.control,
                vm.secondary() ? "listen=" + o.listen + " replica=" + vm.secondary()->replica_path()
                               : "peer=" + o.peer,
                o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
   int sig = wait_for_signal(signals);
   spdlog::info("ftd.stop signal={}", sig);
+  control.end_streams();
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (replication_server)
     replication_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }
 
-int run_primary(const Options& o, const sigset_t& signals) {
+int run_primary(const Options& o, std::shared_ptr<EventJournal> events, const sigset_t& signals) {
   RunningGuest guest;
   auto built = build_primary_engine(o.engine, o.vm, guest.gates);
   if (!built) {
@@ -134,10 +149,10 @@ int run_primary(const Options& o, const sigset_t& signals) {
     spdlog::critical("vm.failed error=\"{}\"", vm.error().to_string());
     return 1;
   }
-  return serve(o, **vm, signals);
+  return serve(o, **vm, std::move(events), signals);
 }
 
-int run_secondary(const Options& o, const sigset_t& signals) {
+int run_secondary(const Options& o, std::shared_ptr<EventJournal> events, const sigset_t& signals) {
   auto activator = build_activator(o.engine, o.vm);
   if (!activator) {
     spdlog::critical("activator.failed error=\"{}\"", activator.error().to_string());
@@ -157,7 +172,7 @@ int run_secondary(const Options& o, const sigset_t& signals) {
     spdlog::critical("failover.failed error=\"{}\"", vm.error().to_string());
     return 1;
   }
-  return serve(o, **vm, signals);
+  return serve(o, **vm, std::move(events), signals);
 }
 
 }  // namespace
@@ -182,9 +197,13 @@ int main(int argc, char** argv) {
   add_engine_options(app, o.engine);
   o.failover.add_to(app);
   o.tls.add_to(app);
+  o.metrics.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
-  init_logging(o.role, o.log_level);
+  // Recent state changes for the status page and `ftctl events`, taken from
+  // the log lines that announce them (observability/event_journal.h).
+  auto events = std::make_shared<EventJournal>();
+  init_logging(o.role, o.log_level, {EventJournal::sink(events)});
   if (o.role == "primary" && o.peer.empty()) {
     spdlog::critical("--peer is required for the primary");
     return 2;
@@ -210,5 +229,6 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  return o.role == "primary" ? run_primary(o, signals) : run_secondary(o, signals);
+  return o.role == "primary" ? run_primary(o, std::move(events), signals)
+                             : run_secondary(o, std::move(events), signals);
 }

@@ -10,7 +10,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl qemu-system-x86 busybox-static iproute2 iputils-ping cpio kmod jq
   clang-19 libclang-rt-19-dev
-  libquorum-dev libvotequorum-dev corosync corosync-qdevice corosync-qnetd nftables util-linux)
+  libquorum-dev libvotequorum-dev corosync corosync-qdevice corosync-qnetd nftables util-linux
+  chromium python3-prometheus-client curl)
 
 [[ -n ${FTD_NO_APT:-} ]] && exit 0
 missing=()

@@ -216,6 +216,14 @@ v1::VmStatus PrimaryVm::status() const {
   s.set_peer(config_.peer);
   s.set_apply_us_last(p.last_apply_us);
   s.set_sync_progress(p.sync_progress);
+  s.set_checkpoints_total(p.checkpoints);
+  s.set_wire_bytes_total(p.bytes_sent);
+  s.set_raw_bytes_total(p.raw_bytes);
+  auto* h = s.mutable_pause_histogram();
+  for (uint64_t b : PauseBuckets::kUpperBoundsUs) h->add_upper_bounds_us(b);
+  for (uint64_t c : p.pause_buckets.counts) h->add_counts(c);
+  h->set_sum_us(p.pause_buckets.sum_us);
+  h->set_count(p.pause_buckets.count);
   if (std::string why = client_->last_error(); !p.connected && !why.empty())
     s.set_detail("secondary: " + why);
   else

@@ -97,7 +97,10 @@ Result<ApplyStats> SecondaryVm::apply(std::span<const std::byte> checkpoint, uin
     return applied;
   }
   last_apply_us_ = applied->decode_us + applied->apply_us;
-  if (applied->sync_chunk) ++sync_chunks_applied_;
+  if (applied->sync_chunk)
+    ++sync_chunks_applied_;
+  else
+    ++checkpoints_applied_;
   applied_times_.push_back(Clock::now());
   while (applied_times_.size() > 256) applied_times_.pop_front();
   (void)lifecycle_.enter(receiving_state(replica_),
@@ -250,6 +253,8 @@ v1::VmStatus SecondaryVm::status() const {
   s.set_resyncing(replica_.resyncing());
   s.set_undo_bytes(replica_.undo_bytes());
   s.set_sync_chunks_applied(sync_chunks_applied_);
+  s.set_checkpoints_total(checkpoints_applied_);
+  s.set_wire_bytes_total(bytes_received_);
   s.set_replica_recovery(replica_.recovery());
   s.set_peer(peer_);
   s.set_detail(lifecycle_.state() == VmState::kActive ? activation_.detail : last_error_);

@@ -98,6 +98,7 @@ class SecondaryVm {
   uint64_t last_apply_us_ FTD_GUARDED_BY(mu_) = 0;
   uint64_t bytes_received_ FTD_GUARDED_BY(mu_) = 0;
   uint64_t sync_chunks_applied_ FTD_GUARDED_BY(mu_) = 0;
+  uint64_t checkpoints_applied_ FTD_GUARDED_BY(mu_) = 0;
   std::deque<std::chrono::steady_clock::time_point> applied_times_ FTD_GUARDED_BY(mu_);
 };
 

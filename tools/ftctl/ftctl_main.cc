@@ -2,6 +2,7 @@
 //   ftctl --control ADDR status [--vm NAME] [--json] [--watch SEC]
 //   ftctl --control ADDR protect|unprotect|failover|migrate --vm NAME
 //   ftctl --control ADDR protect --peer HOST:PORT   (a VM that failed over here)
+//   ftctl --control ADDR events [--vm NAME] [--json] [--no-replay]   (until Ctrl-C)
 // A TCP control address takes --tls-cert/--tls-key/--tls-ca (the daemon
 // requires a client certificate there); a unix: socket needs none.
 #include <grpcpp/grpcpp.h>
@@ -18,6 +19,7 @@
 #include "proto/status_mapping.h"
 #include "security/address_policy.h"
 #include "security/tls_options.h"
+#include "tools/ftctl/events_command.h"
 
 namespace {
 
@@ -153,6 +155,13 @@ int main(int argc, char** argv) {
   status->add_option("--vm", vm, "only this VM");
   status->add_flag("--json", json, "machine-readable output");
   status->add_option("--watch", watch, "refresh every N seconds");
+  ftd::EventsCommand events_command;
+  auto* events = app.add_subcommand(
+      "events", "print recent state changes, then each new one as it happens (until Ctrl-C)");
+  events->add_option("--vm", events_command.vm, "only this VM");
+  events->add_flag("--json", events_command.json, "one JSON object per line");
+  events->add_flag("--no-replay", events_command.no_replay,
+                   "skip the recent events the daemon kept; only new ones");
   std::map<std::string, CLI::App*> actions;
   for (const char* name : {"protect", "unprotect", "failover", "migrate"}) {
     actions[name] = app.add_subcommand(name, std::string(name) + " a VM");
@@ -187,6 +196,7 @@ int main(int argc, char** argv) {
     return c;
   };
 
+  if (events->parsed()) return ftd::run_events(*stub, events_command);
   if (status->parsed()) {
     do {
       ftd::v1::StatusRequest req;
