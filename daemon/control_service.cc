@@ -106,13 +106,15 @@ grpc::Status ControlService::Events(grpc::ServerContext* context, const v1::Even
   if (!req->vm_name().empty())
     if (auto t = find(req->vm_name()); !t) return to_grpc_status(t.error());
   uint64_t after = req->no_replay() ? events_->last_seq() : 0;
-  // Streams until the client cancels or the server shuts down (which
-  // cancels every call): the short wait bounds how late either is noticed.
-  while (!context->IsCancelled() && !ending_) {
+  // Streams until the client cancels or the daemon stops (end_streams, after
+  // logging ftd.stop: the last pass still sends it). The short wait bounds
+  // how late either is noticed.
+  while (true) {
     uint64_t newest = after;
     for (const auto& e : events_->since(after, req->vm_name(), &newest))
       if (!writer->Write(e)) return grpc::Status::OK;  // client gone
     after = newest;
+    if (context->IsCancelled() || ending_) break;
     events_->wait_for_newer(after, std::chrono::milliseconds(250));
   }
   return grpc::Status::OK;
