@@ -6,9 +6,12 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.h"
+#include "common/service_notify.h"
+#include "common/version.h"
 #include "daemon/control_service.h"
 #include "daemon/engine_options.h"
 #include "daemon/targets.h"
+#include "proto/status_mapping.h"
 #include "secondary/replication_service.h"
 #include "security/address_policy.h"
 #include "security/grpc_listen.h"
@@ -36,12 +39,28 @@ struct Options {
   std::string replica_dir = "/dev/shm/ftd";
 };
 
+// "role=secondary state=protected": what systemd shows as the unit's status.
+std::string role_line(const v1::VmStatus& s) {
+  return fmt::format("vm={} role={} state={}", s.name(), s.role(), state_name(s.state()));
+}
+
 // Blocks until SIGINT/SIGTERM. Signals are blocked in every thread (mask set
-// before any thread starts) and taken here synchronously.
-int wait_for_signal(const sigset_t& set) {
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+// before any thread starts) and taken here synchronously. Meanwhile, every
+// change of role or state (failover, protect, fencing) goes to systemd as a
+// STATUS= line; polled, because those changes happen inside ManagedVm.
+int wait_for_signal(const sigset_t& set, const ManagedVm& vm) {
+  std::string last = role_line(vm.status());
+  notify_ready(last);
+  const timespec poll{.tv_sec = 0, .tv_nsec = 250'000'000};
+  while (true) {
+    int sig = sigtimedwait(&set, nullptr, &poll);
+    if (sig > 0) return sig;
+    std::string now = role_line(vm.status());
+    if (now == last) continue;
+    spdlog::info("ftd.role_change from=\"{}\" to=\"{}\"", last, now);
+    notify_status(now);
+    last = std::move(now);
+  }
 }
 
 // Refuses flag combinations that would leave an endpoint open to other
@@ -113,8 +132,9 @@ int serve(const Options& o, ManagedVm& vm, const sigset_t& signals) {
                vm.secondary() ? "listen=" + o.listen + " replica=" + vm.secondary()->replica_path()
                               : "peer=" + o.peer,
                o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
-  int sig = wait_for_signal(signals);
+  int sig = wait_for_signal(signals, vm);
   spdlog::info("ftd.stop signal={}", sig);
+  notify_stopping();
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (replication_server)
     replication_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -165,6 +185,7 @@ int run_secondary(const Options& o, const sigset_t& signals) {
 int main(int argc, char** argv) {
   CLI::App app{"ftd: fault-tolerance replication daemon for QEMU/KVM virtual machines"};
   app.set_config("--config", "", "read options from this TOML/INI file");
+  app.set_version_flag("--version", std::string("ftd ") + kVersion);
   Options o;
   app.add_option("--role", o.role, "primary or secondary")
       ->required()
