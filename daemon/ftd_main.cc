@@ -205,6 +205,17 @@ int main(int argc, char** argv) {
   o.tls.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
+  // Blocked before the first thread starts (init_logging starts spdlog's
+  // flusher): a thread with SIGTERM unblocked would take the signal and die by
+  // its default action, skipping the orderly stop (seen as exit 143 in
+  // tests/system/service_notify_test under load).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
   init_logging(o.role, o.log_level);
   if (o.role == "primary" && o.peer.empty()) {
     spdlog::critical("--peer is required for the primary");
@@ -225,11 +236,5 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
   return o.role == "primary" ? run_primary(o, signals) : run_secondary(o, signals);
 }

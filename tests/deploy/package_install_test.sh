@@ -4,9 +4,10 @@
 # overlay of this machine's / in a private mount namespace, so the host is
 # never touched. Then runs the installed binaries, checks units, man pages and
 # libraries, drives the installed OCF agent through crm_resource --force-*,
-# and removes the package. `--no-download`: a dependency this machine lacks
-# fails the test instead of fetching it (a clean Debian root, which checks
-# Depends too: package_debootstrap_test.sh).
+# and removes the package. The namespace has its own network with only
+# loopback: a dependency this machine lacks fails the test instead of being
+# fetched (a clean Debian root, which checks Depends too:
+# package_debootstrap_test.sh).
 # Usage: package_install_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 SRC=$1 BUILD=$2
@@ -28,8 +29,9 @@ dpkg-deb -f "$deb" Depends | grep -q libgrpc || { echo "Depends lacks the shlibd
 cp "$deb" "$work/"
 cp "$SRC/tests/deploy/in_root_checks.sh" "$work/"
 # The overlay: lower = this machine's /, upper = a tmpfs that vanishes with the
-# namespace; /proc, /dev and a private /dev/shm and /tmp inside.
-unshare --mount --propagation private -- bash -euo pipefail -c '
+# namespace; /proc, /dev and a private /dev/shm and /tmp inside; no network.
+unshare --mount --net --propagation private -- bash -euo pipefail -c '
+  ip link set lo up
   work=$1 deb=$2 version=$3
   mkdir -p "$work/ovl"
   mount -t tmpfs ftd-package-test "$work/ovl"

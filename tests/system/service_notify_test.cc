@@ -54,13 +54,6 @@ class NotifySocket {
   std::vector<std::string> seen_;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(ServiceNotify, ReadyAfterControlServesStatusOnRoleChangesStoppingOnSigterm) {
   TempDir work;
   TempDir replica_dir("/dev/shm");
