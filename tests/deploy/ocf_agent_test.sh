@@ -43,11 +43,12 @@ cibadmin --create -o nodes --xml-text "<node id=\"1\" uname=\"$node\"/>"
 cibadmin --create -o status --xml-text "<node_state id=\"1\" uname=\"$node\"/>"
 score() { OCF_RESOURCE_INSTANCE=vmt crm_attribute -p -G -q 2>/dev/null || echo none; }
 run_agent() { # run_agent ACTION [extra K=V...]: the agent as Pacemaker calls it
-  local action=$1
+  local action=$1 envs=()
   shift
+  for p in "${params[@]}" "$@"; do envs+=("OCF_RESKEY_$p"); done
   env -i PATH="$PATH" OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE=vmt HA_RSCTMP="$work/rsctmp" \
     CIB_file="$CIB_file" OCF_RESKEY_crm_feature_set=3.16.2 \
-    $(for p in "${params[@]}" "$@"; do printf 'OCF_RESKEY_%s ' "$p"; done) \
+    "${envs[@]}" \
     "$AGENT" "$action"
 }
 mkdir -p "$work/rsctmp"
