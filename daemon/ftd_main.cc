@@ -6,11 +6,14 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.h"
+#include "common/service_notify.h"
+#include "common/version.h"
 #include "daemon/control_service.h"
 #include "daemon/engine_options.h"
 #include "daemon/targets.h"
 #include "observability/event_journal.h"
 #include "observability/metrics_options.h"
+#include "proto/status_mapping.h"
 #include "secondary/replication_service.h"
 #include "security/address_policy.h"
 #include "security/grpc_listen.h"
@@ -39,12 +42,28 @@ struct Options {
   std::string replica_dir = "/dev/shm/ftd";
 };
 
+// "role=secondary state=protected": what systemd shows as the unit's status.
+std::string role_line(const v1::VmStatus& s) {
+  return fmt::format("vm={} role={} state={}", s.name(), s.role(), state_name(s.state()));
+}
+
 // Blocks until SIGINT/SIGTERM. Signals are blocked in every thread (mask set
-// before any thread starts) and taken here synchronously.
-int wait_for_signal(const sigset_t& set) {
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+// before any thread starts) and taken here synchronously. Meanwhile, every
+// change of role or state (failover, protect, fencing) goes to systemd as a
+// STATUS= line; polled, because those changes happen inside ManagedVm.
+int wait_for_signal(const sigset_t& set, const ManagedVm& vm) {
+  std::string last = role_line(vm.status());
+  notify_ready(last);
+  const timespec poll{.tv_sec = 0, .tv_nsec = 250'000'000};
+  while (true) {
+    int sig = sigtimedwait(&set, nullptr, &poll);
+    if (sig > 0) return sig;
+    std::string now = role_line(vm.status());
+    if (now == last) continue;
+    spdlog::info("ftd.role_change from=\"{}\" to=\"{}\"", last, now);
+    notify_status(now);
+    last = std::move(now);
+  }
 }
 
 // Refuses flag combinations that would leave an endpoint open to other
@@ -127,9 +146,10 @@ int serve(const Options& o, ManagedVm& vm, std::shared_ptr<EventJournal> events,
                vm.secondary() ? "listen=" + o.listen + " replica=" + vm.secondary()->replica_path()
                               : "peer=" + o.peer,
                o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
-  int sig = wait_for_signal(signals);
+  int sig = wait_for_signal(signals, vm);
   spdlog::info("ftd.stop signal={}", sig);
   control.end_streams();
+  notify_stopping();
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (replication_server)
     replication_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -180,6 +200,7 @@ int run_secondary(const Options& o, std::shared_ptr<EventJournal> events, const 
 int main(int argc, char** argv) {
   CLI::App app{"ftd: fault-tolerance replication daemon for QEMU/KVM virtual machines"};
   app.set_config("--config", "", "read options from this TOML/INI file");
+  app.set_version_flag("--version", std::string("ftd ") + kVersion);
   Options o;
   app.add_option("--role", o.role, "primary or secondary")
       ->required()
@@ -199,6 +220,17 @@ int main(int argc, char** argv) {
   o.tls.add_to(app);
   o.metrics.add_to(app);
   CLI11_PARSE(app, argc, argv);
+
+  // Blocked before the first thread starts (init_logging starts spdlog's
+  // flusher): a thread with SIGTERM unblocked would take the signal and die by
+  // its default action, skipping the orderly stop (seen as exit 143 in
+  // tests/system/service_notify_test under load).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
 
   // Recent state changes for the status page and `ftctl events`, taken from
   // the log lines that announce them (observability/event_journal.h).
@@ -223,12 +255,6 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
   return o.role == "primary" ? run_primary(o, std::move(events), signals)
                              : run_secondary(o, std::move(events), signals);
 }

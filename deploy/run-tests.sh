@@ -4,7 +4,10 @@
 # `e2e` suites (real QEMU guests under TCG) run one at a time after them.
 # Between the two, every libFuzzer harness runs briefly (deploy/run-fuzzers.sh).
 #   FTD_BUILD_DIR=<dir>   build directory (default <repo>/build)
-#   FTD_TEST_LABEL=unit   run only one label (unit, fuzz or e2e)
+#   FTD_TEST_LABEL=unit   run only one label (unit, deploy, fuzz or e2e)
+# `deploy` (after unit): the OCF agent under ocf-tester and the .deb built and
+# installed into an overlay root. Not run here: `package-clean-root` (the .deb
+# in a debootstrap root; needs the Debian registry, docs/testing.md).
 #   FTD_SKIP_FUZZ=1       no fuzzing; FTD_FUZZ_SECONDS per target (default 20 here)
 set -uo pipefail
 
@@ -34,6 +37,10 @@ cd "$BUILD" || exit 1
 rc=0
 if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == unit ]]; then
   ctest --output-on-failure -L unit -j2 || rc=1
+fi
+if [[ -z ${FTD_TEST_LABEL:-} || ${FTD_TEST_LABEL} == deploy ]]; then
+  ctest --output-on-failure -L deploy -j2 || rc=1
+  echo "run-tests: deploy tests done at $(($(date +%s) - start)) s"
 fi
 # Fuzzing, bounded: its own clang build (fuzzer + ASan + UBSan, harnesses only),
 # then each target for a few seconds from the seed corpus.

@@ -8,11 +8,14 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/service_notify.h"
+#include "common/version.h"
 #include "security/grpc_listen.h"
 #include "witness/witness_service.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ftd-witness: lease arbiter for ftd VM pairs"};
+  app.set_version_flag("--version", std::string("ftd-witness ") + ftd::kVersion);
   std::string listen = "0.0.0.0:7500", state_dir, keys_path, log_level = "info";
   int lease_ms = 1000;
   app.add_option("--listen", listen, "address:port to serve on (port 0 picks one)");
@@ -61,10 +64,13 @@ int main(int argc, char** argv) {
                loaded->size());
   std::printf("listening on %d\n", port);
   std::fflush(stdout);
+  ftd::notify_ready(fmt::format("serving {} leases on port {}", loaded->size(), port));
 
   // Serve until SIGTERM/SIGINT.
   int sig = 0;
   sigwait(&set, &sig);
+  spdlog::info("witness_stop signal={}", sig);
+  ftd::notify_stopping();
   server->Shutdown();
   return 0;
 }

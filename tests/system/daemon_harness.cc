@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/unique_fd.h"
@@ -26,6 +28,13 @@ int free_port() {
 std::string built_binary(const std::string& relative) {
   const char* dir = std::getenv("FTD_BUILD_DIR");
   return std::string(dir ? dir : ".") + "/" + relative;
+}
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

@@ -41,6 +41,9 @@ class Daemon {
   std::unique_ptr<v1::Control::Stub> stub_;
 };
 
+// The whole text of a file (a daemon's log), empty if it cannot be read.
+std::string slurp(const std::filesystem::path& path);
+
 // Polls `pred` every 20 ms until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 

@@ -18,13 +18,6 @@ std::vector<std::string> secondary_args(int port, const std::string& replica_dir
           "--replica-dir", replica_dir};
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(ExclusiveReplica, SecondDaemonOnTheSameReplicaRefusesNamingTheOwner) {
   TempDir work;
   TempDir replica_dir("/dev/shm");

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/version.h"
 #include "ftd.grpc.pb.h"
 #include "proto/status_mapping.h"
 #include "security/address_policy.h"
@@ -136,6 +137,7 @@ int fail(const grpc::Status& st, const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ftctl: control a ftd daemon"};
+  app.set_version_flag("--version", std::string("ftctl ") + ftd::kVersion);
   std::string control;
   std::string vm;
   bool json = false;
