@@ -403,10 +403,35 @@ TEST_F(AutoFailover, PrimaryDaemonKilledQemuSurvivesSecondaryTakesOver) {
   ASSERT_TRUE(pair_->kill_primary_daemon());
   ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
       << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+  // The operator restarts the primary's ftd too late: it re-attaches to the
+  // orphaned guest, learns that the secondary runs the VM (heartbeat role
+  // `active`), and fences: guest stopped, nothing ever released.
+  watcher_.reset();  // it polls the daemon object that is about to be replaced
+  auto restarted = pair_->restart_primary_daemon({"--reattach"});
+  ASSERT_TRUE(restarted) << restarted.error().to_string();
+  watcher_.emplace(pair_->primary(), pair_->secondary());
+  std::string last;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = pair_->primary().status();
+        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+        return s && s->state() == v1::VM_STATE_FENCED;
+      },
+      30s))
+      << "re-attached primary not fenced: " << last;
+  const double t_fenced = unix_now_s();
+  auto fenced = pair_->primary().status();
+  ASSERT_TRUE(fenced);
+  EXPECT_EQ(fenced->output_released(), 0u) << "the stale guest's output left the host";
   json line{{"scenario", "kill-primary-ftd-only"},
-            {"expected", "secondary active; the orphaned QEMU has no network (its proxy died)"},
-            {"kill_to_active_ms", (unix_now_s() - t_kill) * 1e3}};
+            {"expected",
+             "secondary active; the orphaned QEMU has no network (its proxy died); a late "
+             "--reattach fences it"},
+            {"kill_to_active_ms", (t_active - t_kill) * 1e3},
+            {"late_reattach_to_fenced_ms", (t_fenced - t_active) * 1e3}};
   finish(line, t_kill);
+  EXPECT_EQ(pair_->primary().status()->output_released(), 0u);
 }
 
 // Issue 12: only the primary's ftd dies (SIGKILL) while its QEMU keeps
@@ -470,9 +495,23 @@ TEST_F(PrimaryDaemonRestart, ReattachesToTheRunningGuestThenStillFailsOver) {
   EXPECT_EQ(::kill(qemu_pid, 0), 0);
   EXPECT_EQ(std::stol(file_text(pair_->primary_run() + "/qemu.pid")), qemu_pid);
   EXPECT_EQ(count_of(file_text(pair_->primary_run() + "/serial.log"), "FTD-GUEST-READY"), 1u);
-  EXPECT_NE(
-      file_text(pair_->path("primary.log")).find(fmt::format("qemu.reattached pid={}", qemu_pid)),
-      std::string::npos);
+  const std::string log = file_text(pair_->path("primary.log"));
+  const size_t second_life = log.find(fmt::format("qemu.reattached pid={}", qemu_pid));
+  ASSERT_NE(second_life, std::string::npos) << "no re-attach line";
+  // The dirty tracker of the second life is the first life's (uffd-wp re-armed on QEMU's uffd).
+  auto tracker_of = [&](size_t from) {
+    size_t at = log.find("tracking.choice", from);
+    if (at == std::string::npos) return std::string("none");
+    at = log.find("chosen=", at);
+    return log.substr(at, log.find(' ', at) - at);
+  };
+  EXPECT_EQ(tracker_of(second_life), tracker_of(0));
+  for (const char* evidence : {"qemu.reattach", "tracking.uffd_wp.rearmed", "tracking.choice",
+                               "net.guest.connected", "tracking.audit_miss"})
+    for (size_t at = log.find(evidence, second_life); at != std::string::npos;
+         at = log.find(evidence, at + 1))
+      std::printf("  %s\n", log.substr(at, log.find('\n', at) - at).c_str());
+  EXPECT_EQ(log.find("tracking.audit_miss", second_life), std::string::npos);
 
   // A later loss of the primary host still fails over.
   std::this_thread::sleep_for(2s);
