@@ -159,11 +159,15 @@ void NetworkProxy::Impl::push_from_guest(FrameBytes&& bytes) {
   buffer.push(std::move(f));
 }
 
+// Both modes: asio would throw on a path that does not fit sockaddr_un.
+Status check_socket_path(const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path))
+    return make_error(ErrorCode::kInvalidArgument, "bad unix socket path '{}'", path);
+  return ok();
+}
+
 Status NetworkProxy::Impl::listen() {
   const std::string& path = options.socket_path;
-  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return make_error(ErrorCode::kInvalidArgument, "bad unix socket path '{}'", path);
-  }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -330,6 +334,7 @@ Result<std::unique_ptr<NetworkProxy>> NetworkProxy::start(NetworkProxyOptions op
                                                           TapDevice tap) {
   if (!tap.valid()) return make_error(ErrorCode::kInvalidArgument, "network proxy needs a tap");
   auto impl = std::make_unique<Impl>(std::move(options), std::move(tap));
+  FTD_TRY(check_socket_path(impl->options.socket_path));
   if (!impl->options.dial) FTD_TRY(impl->listen());
   // The reader gets its own descriptor so asio may own and close it.
   int reader_fd = ::fcntl(impl->tap.fd(), F_DUPFD_CLOEXEC, 0);

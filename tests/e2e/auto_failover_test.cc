@@ -113,6 +113,30 @@ class AutoFailover : public ::testing::Test {
 
   HostLan& lan() { return pair_->lan(); }
 
+  // Starts the primary's ftd again with --reattach (after kill_primary_daemon);
+  // the watcher follows the new daemon.
+  ::testing::AssertionResult restart_primary_reattached() {
+    watcher_.reset();  // it polls the daemon object that is about to be replaced
+    auto restarted = pair_->restart_primary_daemon({"--reattach"});
+    if (!restarted) return ::testing::AssertionFailure() << restarted.error().to_string();
+    watcher_.emplace(pair_->primary(), pair_->secondary());
+    return ::testing::AssertionSuccess();
+  }
+  // Waits until the primary reports `state`; a failure names the last one seen.
+  ::testing::AssertionResult primary_reaches(v1::VmState state, std::chrono::seconds timeout) {
+    std::string last;
+    if (wait_until(
+            [&] {
+              auto s = pair_->primary().status();
+              if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+              return s && s->state() == state;
+            },
+            timeout))
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "primary never " << state_name(state) << "; last: " << last;
+  }
+
   // Waits until the record stream answered something new, then `settle`, and
   // stops the clients. Returns the record verdict (asserted intact) and fills
   // the scenario's JSON line.
@@ -407,19 +431,8 @@ TEST_F(AutoFailover, PrimaryDaemonKilledQemuSurvivesSecondaryTakesOver) {
   // The operator restarts the primary's ftd too late: it re-attaches to the
   // orphaned guest, learns that the secondary runs the VM (heartbeat role
   // `active`), and fences: guest stopped, nothing ever released.
-  watcher_.reset();  // it polls the daemon object that is about to be replaced
-  auto restarted = pair_->restart_primary_daemon({"--reattach"});
-  ASSERT_TRUE(restarted) << restarted.error().to_string();
-  watcher_.emplace(pair_->primary(), pair_->secondary());
-  std::string last;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = pair_->primary().status();
-        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
-        return s && s->state() == v1::VM_STATE_FENCED;
-      },
-      30s))
-      << "re-attached primary not fenced: " << last;
+  ASSERT_TRUE(restart_primary_reattached());
+  ASSERT_TRUE(primary_reaches(v1::VM_STATE_FENCED, 30s));
   const double t_fenced = unix_now_s();
   auto fenced = pair_->primary().status();
   ASSERT_TRUE(fenced);
@@ -466,23 +479,12 @@ TEST_F(PrimaryDaemonRestart, ReattachesToTheRunningGuestThenStillFailsOver) {
   ASSERT_TRUE(before);
   const uint64_t epoch_before = before->epoch();
 
-  watcher_.reset();  // it polls the daemon object that is about to be replaced
   const double t_kill = unix_now_s();
   ASSERT_TRUE(pair_->kill_primary_daemon());
   ASSERT_EQ(::kill(qemu_pid, 0), 0) << "QEMU died with its ftd";
-  auto restarted = pair_->restart_primary_daemon({"--reattach"});
-  ASSERT_TRUE(restarted) << restarted.error().to_string();
+  ASSERT_TRUE(restart_primary_reattached());
   const double t_up = unix_now_s();
-  watcher_.emplace(pair_->primary(), pair_->secondary());
-  std::string last;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = pair_->primary().status();
-        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
-        return s && s->state() == v1::VM_STATE_PROTECTED;
-      },
-      120s))
-      << "not protected again: " << last;
+  ASSERT_TRUE(primary_reaches(v1::VM_STATE_PROTECTED, 120s));
   const double t_protected = unix_now_s();
   auto after = pair_->primary().status();
   ASSERT_TRUE(after);

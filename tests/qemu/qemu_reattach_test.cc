@@ -33,21 +33,25 @@ bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeo
   return true;
 }
 
+// Launches a QEMU as the daemon does and lets go of its QMP connection, as a
+// dying daemon does (QMP serves one client at a time); once its pid file exists.
+Result<QemuProcess> launch_then_let_go(const QemuConfig& config) {
+  FTD_ASSIGN_OR_RETURN(QemuProcess q, QemuProcess::launch(config));
+  q.qmp() = QmpClient{};
+  if (!wait_for([&] { return std::filesystem::exists(config.pid_file); }, 5s))
+    return make_error(ErrorCode::kTimeout, "QEMU wrote no pid file {}", config.pid_file);
+  return q;
+}
+
 TEST(QemuReattach, FindsTheLaunchedQemuAndMapsTheSameRam) {
   testing::TempDir dir;
   auto config = surviving_config(dir);
-  auto launched = QemuProcess::launch(config);
+  auto launched = launch_then_let_go(config);
   ASSERT_TRUE(launched) << launched.error().to_string();
-  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(config.pid_file); }, 5s));
-
   auto found = find_run_dir_qemu(config.pid_file, config.qmp_socket_path);
   EXPECT_EQ(found.kind, RunDirQemu::Kind::kLive) << found.detail;
   EXPECT_EQ(found.pid, launched->pid());
-
-  // QMP serves one client at a time: the launcher's connection goes first,
-  // as the dead daemon's did.
   const pid_t pid = launched->pid();
-  launched->qmp() = QmpClient{};
   auto again = reattach_to_run_dir_qemu(config);
   ASSERT_TRUE(again) << again.error().to_string();
   EXPECT_EQ(again->pid(), pid);
@@ -62,10 +66,8 @@ TEST(QemuReattach, FindsTheLaunchedQemuAndMapsTheSameRam) {
 TEST(QemuReattach, RefusesOtherRamSize) {
   testing::TempDir dir;
   auto config = surviving_config(dir);
-  auto launched = QemuProcess::launch(config);
+  auto launched = launch_then_let_go(config);
   ASSERT_TRUE(launched) << launched.error().to_string();
-  launched->qmp() = QmpClient{};
-  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(config.pid_file); }, 5s));
   auto other = config;
   other.memory_mib = 256;
   auto r = reattach_to_run_dir_qemu(other);
@@ -80,9 +82,8 @@ TEST(QemuReattach, StalePidFileOfADeadQemu) {
   auto config = surviving_config(dir);
   pid_t pid = -1;
   {
-    auto launched = QemuProcess::launch(config);
+    auto launched = launch_then_let_go(config);
     ASSERT_TRUE(launched) << launched.error().to_string();
-    ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(config.pid_file); }, 5s));
     pid = launched->pid();
     launched->kill();  // SIGKILL: QEMU cannot remove its pid file
   }
@@ -130,10 +131,8 @@ TEST(QemuReattach, NoPidFile) {
 TEST(QemuReattach, AdoptedQemuEndsWithItsObject) {
   testing::TempDir dir;
   auto config = surviving_config(dir);
-  auto launched = QemuProcess::launch(config);
+  auto launched = launch_then_let_go(config);
   ASSERT_TRUE(launched) << launched.error().to_string();
-  launched->qmp() = QmpClient{};
-  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(config.pid_file); }, 5s));
   {
     auto adopted = reattach_to_run_dir_qemu(config);
     ASSERT_TRUE(adopted) << adopted.error().to_string();
