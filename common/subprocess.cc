@@ -79,7 +79,10 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
       int flags = ::fcntl(fd, F_GETFD);
       if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
     }
-    ::setpgid(0, 0);  // own process group: a terminal ^C to tests does not hit it twice
+    if (options.new_session)
+      ::setsid();
+    else
+      ::setpgid(0, 0);  // own process group: a terminal ^C to tests does not hit it twice
     ::execvpe(argv[0], argv.data(), envp.data());
     _exit(127);
   }

@@ -27,6 +27,10 @@ struct SpawnOptions {
   // a guest must not outlive the daemon that gates its output. Spawn from a
   // long-lived thread (e.g. main) when setting this.
   bool kill_with_parent = false;
+  // Own session (setsid) instead of only an own process group: no controlling
+  // terminal's hangup or job control reaches it. For a process that must
+  // outlive us (a guest QEMU a restarted daemon re-attaches to).
+  bool new_session = false;
 };
 
 class Subprocess {

@@ -48,7 +48,11 @@ void add_engine_options(CLI::App& app, EngineOptions& o) {
   app.add_option("--mac", o.mac, "qmp: guest NIC MAC address (same on both hosts)");
   app.add_option("--tap", o.tap, "qmp: tap device ftd creates as the guest's host-side wire");
   app.add_option("--bridge", o.bridge, "qmp: bridge to attach the tap to");
-  app.add_option("--run-dir", o.run_dir, "qmp: directory for sockets and logs");
+  app.add_option("--run-dir", o.run_dir,
+                 "qmp: directory for QEMU's pid file, sockets and logs (default /run/ftd/<vm>)");
+  app.add_flag("--reattach", o.reattach,
+               "qmp primary: take over the guest QEMU a crashed daemon left running in the run "
+               "directory (no reboot) instead of launching one");
   app.add_option("--dirty-tracker", o.dirty_tracker,
                  "qmp: how dirty guest pages are found: auto (probe: uffd-wp, soft-dirty, scan), "
                  "uffd-wp, soft-dirty or scan")
@@ -87,6 +91,14 @@ Result<std::unique_ptr<GuestEngine>> build_primary_engine(
     return std::unique_ptr<GuestEngine>(std::move(engine));
   }
   return build_qmp_engine(o, vm, gates);
+}
+
+Status check_engine_options(const EngineOptions& o, const std::string& role) {
+  if (o.reattach && (o.engine != "qmp" || role != "primary"))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--reattach needs --role primary --engine qmp (it takes over a running "
+                      "guest QEMU)");
+  return ok();
 }
 
 Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm) {

@@ -39,9 +39,11 @@ struct EngineOptions {
   std::string initrd;
   std::string append = "console=ttyS0 quiet";
   std::string mac = "52:54:00:12:34:56";
-  std::string tap;      // host side of the guest's NIC (created by ftd)
-  std::string bridge;   // attach the tap to this bridge
-  std::string run_dir;  // QMP/NIC sockets, serial and QEMU logs; default /run/ftd/<vm>
+  std::string tap;     // host side of the guest's NIC (created by ftd)
+  std::string bridge;  // attach the tap to this bridge
+  std::string
+      run_dir;  // QEMU pid file, QMP/NIC sockets, serial and QEMU logs; default /run/ftd/<vm>
+  bool reattach = false;  // primary: take over the QEMU left running in run_dir
   // qmp dirty tracking (tracking/): auto|uffd-wp|soft-dirty|scan
   std::string dirty_tracker = "auto";
   uint64_t audit_every = 100;  // epochs between hash audits of the tracker; 0: never
@@ -55,6 +57,8 @@ PipelineConfig to_config(const PipelineOptions& o);
 // Builds the primary's engine; output gates it feeds are appended to `gates`.
 Result<std::unique_ptr<GuestEngine>> build_primary_engine(
     const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates);
+// Flag combinations the engines cannot honour (checked before anything starts).
+Status check_engine_options(const EngineOptions& o, const std::string& role);
 Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm);
 
 }  // namespace ftd

@@ -9,6 +9,8 @@
 #include "net/network_proxy.h"
 #include "qemu/network_gate.h"
 #include "qemu/qemu_activator.h"
+#include "qemu/qemu_identity.h"
+#include "qemu/qemu_reattach.h"
 #include "qemu/qmp_engine.h"
 #include "tracking/uffd_preload_path.h"
 
@@ -18,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Paths {
-  std::string run_dir, qmp, nic, serial;
+  std::string run_dir, qmp, nic, serial, pid_file;
 };
 
 Result<Paths> make_paths(const EngineOptions& o, const std::string& vm) {
@@ -30,6 +32,7 @@ Result<Paths> make_paths(const EngineOptions& o, const std::string& vm) {
   p.qmp = p.run_dir + "/qmp.sock";
   p.nic = p.run_dir + "/nic.sock";
   p.serial = p.run_dir + "/serial.log";
+  p.pid_file = p.run_dir + "/qemu.pid";
   return p;
 }
 
@@ -63,13 +66,31 @@ Result<QemuConfig> qemu_config(const EngineOptions& o, const Paths& p) {
 }
 
 Result<std::unique_ptr<net::NetworkProxy>> start_proxy(const EngineOptions& o, const Paths& p,
-                                                       bool passthrough) {
+                                                       bool passthrough, bool dial = false) {
   if (o.tap.empty())
     return make_error(ErrorCode::kInvalidArgument, "--tap is required with --engine qmp");
   FTD_ASSIGN_OR_RETURN(net::TapDevice tap,
                        net::TapDevice::open({.name = o.tap, .bridge = o.bridge}));
-  return net::NetworkProxy::start({.socket_path = p.nic, .passthrough = passthrough},
+  return net::NetworkProxy::start({.socket_path = p.nic, .dial = dial, .passthrough = passthrough},
                                   std::move(tap));
+}
+
+// The primary's guest: launched so that it outlives a crash of this daemon
+// (own session, pid file, NIC socket QEMU listens on), or, with --reattach,
+// the one a crashed predecessor left running. A live QEMU in the run
+// directory is never silently replaced by a second guest.
+Result<QemuProcess> primary_qemu(const EngineOptions& o, const std::string& vm, QemuConfig config) {
+  if (o.reattach) return reattach_to_run_dir_qemu(config);
+  RunDirQemu found = find_run_dir_qemu(config.pid_file, config.qmp_socket_path);
+  if (found.kind == RunDirQemu::Kind::kLive)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the guest QEMU of VM '{}' still runs (pid {}, pid file {}), left by a "
+                      "daemon that died: restart with --reattach to protect it again without a "
+                      "reboot, or stop that QEMU first",
+                      vm, found.pid, config.pid_file);
+  if (found.kind == RunDirQemu::Kind::kStale)
+    spdlog::warn("qemu.stale_pid_file {} action=launch", found.detail);
+  return QemuProcess::launch(config);
 }
 
 // How a QmpEngine drives its QEMU: on the primary, and on the secondary for
@@ -95,12 +116,20 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
   config.uffd_preload_library = uffd_preload(o);
+  config.pid_file = p.pid_file;
+  config.kill_with_daemon = false;
+  config.survive_daemon = true;
+  config.nic->qemu_listens = true;
   FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
-  // The proxy listens before QEMU starts: QEMU 7.2's stream netdev connects once.
-  FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/false));
-  FTD_ASSIGN_OR_RETURN(QemuProcess qemu, QemuProcess::launch(config));
-  spdlog::info("qemu.started pid={} memory_mib={} start_ms={:.0f} qmp={} serial={}", qemu.pid(),
-               o.memory_mib, qemu.start_ms(), p.qmp, p.serial);
+  FTD_ASSIGN_OR_RETURN(QemuProcess qemu, primary_qemu(o, vm, config));
+  // Output is held from the first frame on (a re-attached guest's secondary
+  // may still hold an older replica it could activate); the proxy dials QEMU's
+  // NIC socket, now and after every disconnect. Until it is connected QEMU
+  // drops what the guest sends (its stream netdev's link is down).
+  FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/false, /*dial=*/true));
+  spdlog::info("qemu.{} pid={} memory_mib={} start_ms={:.0f} qmp={} serial={}",
+               o.reattach ? "reattached" : "started", qemu.pid(), o.memory_mib, qemu.start_ms(),
+               p.qmp, p.serial);
   if (auto st = proxy->wait_for_guest(std::chrono::seconds(5)); !st)
     spdlog::warn("qemu.nic_not_connected error=\"{}\"", st.error().to_string());
   FTD_ASSIGN_OR_RETURN(auto engine, QmpEngine::create(std::move(qemu), qmp_options));

@@ -54,7 +54,8 @@ struct NetworkProxy::Impl {
         buffer([this](GuestFrame&& f) { write_to_tap(std::move(f)); }, options.first_epoch),
         acceptor(io),
         tap_reader(io),
-        retry_timer(io) {}
+        retry_timer(io),
+        dial_timer(io) {}
 
   // ---- guest -> host: hold, then tap ----
   // The buffer's sink. Runs under the buffer's release lock only, so its
@@ -65,6 +66,10 @@ struct NetworkProxy::Impl {
   // ---- I/O thread ----
   Status listen();
   void accept_next();
+  // Dial mode: connect to QEMU's listening NIC socket, again after every
+  // disconnect (a restarted daemon finds the same QEMU there).
+  void dial_next();
+  void adopt_guest(UnixSocket socket);
   void read_guest(const std::shared_ptr<GuestConnection>& c);
   void close_guest(std::shared_ptr<GuestConnection> c,
                    std::string_view why);  // by value: may reset `current`
@@ -102,6 +107,8 @@ struct NetworkProxy::Impl {
   asio::local::stream_protocol::acceptor acceptor;
   asio::posix::stream_descriptor tap_reader;
   asio::steady_timer retry_timer;
+  asio::steady_timer dial_timer;
+  bool dial_failing = false;  // I/O thread only: log the first failed dial of a series
   std::array<uint8_t, kMaxFrameBytes> tap_buf{};
   std::shared_ptr<GuestConnection> current;  // I/O thread only
   std::thread thread;
@@ -152,11 +159,15 @@ void NetworkProxy::Impl::push_from_guest(FrameBytes&& bytes) {
   buffer.push(std::move(f));
 }
 
+// Both modes: asio would throw on a path that does not fit sockaddr_un.
+Status check_socket_path(const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path))
+    return make_error(ErrorCode::kInvalidArgument, "bad unix socket path '{}'", path);
+  return ok();
+}
+
 Status NetworkProxy::Impl::listen() {
   const std::string& path = options.socket_path;
-  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return make_error(ErrorCode::kInvalidArgument, "bad unix socket path '{}'", path);
-  }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -181,19 +192,46 @@ void NetworkProxy::Impl::accept_next() {
       accept_next();
       return;
     }
-    if (current) close_guest(current, "replaced by a newer connection");
-    uint64_t id;
-    {
-      MutexLock lock(conn_mu);
-      id = ++guest_connections;
-      guest_connected = true;
-    }
-    conn_cv.notify_all();
-    current = std::make_shared<GuestConnection>(std::move(socket), id);
-    spdlog::info("net.guest.connected path={} connection={}", options.socket_path, id);
-    read_guest(current);
+    adopt_guest(std::move(socket));
     accept_next();
   });
+}
+
+void NetworkProxy::Impl::dial_next() {
+  auto socket = std::make_shared<UnixSocket>(io);
+  socket->async_connect(asio::local::stream_protocol::endpoint(options.socket_path),
+                        [this, socket](boost::system::error_code ec) {
+                          if (ec == asio::error::operation_aborted) return;
+                          if (ec) {
+                            // QEMU not listening yet (starting, restarting) or gone: keep trying.
+                            if (!dial_failing)
+                              spdlog::info("net.guest.dial_waiting path={} error={}",
+                                           options.socket_path, ec.message());
+                            dial_failing = true;
+                            dial_timer.expires_after(options.dial_retry);
+                            dial_timer.async_wait([this](boost::system::error_code e) {
+                              if (!e) dial_next();
+                            });
+                            return;
+                          }
+                          dial_failing = false;
+                          adopt_guest(std::move(*socket));
+                        });
+}
+
+void NetworkProxy::Impl::adopt_guest(UnixSocket socket) {
+  if (current) close_guest(current, "replaced by a newer connection");
+  uint64_t id;
+  {
+    MutexLock lock(conn_mu);
+    id = ++guest_connections;
+    guest_connected = true;
+  }
+  conn_cv.notify_all();
+  current = std::make_shared<GuestConnection>(std::move(socket), id);
+  spdlog::info("net.guest.connected path={} connection={} mode={}", options.socket_path, id,
+               options.dial ? "dial" : "accept");
+  read_guest(current);
 }
 
 void NetworkProxy::Impl::read_guest(const std::shared_ptr<GuestConnection>& c) {
@@ -220,7 +258,8 @@ void NetworkProxy::Impl::read_guest(const std::shared_ptr<GuestConnection>& c) {
 void NetworkProxy::Impl::close_guest(std::shared_ptr<GuestConnection> c, std::string_view why) {
   if (c->closed) return;
   c->closed = true;
-  if (current == c) {  // before the close, so whoever sees EOF sees "disconnected"
+  const bool was_current = current == c;
+  if (was_current) {  // before the close, so whoever sees EOF sees "disconnected"
     current.reset();
     MutexLock lock(conn_mu);
     guest_connected = false;
@@ -234,6 +273,7 @@ void NetworkProxy::Impl::close_guest(std::shared_ptr<GuestConnection> c, std::st
   }
   spdlog::warn("net.guest.disconnected connection={} reason=\"{}\" tap_kept={}", c->id, why,
                tap.name());
+  if (options.dial && was_current) dial_next();
 }
 
 void NetworkProxy::Impl::read_tap() {
@@ -294,7 +334,8 @@ Result<std::unique_ptr<NetworkProxy>> NetworkProxy::start(NetworkProxyOptions op
                                                           TapDevice tap) {
   if (!tap.valid()) return make_error(ErrorCode::kInvalidArgument, "network proxy needs a tap");
   auto impl = std::make_unique<Impl>(std::move(options), std::move(tap));
-  FTD_TRY(impl->listen());
+  FTD_TRY(check_socket_path(impl->options.socket_path));
+  if (!impl->options.dial) FTD_TRY(impl->listen());
   // The reader gets its own descriptor so asio may own and close it.
   int reader_fd = ::fcntl(impl->tap.fd(), F_DUPFD_CLOEXEC, 0);
   if (reader_fd < 0) return errno_error("dup tap fd");
@@ -307,12 +348,16 @@ Result<std::unique_ptr<NetworkProxy>> NetworkProxy::start(NetworkProxyOptions op
     MutexLock lock(impl->counters_mu);
     impl->passthrough = true;
   }
-  impl->accept_next();
+  if (impl->options.dial)
+    impl->dial_next();
+  else
+    impl->accept_next();
   impl->read_tap();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->io.run(); });
-  spdlog::info("net.proxy.started socket={} tap={} passthrough={}", raw->options.socket_path,
-               raw->tap.name(), raw->options.passthrough);
+  spdlog::info("net.proxy.started socket={} mode={} tap={} passthrough={}",
+               raw->options.socket_path, raw->options.dial ? "dial" : "accept", raw->tap.name(),
+               raw->options.passthrough);
   return std::unique_ptr<NetworkProxy>(new NetworkProxy(std::move(impl)));
 }
 
@@ -321,7 +366,8 @@ NetworkProxy::~NetworkProxy() {
   if (impl_->thread.joinable()) impl_->thread.join();
   boost::system::error_code ignored;
   impl_->acceptor.close(ignored);
-  ::unlink(impl_->options.socket_path.c_str());
+  // In dial mode the socket is QEMU's: a restarted daemon dials it again.
+  if (!impl_->options.dial) ::unlink(impl_->options.socket_path.c_str());
   auto s = stats();
   if (s.frames_held > 0) {
     spdlog::warn("net.proxy.stopped_with_held frames={} bytes={}", s.frames_held, s.bytes_held);

@@ -12,6 +12,9 @@
 // thread, outside every lock advance_epoch() needs, so an ack never stretches
 // a checkpoint pause.
 //
+// Or, in dial mode (`dial`), the proxy connects to QEMU's `-netdev
+// stream,server=on` socket and re-dials whenever the connection ends.
+//
 // QEMU disconnecting is logged and survived: the tap stays, held frames stay
 // held, and the next connection (a restarted or standby QEMU) takes over. A
 // newer connection replaces an older one.
@@ -29,7 +32,15 @@
 namespace ftd::net {
 
 struct NetworkProxyOptions {
-  std::string socket_path;  // unix socket QEMU connects to (a stale socket file is replaced)
+  // Accept mode: the unix socket QEMU connects to (a stale socket file is
+  // replaced). Dial mode: the socket QEMU listens on (-netdev stream,server=on).
+  std::string socket_path;
+  // Dial QEMU instead of accepting it, and dial again after every disconnect
+  // (every `dial_retry` while nobody listens): QEMU 7.2's stream netdev as a
+  // server accepts again after its peer closed, so a restarted daemon can
+  // re-attach to a guest that kept running (as a client it never reconnects).
+  bool dial = false;
+  std::chrono::milliseconds dial_retry{50};
   uint64_t first_epoch = 1;
   bool passthrough = false;  // start without holding (unprotected VM)
   // Host->guest backlog when QEMU reads slowly; beyond it frames are dropped like a full NIC ring.

@@ -31,12 +31,13 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
   if (c.nic) {
     // romfile= drops the iPXE option ROM: ~250 KB of private RAM that would
     // otherwise ride along in every device-state capture (we boot with -kernel).
-    a.insert(
-        a.end(),
-        {"-netdev",
-         fmt::format("stream,id=n0,server=off,addr.type=unix,addr.path={}", c.nic->socket_path),
-         "-device", fmt::format("virtio-net-pci,netdev=n0,mac={},romfile=", c.nic->mac)});
+    a.insert(a.end(),
+             {"-netdev",
+              fmt::format("stream,id=n0,server={},addr.type=unix,addr.path={}",
+                          c.nic->qemu_listens ? "on" : "off", c.nic->socket_path),
+              "-device", fmt::format("virtio-net-pci,netdev=n0,mac={},romfile=", c.nic->mac)});
   }
+  if (!c.pid_file.empty()) a.insert(a.end(), {"-pidfile", c.pid_file});
   if (c.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});
   a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
   return a;

@@ -10,12 +10,15 @@
 
 namespace ftd {
 
-// Guest NIC: QEMU connects as a *client* to a unix stream socket the daemon
-// listens on (the output-commit proxy). The socket must be listening before
-// QEMU starts: QEMU 7.2 does not reconnect.
+// Guest NIC: a unix stream socket between QEMU and the daemon's output-commit
+// proxy. Either QEMU connects as a *client* to the daemon's socket (which must
+// listen before QEMU starts: QEMU 7.2 connects once, never again), or QEMU
+// listens (`qemu_listens`) and the daemon dials; QEMU 7.2 accepts again after
+// its peer closed, so a restarted daemon re-attaches to a running guest.
 struct QemuNic {
   std::string socket_path;
   std::string mac = "52:54:00:12:34:56";
+  bool qemu_listens = false;
 };
 
 struct QemuConfig {
@@ -40,6 +43,11 @@ struct QemuConfig {
   bool incoming = false;
   // QEMU dies with the thread that launched it (see SpawnOptions).
   bool kill_with_daemon = false;
+  // QEMU outlives a crashed daemon: own session, no death signal (a clean
+  // daemon stop still ends it). Excludes kill_with_daemon.
+  bool survive_daemon = false;
+  // QEMU writes (and locks) its pid here: how a restarted daemon finds it.
+  std::string pid_file;
   // libftd_uffd_preload.so, loaded into QEMU with LD_PRELOAD so that QEMU
   // holds a userfaultfd at fd `uffd_fd` for the uffd-wp dirty tracker
   // (tracking/). Empty: not loaded (the tracker falls back).

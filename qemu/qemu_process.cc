@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "qemu/guest_memfd.h"
+#include "qemu/qemu_identity.h"
 
 namespace ftd {
 namespace {
@@ -63,12 +65,15 @@ Result<QemuProcess> QemuProcess::launch(const QemuConfig& config) {
       spdlog::warn("qemu.uffd_preload_missing path={}", config.uffd_preload_library);
   }
   auto start = Clock::now();
-  FTD_ASSIGN_OR_RETURN(Subprocess child, Subprocess::spawn(SpawnOptions{
-                                             .argv = argv,
-                                             .env = env,
-                                             .log_path = config.effective_log_path(),
-                                             .netns = config.netns,
-                                             .kill_with_parent = config.kill_with_daemon}));
+  if (!config.pid_file.empty()) ::unlink(config.pid_file.c_str());  // a dead QEMU's
+  FTD_ASSIGN_OR_RETURN(Subprocess child,
+                       Subprocess::spawn(SpawnOptions{
+                           .argv = argv,
+                           .env = env,
+                           .log_path = config.effective_log_path(),
+                           .netns = config.netns,
+                           .kill_with_parent = config.kill_with_daemon && !config.survive_daemon,
+                           .new_session = config.survive_daemon}));
   q.pid_ = child.pid();
   q.child_.emplace(std::move(child));
   auto qmp = QmpClient::connect(config.qmp_socket_path, deadline_after(config.start_timeout),
@@ -101,6 +106,41 @@ Result<QemuProcess> QemuProcess::attach(const std::string& qmp_socket_path, pid_
   return q;
 }
 
+Result<QemuProcess> QemuProcess::reattach(const QemuConfig& config, pid_t pid, bool adopt,
+                                          std::chrono::milliseconds timeout) {
+  QemuProcess q;
+  q.config_ = config;
+  q.pid_ = pid;
+  FTD_ASSIGN_OR_RETURN(q.pidfd_, open_qemu_pidfd(pid, config.qmp_socket_path));
+  q.adopted_ = adopt;
+  auto qmp = QmpClient::connect(config.qmp_socket_path, deadline_after(timeout),
+                                [&q] { return q.alive(); });
+  if (!qmp) return std::unexpected(q.explain(qmp.error().with_context("re-attaching to QEMU")));
+  q.qmp_ = std::move(*qmp);
+  FTD_ASSIGN_OR_RETURN(auto summary, q.qmp_.execute("query-memory-size-summary"));
+  q.ram_bytes_ = summary.value("base-memory", uint64_t{0});
+  if (config.memory_mib != 0 && q.ram_bytes_ != config.memory_mib * kMiB)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "QEMU pid {} has {} MiB of guest RAM, the options say {} MiB", pid,
+                      q.ram_bytes_ / kMiB, config.memory_mib);
+  q.config_.memory_mib = q.ram_bytes_ / kMiB;
+  if (config.ram_file.empty())
+    FTD_TRY(q.map_guest_ram(q.ram_bytes_));
+  else
+    FTD_TRY(q.map_guest_ram_file(config.ram_file));
+  spdlog::info("qemu.reattached pid={} ram_mib={} uffd={} adopted={}", pid, q.config_.memory_mib,
+               q.uffd_fd_in_qemu() ? "found" : "none", adopt);
+  return q;
+}
+
+QemuProcess::~QemuProcess() {
+  // Only an adopted QEMU: a launched one dies with child_, an attached one is not ours.
+  if (adopted_ && pidfd_) {
+    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    spdlog::info("qemu.killed pid={} why=\"daemon stopping (re-attached QEMU)\"", pid_);
+  }
+}
+
 Status QemuProcess::map_guest_ram(std::optional<uint64_t> expected_size) {
   auto memfd = find_guest_memfd(pid_, expected_size);
   if (!memfd) return std::unexpected(explain(memfd.error()));
@@ -125,7 +165,7 @@ Status QemuProcess::map_guest_ram_file(const std::string& path) {
 }
 
 std::optional<int> QemuProcess::uffd_fd_in_qemu() const {
-  if (!child_ || config_.uffd_preload_library.empty()) return std::nullopt;
+  if ((!child_ && !pidfd_) || config_.uffd_preload_library.empty()) return std::nullopt;
   std::error_code ec;
   auto target =
       std::filesystem::read_symlink(fmt::format("/proc/{}/fd/{}", pid_, config_.uffd_fd), ec);
@@ -135,6 +175,7 @@ std::optional<int> QemuProcess::uffd_fd_in_qemu() const {
 
 bool QemuProcess::alive() {
   if (child_) return child_->running();
+  if (pidfd_) return !pidfd_exited(pidfd_.get());
   return pid_ > 0 && ::kill(pid_, 0) == 0;
 }
 
@@ -183,7 +224,7 @@ Status QemuProcess::quit(std::chrono::milliseconds timeout) {
     return ok();
   }
   auto deadline = deadline_after(timeout);
-  while (::kill(pid_, 0) == 0) {
+  while (alive()) {
     if (Clock::now() > deadline)
       return make_error(ErrorCode::kTimeout, "QEMU pid {} did not quit", pid_);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -195,6 +236,8 @@ void QemuProcess::kill() {
   if (child_) {
     child_->kill(SIGKILL);
     (void)child_->wait();
+  } else if (pidfd_) {
+    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
   } else if (pid_ > 0) {
     ::kill(pid_, SIGKILL);
   }

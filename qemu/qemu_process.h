@@ -1,6 +1,6 @@
-// One guest QEMU: launched by us (and SIGKILLed with us) or attached to by
-// pid + QMP socket. Owns the QMP connection and, for memfd-backed guests, a
-// read-only mapping of guest RAM.
+// One guest QEMU: launched by us or attached to by pid + QMP socket (a
+// restarted daemon re-attaching to its guest). Owns the QMP connection and,
+// for memfd-backed guests, a read-only mapping of guest RAM.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +13,7 @@
 #include "common/mapped_region.h"
 #include "common/result.h"
 #include "common/subprocess.h"
+#include "common/unique_fd.h"
 #include "qemu/qemu_config.h"
 #include "qemu/qmp_client.h"
 
@@ -22,7 +23,9 @@ class QemuProcess {
  public:
   QemuProcess(QemuProcess&&) noexcept = default;
   QemuProcess& operator=(QemuProcess&&) noexcept = default;
-  ~QemuProcess() = default;  // a launched QEMU is SIGKILLed by its Subprocess
+  // A launched QEMU is SIGKILLed by its Subprocess, an adopted one through its
+  // pidfd; a merely attached one is left running.
+  ~QemuProcess();
 
   // Starts QEMU, waits for QMP and maps guest RAM (memfd mode). Errors: binary
   // missing, QEMU exiting at start (with the tail of its log), no memfd.
@@ -30,6 +33,13 @@ class QemuProcess {
   // Attaches to a running QEMU whose RAM is a memory-backend-memfd,share=on.
   static Result<QemuProcess> attach(const std::string& qmp_socket_path, pid_t pid,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Re-attaches to the QEMU a previous daemon launched from `config` (same
+  // run directory): checks through a pidfd that `pid` is that QEMU (its
+  // command line names config's QMP socket), that its RAM has
+  // config.memory_mib, and finds its userfaultfd. `adopt`: from now on it
+  // ends with this object, as if we had launched it.
+  static Result<QemuProcess> reattach(const QemuConfig& config, pid_t pid, bool adopt,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   pid_t pid() const { return pid_; }
   QmpClient& qmp() { return qmp_; }
@@ -40,7 +50,7 @@ class QemuProcess {
   // Inode of the guest-RAM memfd or file: finds QEMU's own mapping of it in /proc/<pid>/maps.
   uint64_t ram_inode() const { return ram_inode_; }
   // The fd number where libftd_uffd_preload.so left QEMU's userfaultfd, if
-  // we launched QEMU with it and the fd is there.
+  // QEMU was launched (by us or a previous daemon) with it and the fd is there.
   std::optional<int> uffd_fd_in_qemu() const;
   const QemuConfig& config() const { return config_; }
   // Milliseconds from spawn until QMP answered (0 when attached).
@@ -66,6 +76,8 @@ class QemuProcess {
 
   QemuConfig config_;
   std::optional<Subprocess> child_;  // set when we launched it
+  UniqueFd pidfd_;                   // set when re-attached: exit and signals without pid reuse
+  bool adopted_ = false;             // re-attached and ours to end
   pid_t pid_ = -1;
   QmpClient qmp_;
   MappedRegion ram_;

@@ -25,8 +25,18 @@ Result<std::unique_ptr<UffdWpTracker>> UffdWpTracker::arm(const TrackedRange& ra
   const std::string pagemap_path = fmt::format("/proc/{}/pagemap", range.pid);
   UniqueFd pagemap(::open(pagemap_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap) return errno_error("open " + pagemap_path);
-  FTD_TRY(uffd_enable_wp_async(uffd.get()));
-  FTD_TRY(uffd_register_wp(uffd.get(), range.start, range.length));
+  if (auto api = uffd_enable_wp_async(uffd.get()); !api) {
+    // UFFDIO_API succeeds once per userfaultfd. A daemon re-attaching to a
+    // QEMU whose previous daemon armed this uffd (always with WP_ASYNC, so the
+    // guest never blocked on it) finds it negotiated: registering again works
+    // then, and on a never-negotiated uffd it fails, keeping the API error.
+    if (!uffd_register_wp(uffd.get(), range.start, range.length))
+      return std::unexpected(api.error());
+    spdlog::info("tracking.uffd_wp.rearmed pid={} why=\"uffd negotiated by an earlier daemon\"",
+                 range.pid);
+  } else {
+    FTD_TRY(uffd_register_wp(uffd.get(), range.start, range.length));
+  }
   FTD_TRY(uffd_write_protect(uffd.get(), range.start, range.length));
   spdlog::debug("tracking.uffd_wp.armed pid={} start={:#x} bytes={}", range.pid, range.start,
                 range.length);

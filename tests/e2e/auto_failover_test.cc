@@ -10,6 +10,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "proto/status_mapping.h"
@@ -110,6 +112,30 @@ class AutoFailover : public ::testing::Test {
   }
 
   HostLan& lan() { return pair_->lan(); }
+
+  // Starts the primary's ftd again with --reattach (after kill_primary_daemon);
+  // the watcher follows the new daemon.
+  ::testing::AssertionResult restart_primary_reattached() {
+    watcher_.reset();  // it polls the daemon object that is about to be replaced
+    auto restarted = pair_->restart_primary_daemon({"--reattach"});
+    if (!restarted) return ::testing::AssertionFailure() << restarted.error().to_string();
+    watcher_.emplace(pair_->primary(), pair_->secondary());
+    return ::testing::AssertionSuccess();
+  }
+  // Waits until the primary reports `state`; a failure names the last one seen.
+  ::testing::AssertionResult primary_reaches(v1::VmState state, std::chrono::seconds timeout) {
+    std::string last;
+    if (wait_until(
+            [&] {
+              auto s = pair_->primary().status();
+              if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+              return s && s->state() == state;
+            },
+            timeout))
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "primary never " << state_name(state) << "; last: " << last;
+  }
 
   // Waits until the record stream answered something new, then `settle`, and
   // stops the clients. Returns the record verdict (asserted intact) and fills
@@ -401,10 +427,110 @@ TEST_F(AutoFailover, PrimaryDaemonKilledQemuSurvivesSecondaryTakesOver) {
   ASSERT_TRUE(pair_->kill_primary_daemon());
   ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 30s))
       << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+  // The operator restarts the primary's ftd too late: it re-attaches to the
+  // orphaned guest, learns that the secondary runs the VM (heartbeat role
+  // `active`), and fences: guest stopped, nothing ever released.
+  ASSERT_TRUE(restart_primary_reattached());
+  ASSERT_TRUE(primary_reaches(v1::VM_STATE_FENCED, 30s));
+  const double t_fenced = unix_now_s();
+  auto fenced = pair_->primary().status();
+  ASSERT_TRUE(fenced);
+  EXPECT_EQ(fenced->output_released(), 0u) << "the stale guest's output left the host";
   json line{{"scenario", "kill-primary-ftd-only"},
-            {"expected", "secondary active; the orphaned QEMU has no network (its proxy died)"},
-            {"kill_to_active_ms", (unix_now_s() - t_kill) * 1e3}};
+            {"expected",
+             "secondary active; the orphaned QEMU has no network (its proxy died); a late "
+             "--reattach fences it"},
+            {"kill_to_active_ms", (t_active - t_kill) * 1e3},
+            {"late_reattach_to_fenced_ms", (t_fenced - t_active) * 1e3}};
   finish(line, t_kill);
+  EXPECT_EQ(pair_->primary().status()->output_released(), 0u);
+}
+
+// Issue 12: only the primary's ftd dies (SIGKILL) while its QEMU keeps
+// running; a new ftd started with --reattach takes the same QEMU over (QMP,
+// guest RAM, its userfaultfd, the NIC socket QEMU listens on) and protects it
+// again without a reboot. The heartbeat timeout is 100 x 50 ms = 5 s here so
+// the restart fits inside it and the secondary does not fail over meanwhile;
+// a later primary host loss must still fail over to it.
+class PrimaryDaemonRestart : public AutoFailover {
+ protected:
+  void SetUp() override { start({.extra_args = {"--heartbeat-misses", "100"}}); }
+};
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_F(PrimaryDaemonRestart, ReattachesToTheRunningGuestThenStillFailsOver) {
+  auto qemus = qemu_children(pair_->primary().process().pid());
+  ASSERT_EQ(qemus.size(), 1u) << "expected one QEMU under the primary ftd";
+  const pid_t qemu_pid = qemus[0];
+  auto before = pair_->primary().status();
+  ASSERT_TRUE(before);
+  const uint64_t epoch_before = before->epoch();
+
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(pair_->kill_primary_daemon());
+  ASSERT_EQ(::kill(qemu_pid, 0), 0) << "QEMU died with its ftd";
+  ASSERT_TRUE(restart_primary_reattached());
+  const double t_up = unix_now_s();
+  ASSERT_TRUE(primary_reaches(v1::VM_STATE_PROTECTED, 120s));
+  const double t_protected = unix_now_s();
+  auto after = pair_->primary().status();
+  ASSERT_TRUE(after);
+  // Epochs advance on the new daemon (it counts from 1 after its full sync).
+  ASSERT_TRUE(wait_for_acked_epoch(pair_->primary(), after->epoch() + 20, 60s));
+  EXPECT_EQ(failover_state(pair_->secondary()), "standby") << "the secondary failed over";
+
+  // Same QEMU, never rebooted: the run directory's pid file names it, the
+  // guest announced readiness once, and the new daemon says it re-attached.
+  EXPECT_EQ(::kill(qemu_pid, 0), 0);
+  EXPECT_EQ(std::stol(file_text(pair_->primary_run() + "/qemu.pid")), qemu_pid);
+  EXPECT_EQ(count_of(file_text(pair_->primary_run() + "/serial.log"), "FTD-GUEST-READY"), 1u);
+  const std::string log = file_text(pair_->path("primary.log"));
+  const size_t second_life = log.find(fmt::format("qemu.reattached pid={}", qemu_pid));
+  ASSERT_NE(second_life, std::string::npos) << "no re-attach line";
+  // The dirty tracker of the second life is the first life's (uffd-wp re-armed on QEMU's uffd).
+  auto tracker_of = [&](size_t from) {
+    size_t at = log.find("tracking.choice", from);
+    if (at == std::string::npos) return std::string("none");
+    at = log.find("chosen=", at);
+    return log.substr(at, log.find(' ', at) - at);
+  };
+  EXPECT_EQ(tracker_of(second_life), tracker_of(0));
+  for (const char* evidence : {"qemu.reattach", "tracking.uffd_wp.rearmed", "tracking.choice",
+                               "net.guest.connected", "tracking.audit_miss"})
+    for (size_t at = log.find(evidence, second_life); at != std::string::npos;
+         at = log.find(evidence, at + 1))
+      std::printf("  %s\n", log.substr(at, log.find('\n', at) - at).c_str());
+  EXPECT_EQ(log.find("tracking.audit_miss", second_life), std::string::npos);
+
+  // A later loss of the primary host still fails over.
+  std::this_thread::sleep_for(2s);
+  const double t_kill2 = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kPrimary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 60s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  const double t_active = unix_now_s();
+  json line{{"scenario", "restart-primary-ftd"},
+            {"expected", "same QEMU re-attached, protected again, no reboot; later failover works"},
+            {"qemu_pid", qemu_pid},
+            {"epoch_before_kill", epoch_before},
+            {"kill_to_daemon_up_ms", (t_up - t_kill) * 1e3},
+            {"kill_to_protected_ms", (t_protected - t_kill) * 1e3},
+            {"kill2_to_active_ms", (t_active - t_kill2) * 1e3}};
+  finish(line, t_kill);
+  EXPECT_EQ(line["records"].value("server_seq_breaks", -1), 0) << "the guest's server restarted";
 }
 
 }  // namespace

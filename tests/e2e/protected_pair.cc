@@ -218,6 +218,18 @@ Status ProtectedPair::kill_primary_daemon() {
   return ok();
 }
 
+Result<Daemon*> ProtectedPair::restart_primary_daemon(const std::vector<std::string>& extra) {
+  if (corosync_)
+    return make_error(ErrorCode::kUnimplemented, "restart_primary_daemon: not with corosync");
+  auto args = daemon_args(true);
+  args.insert(args.end(), extra.begin(), extra.end());
+  primary_.reset();
+  FTD_ASSIGN_OR_RETURN(Daemon d, Daemon::start(args, "unix:" + path("primary.ctl"),
+                                               path("primary.log"), lan_->ns(HostId::kPrimary)));
+  primary_.emplace(std::move(d));
+  return &*primary_;
+}
+
 std::string ProtectedPair::tail(const std::string& name, size_t max) const {
   std::ifstream in(path(name));
   std::stringstream ss;

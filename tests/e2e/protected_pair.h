@@ -65,6 +65,9 @@ class ProtectedPair {
   Status restart_witness();  // same state directory: terms must survive
   // SIGKILL only the primary's ftd: its QEMU survives, orphaned.
   Status kill_primary_daemon();
+  // Starts the primary's ftd again on its host with its original flags plus
+  // `extra` (e.g. --reattach); returns once its control API answers.
+  Result<Daemon*> restart_primary_daemon(const std::vector<std::string>& extra);
   // The corosync cluster (arbiter "corosync"), else null.
   test::CorosyncCluster* corosync() { return corosync_.get(); }
 

@@ -115,6 +115,28 @@ class FakeQemu {
     }
     return std::nullopt;
   }
+  // Plays QEMU's `-netdev stream,server=on` end: the next connection on
+  // `listen_fd` (see listen_unix), or an error after `timeout`.
+  static Result<FakeQemu> accept(int listen_fd, std::chrono::milliseconds timeout) {
+    if (!wait_readable(listen_fd, timeout))
+      return make_error(ErrorCode::kTimeout, "nobody connected in {} ms", timeout.count());
+    FakeQemu q;
+    q.fd_.reset(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (!q.fd_) return errno_error("accept");
+    return q;
+  }
+  static Result<UniqueFd> listen_unix(const std::string& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return errno_error("socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    ::unlink(path.c_str());
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd.get(), 4) != 0)
+      return errno_error("listen " + path);
+    return fd;
+  }
   bool eof() const { return eof_; }
   int fd() const { return fd_.get(); }
   void close() { fd_.reset(); }

@@ -198,6 +198,45 @@ TEST_F(NetworkProxyTest, SurvivesQemuDisconnectAndServesTheNextOne) {
   EXPECT_EQ(proxy_->stats().guest_connections, 2u);
 }
 
+// Dial mode (the primary since issue 12): QEMU listens, the proxy connects —
+// also when QEMU starts listening only later — and connects again after the
+// connection ended, as a restarted daemon does to a guest that kept running.
+// Held frames survive the reconnect; the socket file is QEMU's and stays.
+TEST_F(NetworkProxyTest, DialModeConnectsLateAndRedialsAfterDisconnect) {
+  auto tap = ns_.run(
+      [&] { return TapDevice::open({.name = unique_ifname("tapd"), .disable_ipv6 = true}); });
+  ASSERT_TRUE(tap) << tap.error().to_string();
+  const std::string qemu_socket = testing::unique_socket_path("qemu-nic");
+  auto dialer = NetworkProxy::start({.socket_path = qemu_socket, .dial = true, .dial_retry = 20ms},
+                                    std::move(*tap));
+  ASSERT_TRUE(dialer) << dialer.error().to_string();
+  std::this_thread::sleep_for(100ms);  // nobody listens yet: dials fail and are retried
+  EXPECT_FALSE((*dialer)->stats().guest_connected);
+
+  auto listener = FakeQemu::listen_unix(qemu_socket);
+  ASSERT_TRUE(listener) << listener.error().to_string();
+  {
+    auto first = FakeQemu::accept(listener->get(), 5s);
+    ASSERT_TRUE(first) << first.error().to_string();
+    ASSERT_TRUE((*dialer)->wait_for_guest(5s, 1));
+    ASSERT_TRUE(first->send_frame(make_test_frame(1)));
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while ((*dialer)->stats().frames_from_guest < 1 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+  }  // the daemon's peer went away (here: QEMU side closed)
+  auto second = FakeQemu::accept(listener->get(), 5s);
+  ASSERT_TRUE(second) << "the proxy did not dial again: " << second.error().to_string();
+  ASSERT_TRUE((*dialer)->wait_for_guest(5s, 2));
+  auto s = (*dialer)->stats();
+  EXPECT_EQ(s.guest_connections, 2u);
+  EXPECT_EQ(s.frames_from_guest, 1u);
+  EXPECT_EQ(s.frames_held, 1u);  // still waiting for its epoch's commit
+  dialer->reset();
+  struct stat st {};
+  EXPECT_EQ(::lstat(qemu_socket.c_str(), &st), 0) << "the proxy removed QEMU's socket";
+  ::unlink(qemu_socket.c_str());
+}
+
 TEST_F(NetworkProxyTest, NewerConnectionReplacesOlder) {
   FakeQemu first = connect_qemu(1);
   FakeQemu second = connect_qemu(2);
@@ -282,6 +321,9 @@ TEST(NetworkProxyStart, RejectsBadSocketPaths) {
   auto open_tap = [&] { return ns->run([] { return TapDevice::open({.name = "tapbad0"}); }); };
 
   auto r = NetworkProxy::start({.socket_path = std::string(200, 'x')}, *open_tap());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  r = NetworkProxy::start({.socket_path = std::string(200, 'x'), .dial = true}, *open_tap());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
 
