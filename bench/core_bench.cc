@@ -244,7 +244,7 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
   auto* pipeline = rig.pipeline.get();
   auto* acks = &rig.acks;
   rig.client->start({
-      .on_connected = [pipeline](uint64_t e) { pipeline->on_connected(e); },
+      .on_connected = [pipeline](uint64_t e, std::vector<PageDigest> d) { pipeline->on_connected(e, std::move(d)); },
       .on_ack =
           [pipeline, acks](uint64_t e, uint64_t us) {
             acks->on_ack(e, us);

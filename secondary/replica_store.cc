@@ -130,6 +130,20 @@ Status ReplicaStore::mark_running(uint64_t epoch) {
   return write_meta(ReplicaMeta::State::kRunning, epoch);
 }
 
+Status ReplicaStore::seed(std::span<const std::byte> ram) {
+  if (ram.size() != ram_.size())
+    return make_error(ErrorCode::kInvalidArgument, "seed of {} bytes for a {}-byte replica",
+                      ram.size(), ram_.size());
+  FTD_TRY(mark_running(epoch_));  // first: a crash mid-copy leaves an image nobody activates
+  FTD_TRY(undo_.clear());
+  std::memcpy(ram_.data(), ram.data(), ram.size());
+  epoch_ = 0;
+  syncing_ = false;
+  kept_ = false;
+  device_state_.clear();
+  return ok();
+}
+
 Status ReplicaStore::reset() {
   epoch_ = 0;
   syncing_ = false;
