@@ -19,7 +19,8 @@ PageDigest digest_page(std::span<const std::byte> page) {
 
 std::vector<PageDigest> digest_pages(std::span<const std::byte> memory, size_t page_size) {
   std::vector<PageDigest> out(memory.size() / page_size);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = digest_page(memory.subspan(i * page_size, page_size));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = digest_page(memory.subspan(i * page_size, page_size));
   return out;
 }
 

@@ -70,8 +70,8 @@ std::vector<uint64_t> CheckpointPipeline::retained_epochs() const {
 void CheckpointPipeline::on_connected(uint64_t replica_epoch,
                                       std::vector<PageDigest> replica_pages) {
   MutexLock lock(mu_);
-  replica_pages_ = replica_pages.size() == page_count_ ? std::move(replica_pages)
-                                                       : std::vector<PageDigest>{};
+  replica_pages_ =
+      replica_pages.size() == page_count_ ? std::move(replica_pages) : std::vector<PageDigest>{};
   ++generation_;
   ship_queue_.clear();  // items of the old stream; their pages are in unacked_pages_
   connected_ = true;
@@ -111,9 +111,8 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch,
   }
   // After a full sync decision the replica's number is not one of ours:
   // nothing of ours is acknowledged (and replica_consistent() must not say so).
-  acked_epoch_ = plan.kind == ResumePlan::Kind::kFullSync
-                     ? 0
-                     : std::min<uint64_t>(replica_epoch, captured);
+  acked_epoch_ =
+      plan.kind == ResumePlan::Kind::kFullSync ? 0 : std::min<uint64_t>(replica_epoch, captured);
   lock.unlock();
   cv_.notify_all();
   // The replica holds these epochs even if their acks were lost with the old
@@ -326,8 +325,8 @@ std::vector<uint32_t> CheckpointPipeline::pages_to_sync(std::vector<PageDigest> 
     }
   }
   spdlog::info("sync.diff pages={} differ={} skipped={} bytes_saved={} ms={}", page_count_,
-               pages.size(), page_count_ - pages.size(),
-               (page_count_ - pages.size()) * page_size_, us_between(t0, Clock::now()) / 1000);
+               pages.size(), page_count_ - pages.size(), (page_count_ - pages.size()) * page_size_,
+               us_between(t0, Clock::now()) / 1000);
   return pages;
 }
 
@@ -369,8 +368,7 @@ CheckpointPipeline::CapturePlan CheckpointPipeline::plan_capture() {
   return plan;
 }
 
-CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan,
-                                                                PauseBreakdown& p,
+CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan, PauseBreakdown& p,
                                                                 bool keep_paused) {
   Captured c;
   c.generation = plan.generation;
@@ -479,9 +477,8 @@ Result<uint64_t> CheckpointPipeline::final_checkpoint(std::chrono::milliseconds 
   while (acked_epoch_.load() < epoch && connected_ && !stopping_)
     if (!cv_.wait_until(mu_, deadline)) break;
   if (acked_epoch_.load() < epoch)
-    return make_error(ErrorCode::kTimeout,
-                      "final checkpoint {} not acknowledged within {} ms{}", epoch,
-                      timeout.count(), connected_ ? "" : " (secondary disconnected)");
+    return make_error(ErrorCode::kTimeout, "final checkpoint {} not acknowledged within {} ms{}",
+                      epoch, timeout.count(), connected_ ? "" : " (secondary disconnected)");
   return epoch;
 }
 

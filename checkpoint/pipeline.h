@@ -173,7 +173,7 @@ class CheckpointPipeline {
   bool connected_ FTD_GUARDED_BY(mu_) = false;
   bool stopping_ FTD_GUARDED_BY(mu_) = false;        // destruction: ends the ship thread too
   bool loop_stopping_ FTD_GUARDED_BY(mu_) = false;   // stop(): ends only the timer loop
-  bool shipping_ FTD_GUARDED_BY(mu_) = false;         // an item is being encoded and sent
+  bool shipping_ FTD_GUARDED_BY(mu_) = false;        // an item is being encoded and sent
   bool sync_just_done_ FTD_GUARDED_BY(mu_) = false;  // the next capture is the first after it
 
   // ---- lock-free reads for status

@@ -24,9 +24,9 @@ using namespace ftd;
 struct Options {
   std::string role;
   std::string vm = "vm0";
-  std::string control;  // control API listen address
-  std::string listen;   // secondary: replication listen address
-  std::string peer;     // primary: secondary's replication address (and protect's default)
+  std::string control;    // control API listen address
+  std::string listen;     // secondary: replication listen address
+  std::string peer;       // primary: secondary's replication address (and protect's default)
   std::string advertise;  // this host's replication address as the peer reaches it
   std::string log_level = "info";
   bool start_protected = true;
@@ -51,7 +51,8 @@ Status check_security(const Options& o) {
   FTD_TRY(o.tls.validate());
   const bool tls = o.tls.enabled();
   if (o.role == "primary") FTD_TRY(check_plaintext_allowed("--peer", o.peer, tls, o.tls.insecure));
-  if (!o.listen.empty()) FTD_TRY(check_plaintext_allowed("--listen", o.listen, tls, o.tls.insecure));
+  if (!o.listen.empty())
+    FTD_TRY(check_plaintext_allowed("--listen", o.listen, tls, o.tls.insecure));
   return check_control_plaintext_allowed(o.control, tls, o.tls.insecure);
 }
 

@@ -163,7 +163,9 @@ Status PrimaryVm::run_alone(std::function<bool()> allowed) {
 }
 
 Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
-                                             std::chrono::milliseconds sync_timeout) {
+                                             std::chrono::milliseconds sync_timeout,
+                                             const std::function<Status()>& release,
+                                             const std::function<void()>& retake) {
   using Clock = std::chrono::steady_clock;
   const auto sync_deadline = Clock::now() + sync_timeout;
   while (true) {
@@ -193,7 +195,9 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
   const auto paused_at = Clock::now();
+  bool released = false;
   auto carry_on = [&](const Error& why) -> std::unexpected<Error> {
+    if (released && retake) retake();
     Status resumed = pipeline_->resume_after_final();
     pipeline_->start();
     spdlog::error("migration.aborted vm={} reason=\"{}\" guest={}", config_.vm_name,
@@ -211,6 +215,13 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
   h.set_paused_at_unix_us(out.paused_at_unix_us);
   spdlog::warn("migration.handover vm={} epoch={} final_pages={} to={} new_secondary={}",
                config_.vm_name, out.epoch, out.final_pages, config_.peer, new_secondary);
+  if (release) {
+    if (auto st = release(); !st) {
+      released = true;  // maybe half done: want it back in any case
+      return carry_on(st.error().with_context("release the arbiter's lease"));
+    }
+    released = true;
+  }
   if (auto sent = client_->send_handover(h); !sent) return carry_on(sent.error());
   std::optional<v1::HandoverReply> reply;
   {
@@ -238,8 +249,8 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
   {
     MutexLock lock(mu_);
     alone_ = true;  // connection events no longer move the state
-    (void)lifecycle_.enter(VmState::kUnprotected,
-                           "migrated to " + config_.peer + " at epoch " + std::to_string(out.epoch));
+    (void)lifecycle_.enter(VmState::kUnprotected, "migrated to " + config_.peer + " at epoch " +
+                                                      std::to_string(out.epoch));
   }
   client_->stop();
   return out;

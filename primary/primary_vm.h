@@ -80,8 +80,13 @@ class PrimaryVm {
   // secondary refused: the guest runs on here, protected as before. No
   // answer (stream broke, timeout): this side cannot know whether the peer
   // runs the VM, so it fences itself (never runs or emits again).
+  // `release` runs once the final checkpoint is acknowledged, before the
+  // handover is sent (the arbiter's lease goes); `retake` if the guest
+  // resumes here after that.
   Result<HandoverOutcome> hand_over(const std::string& new_secondary,
-                                    std::chrono::milliseconds sync_timeout) FTD_EXCLUDES(mu_);
+                                    std::chrono::milliseconds sync_timeout,
+                                    const std::function<Status()>& release = {},
+                                    const std::function<void()>& retake = {}) FTD_EXCLUDES(mu_);
 
   // ---- automatic failover (FailoverMonitor callbacks)
   // Secondary lost and arbitration won: stop replicating (its replica is

@@ -148,8 +148,8 @@ std::vector<PageDigest> ReplicationClient::read_digests(
   while (msg.has_page_digests()) {
     const auto& d = msg.page_digests();
     if (problem.empty() && d.first_page() != digests.size())
-      problem = fmt::format("digests start at page {}, expected {}", d.first_page(),
-                            digests.size());
+      problem =
+          fmt::format("digests start at page {}, expected {}", d.first_page(), digests.size());
     if (problem.empty())
       if (auto st = decode_digests(d.digests(), digests); !st) problem = st.error().message;
     if (problem.empty() && digests.size() > pages)

@@ -23,8 +23,7 @@ class ReplicationClient : public CheckpointTransport {
  public:
   struct Listener {
     // `replica_pages`: the replica's page digests (empty: not sent or unusable).
-    std::function<void(uint64_t replica_epoch, std::vector<PageDigest> replica_pages)>
-        on_connected;
+    std::function<void(uint64_t replica_epoch, std::vector<PageDigest> replica_pages)> on_connected;
     std::function<void(uint64_t epoch, uint64_t apply_us)> on_ack;
     std::function<void(const std::string& why)> on_disconnected;
     std::function<void(const v1::HandoverReply& reply)> on_handover;  // may be empty

@@ -33,6 +33,9 @@ Result<std::unique_ptr<ManagedVm>> ManagedVm::as_secondary(ManagedVmConfig confi
 
 Status ManagedVm::watch_secondary(SecondaryVm& vm) {
   FTD_ASSIGN_OR_RETURN(secondary_failover_, VmFailover::for_secondary(config_.failover, vm));
+  // Runs on a stream thread while the VM is a replica here (hooks in place).
+  vm.set_takeover_guard(
+      [hooks = secondary_failover_.get()] { return hooks->claim_for_handover(); });
   vm.set_handover_observer([this](uint64_t epoch, const std::string& new_secondary) {
     const std::string peer = new_secondary.empty() ? config_.peer : new_secondary;
     log_role("secondary", "active",
@@ -92,9 +95,10 @@ void ManagedVm::protect_back(std::string peer) {
     spdlog::warn("migration.protect_back_retry vm={} peer={} attempt={} error=\"{}\"",
                  config_.vm_name, peer, attempt, st.error().to_string());
     if (ms >= config_.protect_back_timeout) {
-      spdlog::error("migration.protect_back_gave_up vm={} peer={} after_ms={}: the VM runs "
-                    "here unprotected (ftctl protect --peer)",
-                    config_.vm_name, peer, ms.count());
+      spdlog::error(
+          "migration.protect_back_gave_up vm={} peer={} after_ms={}: the VM runs "
+          "here unprotected (ftctl protect --peer)",
+          config_.vm_name, peer, ms.count());
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -188,8 +192,7 @@ Status ManagedVm::protect(const std::string& requested_peer) {
       if (secondary_->status().state() != v1::VM_STATE_ACTIVE) {
         busy_.clear();
         return make_error(ErrorCode::kFailedPrecondition,
-                          "VM '{}' is a replica here; fail over or migrate first",
-                          config_.vm_name);
+                          "VM '{}' is a replica here; fail over or migrate first", config_.vm_name);
       }
       // The replica's guest after failover. Its heartbeat and arbiter hooks
       // go (they belong to the replica's side); the primary's replace them.
@@ -307,7 +310,17 @@ Result<v1::MigrateReply> ManagedVm::migrate(std::chrono::milliseconds sync_timeo
   }
   if (sync_timeout.count() == 0) sync_timeout = config_.migrate_sync_timeout;
   // Without mu_: waits for sync, then the final checkpoint and the peer's activation.
-  auto handed = vm->hand_over(config_.advertise, sync_timeout);
+  VmFailover* hooks = nullptr;
+  {
+    MutexLock lock(mu_);
+    hooks = primary_failover_.get();  // stays until the release below (busy mark held)
+  }
+  auto handed = vm->hand_over(
+      config_.advertise, sync_timeout,
+      [hooks] { return hooks ? hooks->release_for_handover() : ok(); },
+      [hooks] {
+        if (hooks) hooks->hold_again();
+      });
   if (!handed) {
     end();
     return std::unexpected(handed.error());
@@ -321,7 +334,7 @@ Result<v1::MigrateReply> ManagedVm::migrate(std::chrono::milliseconds sync_timeo
     guest = PrimaryVm::release(std::move(primary_));
   }
   log_role("primary", "secondary", "planned migration to " + new_primary);
-  Status became = become_secondary(std::move(guest));
+  Status became = launcher_.run([&] { return become_secondary(std::move(guest)); });
   v1::MigrateReply reply;
   reply.set_epoch(handed->epoch);
   reply.set_downtime_us(handed->reply.resumed_at_unix_us() - handed->paused_at_unix_us);
@@ -337,11 +350,12 @@ Result<v1::MigrateReply> ManagedVm::migrate(std::chrono::milliseconds sync_timeo
       reply.final_checkpoint_pages(), reply.total_us() / 1000.0,
       became ? "this host is its secondary now"
              : "this host could not become its secondary: " + became.error().to_string()));
-  spdlog::warn("migration.done vm={} epoch={} downtime_us={} pause_us={} activation_us={} "
-               "final_pages={} total_us={} new_primary={} secondary_here={}",
-               config_.vm_name, reply.epoch(), reply.downtime_us(), reply.pause_us(),
-               handed->reply.activation_us(), reply.final_checkpoint_pages(), reply.total_us(),
-               new_primary, became ? "yes" : became.error().to_string());
+  spdlog::warn(
+      "migration.done vm={} epoch={} downtime_us={} pause_us={} activation_us={} "
+      "final_pages={} total_us={} new_primary={} secondary_here={}",
+      config_.vm_name, reply.epoch(), reply.downtime_us(), reply.pause_us(),
+      handed->reply.activation_us(), reply.final_checkpoint_pages(), reply.total_us(), new_primary,
+      became ? "yes" : became.error().to_string());
   MutexLock lock(mu_);
   last_migration_ = reply.message();
   busy_.clear();
@@ -374,7 +388,8 @@ Status ManagedVm::become_secondary(RunningGuest guest) {
     guest = {};
   }
   FTD_ASSIGN_OR_RETURN(auto activator, config_.make_activator());
-  FTD_ASSIGN_OR_RETURN(std::shared_ptr<SecondaryVm> fresh, SecondaryVm::open(rc, std::move(activator)));
+  FTD_ASSIGN_OR_RETURN(std::shared_ptr<SecondaryVm> fresh,
+                       SecondaryVm::open(rc, std::move(activator)));
   MutexLock lock(mu_);
   secondary_ = fresh;
   return watch_secondary(*secondary_);

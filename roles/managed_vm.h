@@ -33,6 +33,7 @@
 #include "checkpoint/pipeline.h"
 #include "checkpoint/running_guest.h"
 #include "common/mutex.h"
+#include "common/task_thread.h"
 #include "failover/failover_options.h"
 #include "ftd.pb.h"
 #include "primary/primary_vm.h"
@@ -125,6 +126,9 @@ class ManagedVm {
   std::string last_migration_ FTD_GUARDED_BY(mu_);
   bool closing_ FTD_GUARDED_BY(mu_) = false;
   std::thread protect_back_thread_;  // started by a handover (stream thread), joined by ~ManagedVm
+  // Launches standby QEMUs (become_secondary): they die with the thread that
+  // spawned them, and control/stream threads are the gRPC server's.
+  TaskThread launcher_;
 };
 
 }  // namespace ftd

@@ -66,8 +66,8 @@ Status ReplicaStore::recover() {
     kept_ = meta->state == State::kKept;
     recovery_ = meta->to_string();
   } else if (meta->state == State::kRunning) {
-    recovery_ = fmt::format("a guest ran on this image (failed over at epoch {}): epoch 0",
-                            meta->epoch);
+    recovery_ =
+        fmt::format("a guest ran on this image (failed over at epoch {}): epoch 0", meta->epoch);
   } else if (meta->state == State::kApplying && !exists(staged_path_)) {
     epoch = meta->epoch;  // every page and the device state are in: roll forward
     recovery_ = fmt::format("apply of epoch {} had finished its copy: rolled forward", epoch);

@@ -165,8 +165,7 @@ grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
   for (size_t first = 0; first < digests.size(); first += kDigestsPerMessage) {
     const size_t n = std::min(kDigestsPerMessage, digests.size() - first);
     out.mutable_page_digests()->set_first_page(first);
-    out.mutable_page_digests()->set_digests(
-        encode_digests(std::span(digests).subspan(first, n)));
+    out.mutable_page_digests()->set_digests(encode_digests(std::span(digests).subspan(first, n)));
     if (!stream->Write(out)) return {grpc::StatusCode::CANCELLED, "primary left during digests"};
   }
   spdlog::info("replication.digests vm={} pages={} ms={}", config_.vm_name, digests.size(),
@@ -300,13 +299,19 @@ v1::HandoverReply SecondaryVm::take_over(const v1::Handover& h, grpc::ServerCont
     if (lifecycle_.state() != VmState::kProtected || replica_.resyncing())
       return refuse(fmt::format("replica is {}, not protected", to_string(lifecycle_.state())));
     if (replica_.epoch() != h.epoch())
-      return refuse(fmt::format("replica is at epoch {}, handover names epoch {}",
-                                replica_.epoch(), h.epoch()));
+      return refuse(fmt::format("replica is at epoch {}, handover names epoch {}", replica_.epoch(),
+                                h.epoch()));
     // failover() cancels the feeding stream; this one must still carry the answer.
     active_stream_ = nullptr;
   }
   spdlog::warn("migration.takeover vm={} epoch={} new_secondary={} peer={}", config_.vm_name,
                h.epoch(), h.new_secondary(), context->peer());
+  if (takeover_guard_)
+    if (auto allowed = takeover_guard_(); !allowed) {
+      MutexLock lock(mu_);
+      if (!active_stream_) active_stream_ = context;  // still ours: the primary carries on
+      return refuse(allowed.error().to_string());
+    }
   auto report = failover();
   if (!report) return refuse(report.error().to_string());
   reply.set_accepted(true);

@@ -78,6 +78,9 @@ class SecondaryVm {
       std::function<void(uint64_t epoch, const std::string& new_secondary)> observer) {
     handover_observer_ = std::move(observer);
   }
+  // Set once before serving: must succeed before a handover activates the
+  // replica (the arbiter's right to run the VM moves with it).
+  void set_takeover_guard(std::function<Status()> guard) { takeover_guard_ = std::move(guard); }
   v1::VmStatus status() const FTD_EXCLUDES(mu_);
 
  private:
@@ -101,6 +104,7 @@ class SecondaryVm {
   const std::unique_ptr<Activator> activator_;    // used by the one failover() in flight
   std::function<void(uint64_t)> apply_observer_;  // set before serving
   std::function<void(uint64_t, const std::string&)> handover_observer_;  // set before serving
+  std::function<Status()> takeover_guard_;                               // set before serving
 
   // ---- guarded by mu_
   mutable Mutex mu_;

@@ -14,9 +14,9 @@
 #include <future>
 
 #include "checkpoint/output_commit_buffer.h"
-#include "synthetic/synthetic_engine.h"
 #include "common/hash.h"
 #include "secondary/replica_store.h"
+#include "synthetic/synthetic_engine.h"
 
 namespace ftd {
 namespace {
@@ -181,7 +181,9 @@ class MessageGate : public OutputGate {
   void set_release_unacked(std::function<bool()> allowed) override {
     buffer_.set_release_unacked(std::move(allowed));
   }
-  void fence() override { buffer_.fence([](uint64_t&&) {}); }
+  void fence() override {
+    buffer_.fence([](uint64_t&&) {});
+  }
   Stats stats() const override {
     auto s = buffer_.stats();
     return {.held = s.held, .released = s.released, .dropped = s.dropped};

@@ -407,7 +407,6 @@ TEST_F(AutoFailover, PrimaryDaemonKilledQemuSurvivesSecondaryTakesOver) {
   finish(line, t_kill);
 }
 
-
 // Planned migration (issue 8): `ftctl migrate` hands the VM to the secondary
 // at one final checkpoint and makes the old primary its secondary; the new
 // primary protects it back by itself with a differential sync (only the
