@@ -34,13 +34,13 @@
 
 #include "bench/core_probe_engine.h"
 #include "checkpoint/pipeline.h"
-#include "synthetic/synthetic_engine.h"
 #include "common/mapped_region.h"
-#include "synthetic/synthetic_activator.h"
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
 #include "secondary/secondary_vm.h"
 #include "security/grpc_listen.h"
+#include "synthetic/synthetic_activator.h"
+#include "synthetic/synthetic_engine.h"
 #include "tests/security/test_pki.h"
 #include "tests/system/daemon_harness.h"
 
@@ -219,12 +219,11 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
   rig.service = std::make_unique<ReplicationService>(*rig.vm, spec.tls ? "hostA" : "");
   FTD_ASSIGN_OR_RETURN(auto server_creds,
                        server_credentials(spec.tls ? g_pki->files("hostB") : TlsFiles{}));
-  FTD_ASSIGN_OR_RETURN(
-      Listening listening,
-      start_grpc_server({.address = "127.0.0.1:0",
-                         .credentials = server_creds,
-                         .services = {rig.service.get()},
-                         .configure = apply_replication_server_args}));
+  FTD_ASSIGN_OR_RETURN(Listening listening,
+                       start_grpc_server({.address = "127.0.0.1:0",
+                                          .credentials = server_creds,
+                                          .services = {rig.service.get()},
+                                          .configure = apply_replication_server_args}));
   rig.server = std::move(listening.server);
   const int port = listening.port;
   FTD_ASSIGN_OR_RETURN(ChannelSecurity security,
@@ -244,7 +243,9 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
   auto* pipeline = rig.pipeline.get();
   auto* acks = &rig.acks;
   rig.client->start({
-      .on_connected = [pipeline](uint64_t e) { pipeline->on_connected(e); },
+      .on_connected = [pipeline](
+                          uint64_t e,
+                          std::vector<PageDigest> d) { pipeline->on_connected(e, std::move(d)); },
       .on_ack =
           [pipeline, acks](uint64_t e, uint64_t us) {
             acks->on_ack(e, us);
@@ -360,8 +361,8 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
       auto dev = SyntheticEngine::decode_device_state(replica.device_state());
       const bool dev_ok = dev && dev->writes_done == rig.engine->writes_done();
       r.verified = bad_pages == 0 && dev_ok && replica.epoch() == last;
-      r.verify_note = fmt::format("epoch {} replica_epoch {} differing_pages {} writes {}/{}",
-                                  last, replica.epoch(), bad_pages, dev ? dev->writes_done : 0,
+      r.verify_note = fmt::format("epoch {} replica_epoch {} differing_pages {} writes {}/{}", last,
+                                  replica.epoch(), bad_pages, dev ? dev->writes_done : 0,
                                   rig.engine->writes_done());
     });
   }

@@ -113,7 +113,9 @@ Result<double> Rig::protect() {
   auto* pipeline = pipeline_.get();
   auto* acks = &acks_;
   client_->start({
-      .on_connected = [pipeline](uint64_t e) { pipeline->on_connected(e); },
+      .on_connected = [pipeline](
+                          uint64_t e,
+                          std::vector<PageDigest> d) { pipeline->on_connected(e, std::move(d)); },
       .on_ack =
           [pipeline, acks](uint64_t e, uint64_t us) {
             if (e > 0) {

@@ -67,8 +67,11 @@ std::vector<uint64_t> CheckpointPipeline::retained_epochs() const {
   return epochs;
 }
 
-void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
+void CheckpointPipeline::on_connected(uint64_t replica_epoch,
+                                      std::vector<PageDigest> replica_pages) {
   MutexLock lock(mu_);
+  replica_pages_ =
+      replica_pages.size() == page_count_ ? std::move(replica_pages) : std::vector<PageDigest>{};
   ++generation_;
   ship_queue_.clear();  // items of the old stream; their pages are in unacked_pages_
   connected_ = true;
@@ -108,9 +111,8 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch) {
   }
   // After a full sync decision the replica's number is not one of ours:
   // nothing of ours is acknowledged (and replica_consistent() must not say so).
-  acked_epoch_ = plan.kind == ResumePlan::Kind::kFullSync
-                     ? 0
-                     : std::min<uint64_t>(replica_epoch, captured);
+  acked_epoch_ =
+      plan.kind == ResumePlan::Kind::kFullSync ? 0 : std::min<uint64_t>(replica_epoch, captured);
   lock.unlock();
   cv_.notify_all();
   // The replica holds these epochs even if their acks were lost with the old
@@ -245,11 +247,21 @@ Status CheckpointPipeline::initial_sync() {
     carry_over_.clear();
     catch_up_from_.reset();
   }
-  spdlog::info("sync.start pages={} bytes={} tracker={}", page_count_, page_count_ * page_size_,
-               has_dirty_log_ ? "dirty-log" : "scan");
-  std::vector<uint32_t> all(page_count_);
-  for (size_t i = 0; i < page_count_; ++i) all[i] = static_cast<uint32_t>(i);
-  FTD_TRY(queue_sync_pages(all, generation, "copy"));
+  std::vector<PageDigest> replica_pages;
+  {
+    MutexLock lock(mu_);
+    replica_pages = std::move(replica_pages_);
+    replica_pages_.clear();
+  }
+  spdlog::info("sync.start pages={} bytes={} tracker={} replica_digests={}", page_count_,
+               page_count_ * page_size_, has_dirty_log_ ? "dirty-log" : "scan",
+               !replica_pages.empty());
+  // The shadow is the shipper's: wait until it has nothing of an older stream in hand.
+  if (!wait_until_shipped())
+    return make_error(ErrorCode::kUnavailable, "secondary disconnected during initial sync");
+  const std::vector<uint32_t> differing = pages_to_sync(std::move(replica_pages));
+  stats_.set_sync_pages(differing.size(), page_count_ - differing.size());
+  FTD_TRY(queue_sync_pages(differing, generation, "copy"));
 
   // Converge like pre-copy migration: re-send what the guest dirtied during
   // the previous pass, while it runs, until one pass is small enough for a
@@ -290,13 +302,41 @@ Status CheckpointPipeline::initial_sync() {
   return ok();
 }
 
+std::vector<uint32_t> CheckpointPipeline::pages_to_sync(std::vector<PageDigest> replica_pages) {
+  std::vector<uint32_t> pages;
+  if (replica_pages.size() != page_count_) {
+    pages.resize(page_count_);
+    for (size_t i = 0; i < page_count_; ++i) pages[i] = static_cast<uint32_t>(i);
+    return pages;
+  }
+  // The guest runs: copy each page once, digest the copy, and if it equals
+  // the replica's page put that very copy in the shadow (so XOR deltas start
+  // from what the replica holds). A write after the copy is caught by the
+  // tracker armed before this pass, as for a copied page.
+  const auto t0 = Clock::now();
+  std::vector<std::byte> page(page_size_);
+  const std::byte* mem = engine_.memory().data();
+  for (size_t i = 0; i < page_count_; ++i) {
+    std::memcpy(page.data(), mem + i * page_size_, page_size_);
+    if (digest_page(page) == replica_pages[i]) {
+      std::memcpy(shadow_.data() + i * page_size_, page.data(), page_size_);
+    } else {
+      pages.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  spdlog::info("sync.diff pages={} differ={} skipped={} bytes_saved={} ms={}", page_count_,
+               pages.size(), page_count_ - pages.size(), (page_count_ - pages.size()) * page_size_,
+               us_between(t0, Clock::now()) / 1000);
+  return pages;
+}
+
 // Capture in three steps: decide what to add (locked), capture while the
 // guest is paused (no lock: the pause must not wait for a reader of stats or
 // an ack), record the result (locked).
-Result<CheckpointPipeline::Captured> CheckpointPipeline::capture() {
+Result<CheckpointPipeline::Captured> CheckpointPipeline::capture(bool keep_paused) {
   CapturePlan plan = plan_capture();
   PauseBreakdown timing;
-  Captured c = capture_paused(std::move(plan), timing);
+  Captured c = capture_paused(std::move(plan), timing, keep_paused);
   if (c.capture_error) {
     // The scan consumed these pages (and the plan took the carried ones out):
     // keep them all for the next attempt, whatever a reconnect decided since.
@@ -328,8 +368,8 @@ CheckpointPipeline::CapturePlan CheckpointPipeline::plan_capture() {
   return plan;
 }
 
-CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan,
-                                                                PauseBreakdown& p) {
+CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan, PauseBreakdown& p,
+                                                                bool keep_paused) {
   Captured c;
   c.generation = plan.generation;
   c.base_epoch = plan.base_epoch;
@@ -363,7 +403,7 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
     }
     captured_epoch_ = c.epoch;
   }
-  auto resumed = engine_.resume();
+  Status resumed = keep_paused ? ok() : engine_.resume();
   auto t5 = Clock::now();
   if (!dev) {
     c.capture_error = dev.error().with_context("capture device state");
@@ -405,6 +445,12 @@ Status CheckpointPipeline::step() {
   if (!wait_for_room()) return make_error(ErrorCode::kUnavailable, "secondary disconnected");
   FTD_ASSIGN_OR_RETURN(Captured c, capture());
   std::optional<Error> resume_error = std::move(c.resume_error);
+  queue_captured(std::move(c));
+  if (resume_error) return std::unexpected(*resume_error);
+  return ok();
+}
+
+void CheckpointPipeline::queue_captured(Captured c) {
   {
     MutexLock lock(mu_);
     unacked_pages_[c.epoch] = c.pages;
@@ -412,9 +458,31 @@ Status CheckpointPipeline::step() {
     ship_queue_.push_back(std::move(c));
   }
   cv_.notify_all();
-  if (resume_error) return std::unexpected(*resume_error);
-  return ok();
 }
+
+Result<uint64_t> CheckpointPipeline::final_checkpoint(std::chrono::milliseconds timeout) {
+  {
+    MutexLock lock(mu_);
+    if (loop_thread_.joinable())
+      return make_error(ErrorCode::kFailedPrecondition, "final checkpoint with the loop running");
+    if (!connected_ || need_full_sync_ || !replica_consistent())
+      return make_error(ErrorCode::kFailedPrecondition, "replica not in sync");
+  }
+  if (!wait_for_room()) return make_error(ErrorCode::kUnavailable, "secondary disconnected");
+  FTD_ASSIGN_OR_RETURN(Captured c, capture(/*keep_paused=*/true));
+  const uint64_t epoch = c.epoch;
+  queue_captured(std::move(c));
+  MutexLock lock(mu_);
+  const auto deadline = Clock::now() + timeout;
+  while (acked_epoch_.load() < epoch && connected_ && !stopping_)
+    if (!cv_.wait_until(mu_, deadline)) break;
+  if (acked_epoch_.load() < epoch)
+    return make_error(ErrorCode::kTimeout, "final checkpoint {} not acknowledged within {} ms{}",
+                      epoch, timeout.count(), connected_ ? "" : " (secondary disconnected)");
+  return epoch;
+}
+
+Status CheckpointPipeline::resume_after_final() { return engine_.resume(); }
 
 Status CheckpointPipeline::ship(Captured& c) {
   ByteBuffer& base = ship_base_;  // reused: already faulted in

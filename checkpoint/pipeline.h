@@ -29,6 +29,7 @@
 
 #include "checkpoint/codec.h"
 #include "checkpoint/guest_engine.h"
+#include "checkpoint/page_digests.h"
 #include "checkpoint/page_scanner.h"
 #include "checkpoint/pipeline_stats.h"
 #include "checkpoint/transport.h"
@@ -61,7 +62,9 @@ class CheckpointPipeline {
   // A (re)connected secondary reports the epoch its replica is at. Decides
   // what the next checkpoint must carry: nothing extra (in step), the pages of
   // the epochs it missed, or a full initial sync.
-  void on_connected(uint64_t replica_epoch);
+  // `replica_pages`: digests of the replica's pages as they are now (empty:
+  // unknown). A full sync then sends only the pages that differ.
+  void on_connected(uint64_t replica_epoch, std::vector<PageDigest> replica_pages = {});
   // The secondary applied `epoch`.
   void on_ack(uint64_t epoch, uint64_t apply_us);
   // The stream broke: unacknowledged checkpoints may be lost.
@@ -70,6 +73,13 @@ class CheckpointPipeline {
   // Runs the initial sync if needed, then one checkpoint; returns once it is
   // queued for shipping. The loop thread calls this; tests call it directly.
   Status step();
+
+  // Planned migration, with the loop stopped: one more checkpoint with the
+  // guest left paused, shipped and acknowledged within `timeout`. Returns its
+  // epoch; on error the guest may be paused (resume it to carry on).
+  Result<uint64_t> final_checkpoint(std::chrono::milliseconds timeout);
+  // Let a guest paused by final_checkpoint() run again (handover refused).
+  Status resume_after_final();
 
   // The loop: step() every epoch_interval, until stop().
   void start();
@@ -110,11 +120,16 @@ class CheckpointPipeline {
   CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config,
                      MappedRegion shadow);
   Status initial_sync();
+  // The pages of a full sync: all of them, or with the replica's digests
+  // those that differ (equal ones go straight into the shadow).
+  std::vector<uint32_t> pages_to_sync(std::vector<PageDigest> replica_pages);
   Status queue_sync_pages(std::span<const uint32_t> pages, uint64_t generation, const char* phase);
   Result<std::vector<uint32_t>> dirty_since_last_look();
-  Result<Captured> capture();
+  Result<Captured> capture(bool keep_paused = false);
   CapturePlan plan_capture() FTD_EXCLUDES(mu_);
-  Captured capture_paused(CapturePlan plan, PauseBreakdown& timing);
+  Captured capture_paused(CapturePlan plan, PauseBreakdown& timing, bool keep_paused);
+  // Queues a capture for shipping (the step after capture()).
+  void queue_captured(Captured c) FTD_EXCLUDES(mu_);
   void finish_capture(const Captured& c) FTD_EXCLUDES(mu_);
   void ship_loop();
   Status ship(Captured& c);
@@ -150,6 +165,7 @@ class CheckpointPipeline {
   std::map<uint64_t, std::chrono::steady_clock::time_point> unacked_since_ FTD_GUARDED_BY(mu_);
   bool need_full_sync_ FTD_GUARDED_BY(mu_) = true;
   std::optional<uint64_t> catch_up_from_ FTD_GUARDED_BY(mu_);  // replica epoch to rebuild from
+  std::vector<PageDigest> replica_pages_ FTD_GUARDED_BY(mu_);  // for the next full sync
   uint64_t replica_base_epoch_ FTD_GUARDED_BY(mu_) = 0;        // base for the next capture
   std::vector<std::vector<std::byte>> spare_buffers_ FTD_GUARDED_BY(mu_);  // for reuse
   std::vector<uint32_t> carry_over_ FTD_GUARDED_BY(mu_);  // dirty pages of a failed capture
@@ -157,7 +173,7 @@ class CheckpointPipeline {
   bool connected_ FTD_GUARDED_BY(mu_) = false;
   bool stopping_ FTD_GUARDED_BY(mu_) = false;        // destruction: ends the ship thread too
   bool loop_stopping_ FTD_GUARDED_BY(mu_) = false;   // stop(): ends only the timer loop
-  bool shipping_ FTD_GUARDED_BY(mu_) = false;         // an item is being encoded and sent
+  bool shipping_ FTD_GUARDED_BY(mu_) = false;        // an item is being encoded and sent
   bool sync_just_done_ FTD_GUARDED_BY(mu_) = false;  // the next capture is the first after it
 
   // ---- lock-free reads for status

@@ -55,6 +55,12 @@ void StatsRecorder::set_sync_progress(double p, bool done) {
   synced_ = done;
 }
 
+void StatsRecorder::set_sync_pages(uint64_t sent, uint64_t skipped) {
+  std::lock_guard lock(mu_);
+  sync_pages_sent_ = sent;
+  sync_pages_skipped_ = skipped;
+}
+
 void StatsRecorder::fill(PipelineStats& s) const {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
@@ -82,6 +88,8 @@ void StatsRecorder::fill(PipelineStats& s) const {
   s.backpressure_waits = backpressure_;
   s.sync_progress = sync_progress_;
   s.synced = synced_;
+  s.sync_pages_sent = sync_pages_sent_;
+  s.sync_pages_skipped = sync_pages_skipped_;
 }
 
 }  // namespace ftd

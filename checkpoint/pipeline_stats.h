@@ -51,6 +51,7 @@ struct PipelineStats {
   uint64_t backpressure_waits = 0;
   double sync_progress = 0;  // 0..1
   bool synced = false;
+  uint64_t sync_pages_sent = 0, sync_pages_skipped = 0;  // last full sync (differential)
   bool connected = false;
 };
 
@@ -64,6 +65,7 @@ class StatsRecorder {
   void record_apply(uint64_t apply_us);
   void record_backpressure();
   void set_sync_progress(double p, bool done);
+  void set_sync_pages(uint64_t sent, uint64_t skipped);
 
   // Fills the fields this recorder owns.
   void fill(PipelineStats& s) const;
@@ -80,6 +82,7 @@ class StatsRecorder {
   PauseBuckets pause_buckets_;
   uint64_t checkpoints_ = 0, raw_ = 0, sent_ = 0, last_apply_us_ = 0, backpressure_ = 0;
   double sync_progress_ = 0;
+  uint64_t sync_pages_sent_ = 0, sync_pages_skipped_ = 0;
   bool synced_ = false;
 };
 

@@ -94,8 +94,9 @@ grpc::Status ControlService::Migrate(grpc::ServerContext* context, const v1::Mig
   return audited("migrate", *context, req->vm_name(), [&]() -> grpc::Status {
     auto t = find(req->vm_name());
     if (!t) return to_grpc_status(t.error());
-    if (auto st = (*t)->migrate(); !st) return to_grpc_status(st.error());
-    reply->set_message("migrated");
+    auto done = (*t)->migrate(std::chrono::seconds(req->sync_timeout_s()));
+    if (!done) return to_grpc_status(done.error());
+    *reply = std::move(*done);
     return grpc::Status::OK;
   });
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,7 +22,7 @@ class ControlTarget {
   virtual Status protect(const std::string& peer) = 0;  // empty: the configured peer
   virtual Status unprotect() = 0;
   virtual Result<v1::FailoverReply> failover() = 0;
-  virtual Status migrate() = 0;
+  virtual Result<v1::MigrateReply> migrate(std::chrono::milliseconds sync_timeout) = 0;
 };
 
 class ControlService final : public v1::Control::Service {

@@ -29,9 +29,10 @@ using namespace ftd;
 struct Options {
   std::string role;
   std::string vm = "vm0";
-  std::string control;  // control API listen address
-  std::string listen;   // secondary: replication listen address
-  std::string peer;     // primary: secondary's replication address (and protect's default)
+  std::string control;    // control API listen address
+  std::string listen;     // secondary: replication listen address
+  std::string peer;       // primary: secondary's replication address (and protect's default)
+  std::string advertise;  // this host's replication address as the peer reaches it
   std::string log_level = "info";
   bool start_protected = true;
   PipelineOptions pipeline;
@@ -72,7 +73,7 @@ Status check_security(const Options& o) {
   FTD_TRY(o.tls.validate());
   const bool tls = o.tls.enabled();
   if (o.role == "primary") FTD_TRY(check_plaintext_allowed("--peer", o.peer, tls, o.tls.insecure));
-  if (o.role == "secondary")
+  if (!o.listen.empty())
     FTD_TRY(check_plaintext_allowed("--listen", o.listen, tls, o.tls.insecure));
   FTD_TRY(o.metrics.validate());
   return check_control_plaintext_allowed(o.control, tls, o.tls.insecure);
@@ -108,14 +109,35 @@ std::unique_ptr<grpc::Server> start_server(const Options& o, grpc::Service* serv
   return std::move(started->server);
 }
 
-ManagedVmConfig managed_config(const Options& o) {
+SecondaryVmConfig replica_config(const Options& o) {
   return {.vm_name = o.vm,
-          .peer = o.peer,
-          .tls = o.tls.files,
-          .peer_identity = o.tls.peer_identity,
-          .insecure = o.tls.insecure,
-          .pipeline = to_config(o.pipeline),
-          .failover = o.failover};
+          .memory_bytes = o.engine.memory_mib << 20,
+          .page_size = 4096,
+          .replica_dir = o.replica_dir};
+}
+
+// The replication address the peer reaches this host at: --advertise, or
+// --listen unless that is a wildcard address.
+std::string advertised_address(const Options& o) {
+  if (!o.advertise.empty()) return o.advertise;
+  if (o.listen.starts_with("0.0.0.0:") || o.listen.starts_with("[::]:")) return "";
+  return o.listen;
+}
+
+ManagedVmConfig managed_config(const Options& o) {
+  ManagedVmConfig c{.vm_name = o.vm,
+                    .peer = o.peer,
+                    .tls = o.tls.files,
+                    .peer_identity = o.tls.peer_identity,
+                    .insecure = o.tls.insecure,
+                    .pipeline = to_config(o.pipeline),
+                    .failover = o.failover};
+  if (!o.listen.empty()) {
+    c.advertise = advertised_address(o);
+    c.replica = replica_config(o);
+    c.make_activator = [engine = o.engine, vm = o.vm] { return build_activator(engine, vm); };
+  }
+  return c;
 }
 
 // Serves the control API (and, for a replica, replication; with
@@ -124,8 +146,10 @@ int serve(const Options& o, ManagedVm& vm, std::shared_ptr<EventJournal> events,
           const sigset_t& signals) {
   std::unique_ptr<grpc::Server> replication_server;
   std::unique_ptr<ReplicationService> replication;
-  if (vm.secondary()) {
-    replication = std::make_unique<ReplicationService>(*vm.secondary(), o.tls.peer_identity);
+  // Any role with --listen: a primary becomes a secondary by planned migration.
+  if (!o.listen.empty()) {
+    replication = std::make_unique<ReplicationService>([&vm] { return vm.secondary(); }, o.vm,
+                                                       o.tls.peer_identity);
     replication_server = start_server(o, replication.get(), true);
     if (!replication_server) return 1;
   }
@@ -144,7 +168,7 @@ int serve(const Options& o, ManagedVm& vm, std::shared_ptr<EventJournal> events,
   }
   spdlog::info("ftd.start role={} vm={} control={} {} tls={}", o.role, o.vm, o.control,
                vm.secondary() ? "listen=" + o.listen + " replica=" + vm.secondary()->replica_path()
-                              : "peer=" + o.peer,
+                              : "peer=" + o.peer + (o.listen.empty() ? "" : " listen=" + o.listen),
                o.tls.enabled() ? "peer=" + o.tls.peer_identity : "off");
   int sig = wait_for_signal(signals, vm);
   spdlog::info("ftd.stop signal={}", sig);
@@ -178,11 +202,7 @@ int run_secondary(const Options& o, std::shared_ptr<EventJournal> events, const 
     spdlog::critical("activator.failed error=\"{}\"", activator.error().to_string());
     return 1;
   }
-  SecondaryVmConfig config{.vm_name = o.vm,
-                           .memory_bytes = o.engine.memory_mib << 20,
-                           .page_size = 4096,
-                           .replica_dir = o.replica_dir};
-  auto replica = SecondaryVm::open(config, std::move(*activator));
+  auto replica = SecondaryVm::open(replica_config(o), std::move(*activator));
   if (!replica) {
     spdlog::critical("replica.failed error=\"{}\"", replica.error().to_string());
     return 1;
@@ -208,7 +228,12 @@ int main(int argc, char** argv) {
   app.add_option("--vm", o.vm, "name of the protected VM");
   app.add_option("--control", o.control, "control API address (unix:/path or host:port)")
       ->required();
-  app.add_option("--listen", o.listen, "secondary: replication address to listen on");
+  app.add_option("--listen", o.listen,
+                 "replication address to listen on (secondary; a primary with it can become "
+                 "the secondary by planned migration)");
+  app.add_option("--advertise", o.advertise,
+                 "this host's replication address as the peer reaches it (default: --listen "
+                 "unless it is a wildcard address)");
   app.add_option("--peer", o.peer, "primary: the secondary's replication address");
   app.add_option("--replica-dir", o.replica_dir, "secondary: where replica files live (tmpfs)");
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error");

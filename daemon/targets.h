@@ -14,7 +14,9 @@ class VmTarget : public ControlTarget {
   Status protect(const std::string& peer) override { return vm_.protect(peer); }
   Status unprotect() override { return vm_.unprotect(); }
   Result<v1::FailoverReply> failover() override { return vm_.failover(); }
-  Status migrate() override { return vm_.migrate(); }
+  Result<v1::MigrateReply> migrate(std::chrono::milliseconds sync_timeout) override {
+    return vm_.migrate(sync_timeout);
+  }
 
  private:
   ManagedVm& vm_;

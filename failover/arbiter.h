@@ -51,6 +51,18 @@ class Arbiter {
   // during the rest of its lease that the peer's replica, activated after the
   // lease ran out, never produced. May block up to `timeout`.
   virtual Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) = 0;
+
+  // ---- planned migration (a lease moves with the VM; quorum arbiters have none)
+  // Old primary, guest paused at the final checkpoint: give the right to run
+  // alone up now, so the peer can take it at once.
+  virtual Status release_for_handover(std::chrono::milliseconds /*timeout*/) { return ok(); }
+  // The handover failed: want the right back (the guest resumes here).
+  virtual void hold_again() {}
+  // New primary, before activating at a handover: obtain the right to run the VM.
+  virtual Result<ArbiterVerdict> claim_for_handover(std::chrono::milliseconds /*timeout*/) {
+    return ArbiterVerdict{.may_run_alone = true,
+                          .evidence = name() + " arbiter: no lease moves in a handover"};
+  }
 };
 
 }  // namespace ftd

@@ -69,8 +69,7 @@ ArbiterVerdict WitnessArbiter::current() const {
   return v;
 }
 
-Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
-  MutexLock rpc_lock(rpc_mu_);
+Result<witness::LeaseRequest> WitnessArbiter::signed_request(bool release, uint64_t& nonce) {
   witness::LeaseRequest req;
   req.set_vm(config_.vm);
   req.set_holder(config_.holder);
@@ -78,13 +77,57 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
     MutexLock lock(mu_);
     req.set_alone(alone_);
   }
+  req.set_release(release);
   req.set_timestamp_ms(
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
-  FTD_ASSIGN_OR_RETURN(uint64_t nonce, random_u64());
+  FTD_ASSIGN_OR_RETURN(const uint64_t fresh, random_u64());
+  nonce = fresh;
   req.set_nonce(nonce);
   const Mac mac = witness_request_mac(req, config_.key);
   req.set_mac(std::string(mac.begin(), mac.end()));
+  return req;
+}
+
+Status WitnessArbiter::release_for_handover(milliseconds timeout) {
+  MutexLock rpc_lock(rpc_mu_);
+  {
+    MutexLock lock(mu_);
+    want_ = false;
+    valid_until_.reset();  // from now on we do not hold it, whatever the witness answers
+    last_problem_ = "released for a planned migration";
+  }
+  uint64_t nonce = 0;
+  FTD_ASSIGN_OR_RETURN(witness::LeaseRequest req, signed_request(true, nonce));
+  witness::LeaseReply reply;
+  const grpc::Status st = rpc_->call(req, &reply, timeout);
+  if (!st.ok())
+    return make_error(ErrorCode::kUnavailable, "witness {}: release: {}", config_.address,
+                      st.error_message());
+  if (!witness_mac_ok(reply.mac(), witness_reply_mac(reply, config_.key)) ||
+      reply.request_nonce() != nonce)
+    return make_error(ErrorCode::kCorrupt, "witness {}: release reply not authenticated",
+                      config_.address);
+  if (reply.reason() != "released")
+    return make_error(ErrorCode::kFailedPrecondition, "witness {} did not release: {}",
+                      config_.address, reply.reason());
+  spdlog::info("witness_lease_released vm={} holder={} term={}", config_.vm, config_.holder,
+               reply.term());
+  return ok();
+}
+
+void WitnessArbiter::hold_again() {
+  {
+    MutexLock lock(mu_);
+    want_ = true;
+  }
+  cv_.notify_all();
+}
+
+Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
+  MutexLock rpc_lock(rpc_mu_);
+  uint64_t nonce = 0;
+  FTD_ASSIGN_OR_RETURN(witness::LeaseRequest req, signed_request(false, nonce));
 
   // Taken before the request leaves: the witness counts the lease from a
   // later instant, so our validity ends first (self-fencing).

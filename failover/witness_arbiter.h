@@ -25,6 +25,7 @@
 #include "common/mutex.h"
 #include "failover/arbiter.h"
 #include "failover/hmac.h"
+#include "witness.pb.h"
 
 namespace ftd {
 
@@ -51,6 +52,12 @@ class WitnessArbiter final : public Arbiter {
   // Sends alone=true from now on (sticky at the witness); recorded once a
   // grant echoes it.
   Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) override;
+  // Sends release=true and stops renewing; current() says not held from the call on.
+  Status release_for_handover(std::chrono::milliseconds timeout) override;
+  void hold_again() override;
+  Result<ArbiterVerdict> claim_for_handover(std::chrono::milliseconds timeout) override {
+    return claim(timeout);
+  }
 
   // One Acquire round trip now (also what the renewal thread does). An
   // Error only when the witness misbehaves (garbage, forged or
@@ -62,6 +69,8 @@ class WitnessArbiter final : public Arbiter {
  private:
   explicit WitnessArbiter(WitnessArbiterConfig config, std::unique_ptr<Rpc> rpc);
   void renew_loop();
+  // A signed LeaseRequest for this holder (fresh nonce, returned in `nonce`).
+  Result<witness::LeaseRequest> signed_request(bool release, uint64_t& nonce) FTD_EXCLUDES(mu_);
 
   const WitnessArbiterConfig config_;
   std::unique_ptr<Rpc> rpc_;

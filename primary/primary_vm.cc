@@ -62,8 +62,8 @@ Status PrimaryVm::protect() {
   FTD_TRY(lifecycle_.enter(VmState::kDegraded, "protect: connecting to " + config_.peer));
   client_->start({
       .on_connected =
-          [this](uint64_t e) {
-            pipeline_->on_connected(e);
+          [this](uint64_t e, std::vector<PageDigest> replica_pages) {
+            pipeline_->on_connected(e, std::move(replica_pages));
             update_state("secondary connected");
           },
       .on_ack =
@@ -76,6 +76,13 @@ Status PrimaryVm::protect() {
           [this](const std::string& why) {
             pipeline_->on_disconnected();
             update_state("secondary lost: " + why);
+            handover_cv_.notify_all();
+          },
+      .on_handover =
+          [this](const v1::HandoverReply& r) {
+            MutexLock lock(mu_);
+            handover_reply_ = r;
+            handover_cv_.notify_all();
           },
   });
   pipeline_->start();
@@ -155,6 +162,100 @@ Status PrimaryVm::run_alone(std::function<bool()> allowed) {
   return ok();
 }
 
+Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
+                                             std::chrono::milliseconds sync_timeout,
+                                             const std::function<Status()>& release,
+                                             const std::function<void()>& retake) {
+  using Clock = std::chrono::steady_clock;
+  const auto sync_deadline = Clock::now() + sync_timeout;
+  while (true) {
+    const VmState now = state();
+    if (now == VmState::kProtected && pipeline_->replica_consistent()) break;
+    if (now == VmState::kFenced || now == VmState::kUnprotected || now == VmState::kStopped ||
+        alone())
+      return make_error(ErrorCode::kFailedPrecondition, "VM '{}' is {}{}: nothing to migrate",
+                        config_.vm_name, to_string(now), alone() ? " (ran alone)" : "");
+    if (Clock::now() >= sync_deadline) {
+      const PipelineStats p = pipeline_->stats();
+      return make_error(ErrorCode::kTimeout,
+                        "VM '{}' not in sync with {} after {} s (state {}, sync {:.0f}%): "
+                        "nothing changed, the VM runs on here",
+                        config_.vm_name, config_.peer, sync_timeout.count() / 1000, to_string(now),
+                        p.sync_progress * 100);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    MutexLock lock(mu_);
+    handover_reply_.reset();
+  }
+  pipeline_->stop();
+  HandoverOutcome out;
+  out.paused_at_unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  const auto paused_at = Clock::now();
+  bool released = false;
+  auto carry_on = [&](const Error& why) -> std::unexpected<Error> {
+    if (released && retake) retake();
+    Status resumed = pipeline_->resume_after_final();
+    pipeline_->start();
+    spdlog::error("migration.aborted vm={} reason=\"{}\" guest={}", config_.vm_name,
+                  why.to_string(), resumed ? "running here" : resumed.error().to_string());
+    return std::unexpected(why.with_context("planned migration of VM '" + config_.vm_name +
+                                            "' (the VM runs on here, protected)"));
+  };
+  auto final_epoch = pipeline_->final_checkpoint(std::chrono::seconds(10));
+  if (!final_epoch) return carry_on(final_epoch.error());
+  out.epoch = *final_epoch;
+  out.final_pages = pipeline_->stats().last_pause.dirty_pages;
+  v1::Handover h;
+  h.set_epoch(out.epoch);
+  h.set_new_secondary(new_secondary);
+  h.set_paused_at_unix_us(out.paused_at_unix_us);
+  spdlog::warn("migration.handover vm={} epoch={} final_pages={} to={} new_secondary={}",
+               config_.vm_name, out.epoch, out.final_pages, config_.peer, new_secondary);
+  if (release) {
+    if (auto st = release(); !st) {
+      released = true;  // maybe half done: want it back in any case
+      return carry_on(st.error().with_context("release the arbiter's lease"));
+    }
+    released = true;
+  }
+  if (auto sent = client_->send_handover(h); !sent) return carry_on(sent.error());
+  std::optional<v1::HandoverReply> reply;
+  {
+    MutexLock lock(mu_);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (!handover_reply_ && client_->connected())
+      if (!handover_cv_.wait_until(mu_, deadline)) break;
+    reply = handover_reply_;
+  }
+  out.pause_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - paused_at).count());
+  if (reply && !reply->accepted())
+    return carry_on(Error{ErrorCode::kFailedPrecondition,
+                          "secondary refused the handover: " + reply->reason()});
+  if (!reply) {
+    // The handover left; whether the peer activated is unknown. Running on
+    // here could make two copies: stay paused, emit nothing, ever.
+    fence("planned migration: no answer to the handover of epoch " + std::to_string(out.epoch));
+    return make_error(ErrorCode::kUnavailable,
+                      "VM '{}': the handover of epoch {} to {} got no answer ({}); this copy is "
+                      "fenced (paused, never resumed): check the peer, which may run the VM",
+                      config_.vm_name, out.epoch, config_.peer, client_->last_error());
+  }
+  out.reply = *reply;
+  {
+    MutexLock lock(mu_);
+    alone_ = true;  // connection events no longer move the state
+    (void)lifecycle_.enter(VmState::kUnprotected, "migrated to " + config_.peer + " at epoch " +
+                                                      std::to_string(out.epoch));
+  }
+  client_->stop();
+  return out;
+}
+
 void PrimaryVm::hold_output() {
   for (auto& g : gates_) g->set_release_unacked(nullptr);
   spdlog::warn("vm.hold vm={} output=held (right to run alone lapsed)", config_.vm_name);
@@ -224,6 +325,9 @@ v1::VmStatus PrimaryVm::status() const {
   for (uint64_t c : p.pause_buckets.counts) h->add_counts(c);
   h->set_sum_us(p.pause_buckets.sum_us);
   h->set_count(p.pause_buckets.count);
+  s.set_sync_pages_sent(p.sync_pages_sent);
+  s.set_sync_pages_skipped(p.sync_pages_skipped);
+  s.set_sync_bytes_saved(p.sync_pages_skipped * engine_->page_size());
   if (std::string why = client_->last_error(); !p.connected && !why.empty())
     s.set_detail("secondary: " + why);
   else

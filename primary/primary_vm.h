@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,15 @@
 #include "primary/replication_client.h"
 
 namespace ftd {
+
+// What a planned migration's handover did (PrimaryVm::hand_over).
+struct HandoverOutcome {
+  uint64_t epoch = 0;             // the VM continues from it on the new host
+  int64_t paused_at_unix_us = 0;  // final pause here (wall clock)
+  uint64_t pause_us = 0;          // final pause → handover answered (this host's clock)
+  uint32_t final_pages = 0;       // pages in the final checkpoint
+  v1::HandoverReply reply;        // accepted
+};
 
 struct PrimaryVmConfig {
   std::string vm_name;
@@ -63,6 +73,21 @@ class PrimaryVm {
     ack_observer_ = std::move(observer);
   }
 
+  // Planned migration. Waits up to `sync_timeout` for the pair to be in
+  // sync, takes a final checkpoint keeping the guest paused, and asks the
+  // secondary to run the VM from it. Accepted: the guest here stays paused
+  // for good (release() the VM and turn this host into the secondary). The
+  // secondary refused: the guest runs on here, protected as before. No
+  // answer (stream broke, timeout): this side cannot know whether the peer
+  // runs the VM, so it fences itself (never runs or emits again).
+  // `release` runs once the final checkpoint is acknowledged, before the
+  // handover is sent (the arbiter's lease goes); `retake` if the guest
+  // resumes here after that.
+  Result<HandoverOutcome> hand_over(const std::string& new_secondary,
+                                    std::chrono::milliseconds sync_timeout,
+                                    const std::function<Status()>& release = {},
+                                    const std::function<void()>& retake = {}) FTD_EXCLUDES(mu_);
+
   // ---- automatic failover (FailoverMonitor callbacks)
   // Secondary lost and arbitration won: stop replicating (its replica is
   // stale from the first unacked frame on) and release output without acks
@@ -90,6 +115,8 @@ class PrimaryVm {
   mutable Mutex mu_;
   VmLifecycle lifecycle_ FTD_GUARDED_BY(mu_);
   bool alone_ FTD_GUARDED_BY(mu_) = false;  // ran without the secondary: state pinned
+  CondVar handover_cv_;
+  std::optional<v1::HandoverReply> handover_reply_ FTD_GUARDED_BY(mu_);
 };
 
 }  // namespace ftd

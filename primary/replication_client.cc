@@ -73,7 +73,9 @@ void ReplicationClient::run() {
     v1::PrimaryMessage hello;
     *hello.mutable_hello() = hello_;
     v1::SecondaryMessage msg;
-    if (stream->Write(hello) && stream->Read(&msg) && msg.has_welcome()) {
+    std::vector<PageDigest> digests;
+    if (stream->Write(hello) && stream->Read(&msg) &&
+        (digests = read_digests(*stream, msg), msg.has_welcome())) {
       backoff = std::chrono::milliseconds(100);
       spdlog::info("replication.connected peer={} replica_epoch={}", target_,
                    msg.welcome().applied_epoch());
@@ -83,11 +85,12 @@ void ReplicationClient::run() {
       }
       connected_ = true;
       set_last_error("");
-      listener_.on_connected(msg.welcome().applied_epoch());
+      listener_.on_connected(msg.welcome().applied_epoch(), std::move(digests));
       // Only this thread reads; writers hold mu_ and use stream_ concurrently.
       auto* reader = stream_.get();
       while (reader->Read(&msg)) {
         if (msg.has_ack()) listener_.on_ack(msg.ack().epoch(), msg.ack().apply_micros());
+        if (msg.has_handover() && listener_.on_handover) listener_.on_handover(msg.handover());
       }
       connected_ = false;
       ctx->TryCancel();  // unblocks a writer stuck in flow control before we take mu_
@@ -133,6 +136,44 @@ Status ReplicationClient::send(uint64_t epoch, std::span<const std::byte> encode
       return make_error(ErrorCode::kUnavailable, "stream to {} broke while sending epoch {}",
                         target_, epoch);
   }
+  return ok();
+}
+
+std::vector<PageDigest> ReplicationClient::read_digests(
+    grpc::ClientReaderWriter<v1::PrimaryMessage, v1::SecondaryMessage>& stream,
+    v1::SecondaryMessage& msg) {
+  const uint64_t pages = hello_.page_size() ? hello_.memory_bytes() / hello_.page_size() : 0;
+  std::vector<PageDigest> digests;
+  std::string problem;
+  while (msg.has_page_digests()) {
+    const auto& d = msg.page_digests();
+    if (problem.empty() && d.first_page() != digests.size())
+      problem =
+          fmt::format("digests start at page {}, expected {}", d.first_page(), digests.size());
+    if (problem.empty())
+      if (auto st = decode_digests(d.digests(), digests); !st) problem = st.error().message;
+    if (problem.empty() && digests.size() > pages)
+      problem = fmt::format("more than {} page digests", pages);
+    if (!stream.Read(&msg)) return {};
+  }
+  if (msg.has_welcome() && problem.empty() && msg.welcome().digest_pages() != 0 &&
+      (digests.size() != pages || msg.welcome().digest_pages() != pages))
+    problem = fmt::format("{} page digests for {} pages", digests.size(), pages);
+  if (!problem.empty()) {
+    // Not fatal: without digests the sync copies every page.
+    spdlog::warn("replication.digests_ignored peer={} reason=\"{}\"", target_, problem);
+    return {};
+  }
+  return digests;
+}
+
+Status ReplicationClient::send_handover(const v1::Handover& handover) {
+  std::lock_guard lock(mu_);
+  if (!stream_) return make_error(ErrorCode::kUnavailable, "not connected to {}", target_);
+  v1::PrimaryMessage m;
+  *m.mutable_handover() = handover;
+  if (!stream_->Write(m))
+    return make_error(ErrorCode::kUnavailable, "stream to {} broke before the handover", target_);
   return ok();
 }
 

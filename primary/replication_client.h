@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "checkpoint/page_digests.h"
 #include "checkpoint/transport.h"
 #include "ftd.grpc.pb.h"
 #include "security/channel_security.h"
@@ -21,9 +22,11 @@ namespace ftd {
 class ReplicationClient : public CheckpointTransport {
  public:
   struct Listener {
-    std::function<void(uint64_t replica_epoch)> on_connected;
+    // `replica_pages`: the replica's page digests (empty: not sent or unusable).
+    std::function<void(uint64_t replica_epoch, std::vector<PageDigest> replica_pages)> on_connected;
     std::function<void(uint64_t epoch, uint64_t apply_us)> on_ack;
     std::function<void(const std::string& why)> on_disconnected;
+    std::function<void(const v1::HandoverReply& reply)> on_handover;  // may be empty
   };
 
   ReplicationClient(std::string target, v1::Hello hello, ChannelSecurity security = {},
@@ -35,6 +38,9 @@ class ReplicationClient : public CheckpointTransport {
   void stop();
 
   Status send(uint64_t epoch, std::span<const std::byte> encoded) override;
+  // Planned migration: asks the secondary to take the VM over (the answer
+  // comes through Listener::on_handover).
+  Status send_handover(const v1::Handover& handover);
 
   bool connected() const { return connected_.load(); }
   const std::string& target() const { return target_; }
@@ -43,6 +49,11 @@ class ReplicationClient : public CheckpointTransport {
 
  private:
   void run();
+  // Reads PageDigests messages up to the Welcome (into `msg`); returns the
+  // digests, or none if they do not cover exactly the Hello's pages.
+  std::vector<PageDigest> read_digests(
+      grpc::ClientReaderWriter<v1::PrimaryMessage, v1::SecondaryMessage>& stream,
+      v1::SecondaryMessage& msg);
   void set_last_error(std::string why);
 
   const std::string target_;

@@ -24,21 +24,85 @@ Result<std::unique_ptr<ManagedVm>> ManagedVm::as_primary(ManagedVmConfig config,
 }
 
 Result<std::unique_ptr<ManagedVm>> ManagedVm::as_secondary(ManagedVmConfig config,
-                                                           std::unique_ptr<SecondaryVm> secondary) {
+                                                           std::shared_ptr<SecondaryVm> secondary) {
   auto vm = std::unique_ptr<ManagedVm>(new ManagedVm(std::move(config), std::move(secondary)));
-  FTD_ASSIGN_OR_RETURN(auto failover,
-                       VmFailover::for_secondary(vm->config_.failover, *vm->secondary_));
   MutexLock lock(vm->mu_);
-  vm->secondary_failover_ = std::move(failover);
+  FTD_TRY(vm->watch_secondary(*vm->secondary_));
   return vm;
 }
 
+Status ManagedVm::watch_secondary(SecondaryVm& vm) {
+  FTD_ASSIGN_OR_RETURN(secondary_failover_, VmFailover::for_secondary(config_.failover, vm));
+  // Runs on a stream thread while the VM is a replica here (hooks in place).
+  vm.set_takeover_guard(
+      [hooks = secondary_failover_.get()] { return hooks->claim_for_handover(); });
+  vm.set_handover_observer([this](uint64_t epoch, const std::string& new_secondary) {
+    const std::string peer = new_secondary.empty() ? config_.peer : new_secondary;
+    log_role("secondary", "active",
+             fmt::format("planned migration: took the VM over at epoch {}", epoch));
+    std::thread previous;
+    {
+      MutexLock lock(mu_);
+      if (closing_) return;
+      previous = std::move(protect_back_thread_);
+    }
+    if (previous.joinable()) previous.join();  // an earlier handover's, long finished
+    MutexLock lock(mu_);
+    protect_back_thread_ = std::thread([this, peer] { protect_back(peer); });
+  });
+  return ok();
+}
+
+std::shared_ptr<SecondaryVm> ManagedVm::secondary() const {
+  MutexLock lock(mu_);
+  return secondary_;
+}
+
 ManagedVm::~ManagedVm() {
+  std::thread protect_back;
+  {
+    MutexLock lock(mu_);
+    closing_ = true;
+    protect_back = std::move(protect_back_thread_);
+  }
+  if (protect_back.joinable()) protect_back.join();
   MutexLock lock(mu_);
   // Failover hooks call into their VMs: they go first.
   primary_failover_.reset();
   secondary_failover_.reset();
   primary_.reset();
+}
+
+void ManagedVm::protect_back(std::string peer) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  int attempt = 0;
+  while (true) {
+    {
+      MutexLock lock(mu_);
+      if (closing_) return;
+    }
+    ++attempt;
+    Status st = protect(peer);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    if (st) {
+      spdlog::warn("migration.protected_back vm={} peer={} attempts={} ms={}", config_.vm_name,
+                   peer, attempt, ms.count());
+      return;
+    }
+    // Expected for a while: the old primary stops its guest, seeds its replica
+    // and starts a standby before it accepts a stream.
+    spdlog::warn("migration.protect_back_retry vm={} peer={} attempt={} error=\"{}\"",
+                 config_.vm_name, peer, attempt, st.error().to_string());
+    if (ms >= config_.protect_back_timeout) {
+      spdlog::error(
+          "migration.protect_back_gave_up vm={} peer={} after_ms={}: the VM runs "
+          "here unprotected (ftctl protect --peer)",
+          config_.vm_name, peer, ms.count());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 Result<std::unique_ptr<PrimaryVm>> ManagedVm::start_primary(RunningGuest& guest,
@@ -125,6 +189,11 @@ Status ManagedVm::protect(const std::string& requested_peer) {
       return primary_->protect();  // idempotent
     }
     if (!unprotected_ && secondary_) {
+      if (secondary_->status().state() != v1::VM_STATE_ACTIVE) {
+        busy_.clear();
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "VM '{}' is a replica here; fail over or migrate first", config_.vm_name);
+      }
       // The replica's guest after failover. Its heartbeat and arbiter hooks
       // go (they belong to the replica's side); the primary's replace them.
       auto taken = secondary_->take_running_guest();
@@ -201,15 +270,17 @@ Status ManagedVm::unprotect() {
 }
 
 Result<v1::FailoverReply> ManagedVm::failover() {
+  std::shared_ptr<SecondaryVm> replica;
   {
     MutexLock lock(mu_);
     if (!secondary_ || primary_ || unprotected_)
       return make_error(ErrorCode::kFailedPrecondition,
                         "VM '{}' runs here; fail over by asking its secondary", config_.vm_name);
+    replica = secondary_;
   }
   // Not a role transition of this object (the failover monitor calls the
   // secondary directly too): the secondary serialises failovers itself.
-  FTD_ASSIGN_OR_RETURN(ActivationReport r, secondary_->failover());
+  FTD_ASSIGN_OR_RETURN(ActivationReport r, replica->failover());
   v1::FailoverReply reply;
   reply.set_epoch(r.epoch);
   reply.set_activation_us(r.activation_us);
@@ -217,9 +288,111 @@ Result<v1::FailoverReply> ManagedVm::failover() {
   return reply;
 }
 
-Status ManagedVm::migrate() {
-  return make_error(ErrorCode::kUnimplemented,
-                    "planned migration is not implemented yet (tracked as its own issue)");
+Result<v1::MigrateReply> ManagedVm::migrate(std::chrono::milliseconds sync_timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (!config_.replica || !config_.make_activator || config_.advertise.empty())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "VM '{}': this host cannot become its secondary (start ftd with --listen "
+                      "and --replica-dir to allow planned migration)",
+                      config_.vm_name);
+  FTD_TRY(begin("migrate"));
+  PrimaryVm* vm = nullptr;
+  {
+    MutexLock lock(mu_);
+    if (primary_) vm = primary_.get();
+  }
+  if (!vm) {
+    end();
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "VM '{}' is not protected from this host: nothing to migrate",
+                      config_.vm_name);
+  }
+  if (sync_timeout.count() == 0) sync_timeout = config_.migrate_sync_timeout;
+  // Without mu_: waits for sync, then the final checkpoint and the peer's activation.
+  VmFailover* hooks = nullptr;
+  {
+    MutexLock lock(mu_);
+    hooks = primary_failover_.get();  // stays until the release below (busy mark held)
+  }
+  auto handed = vm->hand_over(
+      config_.advertise, sync_timeout,
+      [hooks] { return hooks ? hooks->release_for_handover() : ok(); },
+      [hooks] {
+        if (hooks) hooks->hold_again();
+      });
+  if (!handed) {
+    end();
+    return std::unexpected(handed.error());
+  }
+  RunningGuest guest;
+  std::string new_primary;
+  {
+    MutexLock lock(mu_);
+    new_primary = primary_->status().peer();
+    primary_failover_.reset();
+    guest = PrimaryVm::release(std::move(primary_));
+  }
+  log_role("primary", "secondary", "planned migration to " + new_primary);
+  Status became = launcher_.run([&] { return become_secondary(std::move(guest)); });
+  v1::MigrateReply reply;
+  reply.set_epoch(handed->epoch);
+  reply.set_downtime_us(handed->reply.resumed_at_unix_us() - handed->paused_at_unix_us);
+  reply.set_pause_us(handed->pause_us);
+  reply.set_final_checkpoint_pages(handed->final_pages);
+  reply.set_new_primary(new_primary);
+  reply.set_total_us(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count()));
+  reply.set_message(fmt::format(
+      "VM '{}' runs on {} from epoch {}: downtime {:.1f} ms (final pause here -> cont there), "
+      "{} pages in the final checkpoint, total {:.1f} ms; {}",
+      config_.vm_name, new_primary, reply.epoch(), reply.downtime_us() / 1000.0,
+      reply.final_checkpoint_pages(), reply.total_us() / 1000.0,
+      became ? "this host is its secondary now"
+             : "this host could not become its secondary: " + became.error().to_string()));
+  spdlog::warn(
+      "migration.done vm={} epoch={} downtime_us={} pause_us={} activation_us={} "
+      "final_pages={} total_us={} new_primary={} secondary_here={}",
+      config_.vm_name, reply.epoch(), reply.downtime_us(), reply.pause_us(),
+      handed->reply.activation_us(), reply.final_checkpoint_pages(), reply.total_us(), new_primary,
+      became ? "yes" : became.error().to_string());
+  MutexLock lock(mu_);
+  last_migration_ = reply.message();
+  busy_.clear();
+  return reply;
+}
+
+Status ManagedVm::become_secondary(RunningGuest guest) {
+  const SecondaryVmConfig& rc = *config_.replica;
+  std::shared_ptr<SecondaryVm> old;
+  {
+    MutexLock lock(mu_);
+    old = std::move(secondary_);
+    secondary_failover_.reset();
+  }
+  if (old) {
+    // The guest ran on the old replica's image, which holds its final RAM
+    // already. Its QEMU goes first (it holds the NIC and maps the image),
+    // then the old replica (its lock), once no stream still uses it.
+    guest = {};
+    for (int i = 0; old.use_count() > 1 && i < 500; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (old.use_count() > 1)
+      return make_error(ErrorCode::kInternal, "old replica of VM '{}' still in use",
+                        config_.vm_name);
+    old.reset();
+  } else {
+    // A guest launched here: its RAM is copied into the replica image before
+    // its QEMU (which holds the NIC the standby needs) goes.
+    FTD_TRY(SecondaryVm::seed_replica(rc, guest.engine->memory()));
+    guest = {};
+  }
+  FTD_ASSIGN_OR_RETURN(auto activator, config_.make_activator());
+  FTD_ASSIGN_OR_RETURN(std::shared_ptr<SecondaryVm> fresh,
+                       SecondaryVm::open(rc, std::move(activator)));
+  MutexLock lock(mu_);
+  secondary_ = fresh;
+  return watch_secondary(*secondary_);
 }
 
 v1::VmStatus ManagedVm::status() const {
@@ -240,7 +413,11 @@ v1::VmStatus ManagedVm::status() const {
   } else if (secondary_) {
     s = secondary_->status();
     if (secondary_failover_) secondary_failover_->fill(s);
+  } else {
+    s.set_name(config_.vm_name);
+    s.set_detail("no guest and no replica here");
   }
+  s.set_last_migration(last_migration_);
   if (!busy_.empty()) s.set_detail(busy_ + " in progress; " + s.detail());
   return s;
 }

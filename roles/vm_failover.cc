@@ -59,6 +59,28 @@ Result<std::unique_ptr<VmFailover>> VmFailover::for_secondary(const FailoverOpti
   return f;
 }
 
+Status VmFailover::release_for_handover() {
+  if (!parts_.arbiter) return ok();
+  return parts_.arbiter->release_for_handover(std::chrono::milliseconds(1000));
+}
+
+void VmFailover::hold_again() {
+  if (parts_.arbiter) parts_.arbiter->hold_again();
+}
+
+Status VmFailover::claim_for_handover() {
+  if (!parts_.arbiter) return ok();
+  // The old primary released its lease before sending the handover: the
+  // claim gets a new term at once, or the handover is refused.
+  FTD_ASSIGN_OR_RETURN(ArbiterVerdict v,
+                       parts_.arbiter->claim_for_handover(std::chrono::milliseconds(1000)));
+  if (!v.may_run_alone)
+    return make_error(ErrorCode::kFailedPrecondition, "arbiter refused the takeover: {}",
+                      v.evidence);
+  spdlog::warn("migration.arbiter claimed=yes evidence=\"{}\"", v.evidence);
+  return ok();
+}
+
 void VmFailover::fill(v1::VmStatus& status) const {
   if (!parts_.monitor) {
     fill_failover_off(status);

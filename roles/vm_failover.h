@@ -22,6 +22,13 @@ class VmFailover {
   // Fills `status.failover`: arbiter, lease term, heartbeat age, decision.
   void fill(v1::VmStatus& status) const;
 
+  // Planned migration: the arbiter's right to run the VM moves with it
+  // (Arbiter::release_for_handover / hold_again / claim_for_handover); all
+  // succeed at once without automatic failover.
+  Status release_for_handover();
+  void hold_again();
+  Status claim_for_handover();
+
  private:
   FailoverParts parts_;
 };

@@ -66,8 +66,8 @@ Status ReplicaStore::recover() {
     kept_ = meta->state == State::kKept;
     recovery_ = meta->to_string();
   } else if (meta->state == State::kRunning) {
-    recovery_ = fmt::format("a guest ran on this image (failed over at epoch {}): epoch 0",
-                            meta->epoch);
+    recovery_ =
+        fmt::format("a guest ran on this image (failed over at epoch {}): epoch 0", meta->epoch);
   } else if (meta->state == State::kApplying && !exists(staged_path_)) {
     epoch = meta->epoch;  // every page and the device state are in: roll forward
     recovery_ = fmt::format("apply of epoch {} had finished its copy: rolled forward", epoch);
@@ -128,6 +128,20 @@ Status ReplicaStore::settle() {
 
 Status ReplicaStore::mark_running(uint64_t epoch) {
   return write_meta(ReplicaMeta::State::kRunning, epoch);
+}
+
+Status ReplicaStore::seed(std::span<const std::byte> ram) {
+  if (ram.size() != ram_.size())
+    return make_error(ErrorCode::kInvalidArgument, "seed of {} bytes for a {}-byte replica",
+                      ram.size(), ram_.size());
+  FTD_TRY(mark_running(epoch_));  // first: a crash mid-copy leaves an image nobody activates
+  FTD_TRY(undo_.clear());
+  std::memcpy(ram_.data(), ram.data(), ram.size());
+  epoch_ = 0;
+  syncing_ = false;
+  kept_ = false;
+  device_state_.clear();
+  return ok();
 }
 
 Status ReplicaStore::reset() {

@@ -97,6 +97,11 @@ class ReplicaStore {
   // for epoch `epoch` of a replica: it opens at epoch 0.
   Status mark_running(uint64_t epoch);
 
+  // Planned migration: the image takes a guest's final RAM, which is no
+  // epoch of any replica (meta `running`: it reopens at epoch 0). The next
+  // primary's differential sync then sends only the pages that differ.
+  Status seed(std::span<const std::byte> ram);
+
   // Test seam: `hook` runs at each step of apply() (kCopying before every page).
   void set_step_hook(std::function<void(ApplyStep)> hook) { step_hook_ = std::move(hook); }
 

@@ -18,7 +18,14 @@ grpc::Status ReplicationService::Replicate(
       return st;
     }
   }
-  return vm_.serve(context, stream);
+  std::shared_ptr<SecondaryVm> replica = replica_();
+  if (!replica) {
+    spdlog::warn("replication.rejected peer={} reason=\"VM '{}' runs here as primary\"",
+                 context->peer(), vm_name_);
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            fmt::format("VM '{}' runs on this host as primary: it accepts no primary", vm_name_)};
+  }
+  return replica->serve(context, stream);
 }
 
 }  // namespace ftd

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "checkpoint/chunking.h"
+#include "checkpoint/page_digests.h"
 #include "proto/status_mapping.h"
 
 namespace ftd {
@@ -14,6 +17,15 @@ using Clock = std::chrono::steady_clock;
 VmState receiving_state(const ReplicaStore& replica) {
   return replica.resume_epoch() == 0 ? VmState::kSyncing : VmState::kProtected;
 }
+
+int64_t unix_us_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// 1 MiB per message: far below gRPC's message limits whatever the RAM size.
+constexpr size_t kDigestsPerMessage = 65536;
 
 bool owns_the_vm(VmState s) {
   return s == VmState::kActivating || s == VmState::kActive || s == VmState::kFailed;
@@ -32,6 +44,18 @@ Result<std::unique_ptr<SecondaryVm>> SecondaryVm::open(SecondaryVmConfig config,
   FTD_TRY(activator->prepare(store.ram_path()));
   return std::unique_ptr<SecondaryVm>(
       new SecondaryVm(std::move(config), std::move(store), std::move(activator)));
+}
+
+Status SecondaryVm::seed_replica(const SecondaryVmConfig& config, std::span<const std::byte> ram) {
+  const auto t0 = Clock::now();
+  FTD_ASSIGN_OR_RETURN(ReplicaStore store,
+                       ReplicaStore::open(config.replica_dir, config.vm_name, config.memory_bytes,
+                                          config.page_size));
+  FTD_TRY(store.seed(ram));
+  spdlog::info("replica.seeded vm={} path={} bytes={} ms={}", config.vm_name, store.ram_path(),
+               ram.size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  return ok();
 }
 
 SecondaryVm::SecondaryVm(SecondaryVmConfig config, ReplicaStore replica,
@@ -134,8 +158,24 @@ grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
   if (!generation) return to_grpc_status(generation.error());
   spdlog::info("replication.accepted vm={} peer={} replica_epoch={}", config_.vm_name,
                context->peer(), replica_epoch);
+  // Digests of the image as it is (any epoch, even a zeroed new one): a full
+  // sync then sends only the pages that differ. Under mu_ (with_replica):
+  // nothing applies meanwhile; this stream's own chunks wait for the Welcome.
+  const auto t0 = Clock::now();
+  const std::vector<PageDigest> digests = with_replica(
+      [&](const ReplicaStore& r) { return digest_pages(r.memory(), config_.page_size); });
+  v1::SecondaryMessage out;
+  for (size_t first = 0; first < digests.size(); first += kDigestsPerMessage) {
+    const size_t n = std::min(kDigestsPerMessage, digests.size() - first);
+    out.mutable_page_digests()->set_first_page(first);
+    out.mutable_page_digests()->set_digests(encode_digests(std::span(digests).subspan(first, n)));
+    if (!stream->Write(out)) return {grpc::StatusCode::CANCELLED, "primary left during digests"};
+  }
+  spdlog::info("replication.digests vm={} pages={} ms={}", config_.vm_name, digests.size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
   v1::SecondaryMessage welcome;
   welcome.mutable_welcome()->set_applied_epoch(replica_epoch);
+  welcome.mutable_welcome()->set_digest_pages(digests.size());
   stream->Write(welcome);
 
   // A checkpoint may not exceed the guest's RAM plus generous framing; a
@@ -143,6 +183,21 @@ grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
   ChunkAssembler assembler(config_.memory_bytes + config_.memory_bytes / 8 + (64 << 20));
   grpc::Status result = grpc::Status::OK;
   while (stream->Read(&m)) {
+    if (m.has_handover()) {
+      // The primary's last word on this stream: activate here, answer, end.
+      if (assembler.partial()) {
+        result = {grpc::StatusCode::INVALID_ARGUMENT, "handover in the middle of a checkpoint"};
+        break;
+      }
+      v1::SecondaryMessage reply;
+      *reply.mutable_handover() = take_over(m.handover(), context, *generation);
+      const bool accepted = reply.handover().accepted();
+      stream->Write(reply);
+      if (accepted && handover_observer_)
+        handover_observer_(m.handover().epoch(), m.handover().new_secondary());
+      if (!accepted) continue;  // the primary resumes its guest and goes on checkpointing
+      break;
+    }
     if (!m.has_chunk()) {
       result = {grpc::StatusCode::INVALID_ARGUMENT, "expected a checkpoint chunk"};
       break;
@@ -228,6 +283,47 @@ Result<ActivationReport> SecondaryVm::failover() {
   spdlog::warn("failover.done vm={} epoch={} activation_us={} {}", config_.vm_name, report->epoch,
                report->activation_us, report->detail);
   return report;
+}
+
+v1::HandoverReply SecondaryVm::take_over(const v1::Handover& h, grpc::ServerContext* context,
+                                         uint64_t generation) {
+  v1::HandoverReply reply;
+  reply.set_epoch(h.epoch());
+  auto refuse = [&](std::string why) {
+    spdlog::error("migration.refused vm={} epoch={} reason=\"{}\"", config_.vm_name, h.epoch(),
+                  why);
+    reply.set_reason(std::move(why));
+    return reply;
+  };
+  {
+    MutexLock lock(mu_);
+    if (generation != stream_generation_ || active_stream_ != context)
+      return refuse("stream superseded by a newer primary connection");
+    if (lifecycle_.state() != VmState::kProtected || replica_.resyncing())
+      return refuse(fmt::format("replica is {}, not protected", to_string(lifecycle_.state())));
+    if (replica_.epoch() != h.epoch())
+      return refuse(fmt::format("replica is at epoch {}, handover names epoch {}", replica_.epoch(),
+                                h.epoch()));
+    // failover() cancels the feeding stream; this one must still carry the answer.
+    active_stream_ = nullptr;
+  }
+  spdlog::warn("migration.takeover vm={} epoch={} new_secondary={} peer={}", config_.vm_name,
+               h.epoch(), h.new_secondary(), context->peer());
+  if (takeover_guard_)
+    if (auto allowed = takeover_guard_(); !allowed) {
+      MutexLock lock(mu_);
+      if (!active_stream_) active_stream_ = context;  // still ours: the primary carries on
+      return refuse(allowed.error().to_string());
+    }
+  auto report = failover();
+  if (!report) return refuse(report.error().to_string());
+  reply.set_accepted(true);
+  reply.set_activation_us(report->activation_us);
+  reply.set_resumed_at_unix_us(unix_us_now());
+  spdlog::warn("migration.activated vm={} epoch={} activation_us={} downtime_us={}",
+               config_.vm_name, report->epoch, report->activation_us,
+               reply.resumed_at_unix_us() - h.paused_at_unix_us());
+  return reply;
 }
 
 Result<RunningGuest> SecondaryVm::take_running_guest() {

@@ -43,6 +43,10 @@ class SecondaryVm {
   static Result<std::unique_ptr<SecondaryVm>> open(SecondaryVmConfig config,
                                                    std::unique_ptr<Activator> activator);
 
+  // Planned migration: writes a guest's final RAM into the replica image
+  // of `config` (see ReplicaStore::seed), before open() takes it.
+  static Status seed_replica(const SecondaryVmConfig& config, std::span<const std::byte> ram);
+
   const std::string& name() const { return config_.vm_name; }
   // The replica's path (constant); its contents are guarded by the VM.
   const std::string& replica_path() const { return replica_path_; }
@@ -67,9 +71,23 @@ class SecondaryVm {
   void set_apply_observer(std::function<void(uint64_t epoch)> observer) {
     apply_observer_ = std::move(observer);
   }
+  // Set once before serving: a planned migration made this replica the
+  // running VM at `epoch`; the old primary becomes a secondary at
+  // `new_secondary`. Runs on the stream's thread after the answer was sent.
+  void set_handover_observer(
+      std::function<void(uint64_t epoch, const std::string& new_secondary)> observer) {
+    handover_observer_ = std::move(observer);
+  }
+  // Set once before serving: must succeed before a handover activates the
+  // replica (the arbiter's right to run the VM moves with it).
+  void set_takeover_guard(std::function<Status()> guard) { takeover_guard_ = std::move(guard); }
   v1::VmStatus status() const FTD_EXCLUDES(mu_);
 
  private:
+  // A planned migration: activate at exactly the handover's epoch (the
+  // primary's guest stays paused there), or refuse and say why.
+  v1::HandoverReply take_over(const v1::Handover& h, grpc::ServerContext* context,
+                              uint64_t generation) FTD_EXCLUDES(mu_);
   SecondaryVm(SecondaryVmConfig config, ReplicaStore replica, std::unique_ptr<Activator> activator);
   grpc::Status check_hello(const v1::Hello& hello) const;
   // Registers `context` as the stream feeding the replica; returns its generation.
@@ -85,6 +103,8 @@ class SecondaryVm {
   const std::string replica_path_;
   const std::unique_ptr<Activator> activator_;    // used by the one failover() in flight
   std::function<void(uint64_t)> apply_observer_;  // set before serving
+  std::function<void(uint64_t, const std::string&)> handover_observer_;  // set before serving
+  std::function<Status()> takeover_guard_;                               // set before serving
 
   // ---- guarded by mu_
   mutable Mutex mu_;

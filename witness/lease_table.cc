@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace ftd::witness {
 
 LeaseTable::LeaseTable(PersistedTable loaded, Clock::time_point now,
@@ -50,6 +52,13 @@ LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holde
           .remaining = left,
           .reason = fmt::format("held by {} (term {}) for {} ms more", l.p.holder, l.p.term,
                                 left.count())};
+}
+
+bool LeaseTable::release(const std::string& vm, const std::string& holder, Clock::time_point now) {
+  auto it = leases_.find(vm);
+  if (it == leases_.end() || it->second.p.holder != holder) return false;
+  it->second.expires = std::min(it->second.expires, now);
+  return true;
 }
 
 void LeaseTable::commit(const std::string& vm, const LeaseDecision& d, Clock::time_point now) {

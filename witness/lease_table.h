@@ -6,6 +6,8 @@
 //  - another holder is refused while the lease runs;
 //  - after a restart every known lease counts as renewed at start-up, because
 //    the witness cannot know when the last renewal happened;
+//  - the holder may release its lease early (planned migration): it
+//    expires at once, so the peer gets a new term without waiting;
 //  - once a holder marked the lease "alone" (it released output its peer
 //    never acknowledged, so the peer's replica is stale), nobody else is ever
 //    granted the VM: not even after the lease expires.
@@ -46,6 +48,14 @@ class LeaseTable {
 
   LeaseDecision decide(const std::string& vm, const std::string& holder, bool alone,
                        Clock::time_point now) const;
+  // The holder gives its lease up (planned migration): it expires now, its
+  // term and alone mark stay. False if `holder` does not hold it.
+  bool release(const std::string& vm, const std::string& holder, Clock::time_point now);
+  // Term and holder as recorded (empty for an unknown VM).
+  PersistedLease lease_of(const std::string& vm) const {
+    auto it = leases_.find(vm);
+    return it == leases_.end() ? PersistedLease{} : it->second.p;
+  }
   // Applies a granted decision (after it was persisted if it has a new term).
   void commit(const std::string& vm, const LeaseDecision& d, Clock::time_point now);
   // The table as it would be persisted with `d` applied.

@@ -83,6 +83,21 @@ grpc::Status WitnessService::Acquire(grpc::ServerContext* ctx, const LeaseReques
     return s;
   }
   const auto now = Clock::now();
+  if (req->release()) {
+    // Not persisted: expiry times never are (a restarted witness renews
+    // every lease once), and releasing only makes the lease shorter.
+    const bool released = table_.release(req->vm(), req->holder(), now);
+    spdlog::info("witness_release vm={} holder={} released={}", req->vm(), req->holder(), released);
+    const PersistedLease held = table_.lease_of(req->vm());
+    reply->set_granted(false);
+    reply->set_term(held.term);
+    reply->set_holder(held.holder);
+    reply->set_reason(released ? "released" : "not the holder: nothing released");
+    reply->set_request_nonce(req->nonce());
+    const Mac mac = witness_reply_mac(*reply, key->second);
+    reply->set_mac(std::string(mac.begin(), mac.end()));
+    return grpc::Status::OK;
+  }
   LeaseDecision d = table_.decide(req->vm(), req->holder(), req->alone(), now);
   if (d.must_persist) {
     // Durable before anyone hears of the term: a restart must not re-grant it.

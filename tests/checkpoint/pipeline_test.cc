@@ -14,9 +14,9 @@
 #include <future>
 
 #include "checkpoint/output_commit_buffer.h"
-#include "synthetic/synthetic_engine.h"
 #include "common/hash.h"
 #include "secondary/replica_store.h"
+#include "synthetic/synthetic_engine.h"
 
 namespace ftd {
 namespace {
@@ -181,7 +181,9 @@ class MessageGate : public OutputGate {
   void set_release_unacked(std::function<bool()> allowed) override {
     buffer_.set_release_unacked(std::move(allowed));
   }
-  void fence() override { buffer_.fence([](uint64_t&&) {}); }
+  void fence() override {
+    buffer_.fence([](uint64_t&&) {});
+  }
   Stats stats() const override {
     auto s = buffer_.stats();
     return {.held = s.held, .released = s.released, .dropped = s.dropped};
@@ -278,6 +280,10 @@ class Rig {
   SyntheticEngine& engine() { return *engine_; }
 
   void connect() { pipeline_->on_connected(replica_->resume_epoch()); }
+  // As a secondary does since digests exist: its pages' digests with the Welcome.
+  void connect_with_digests() {
+    pipeline_->on_connected(replica_->resume_epoch(), digest_pages(replica_->memory(), 4096));
+  }
 
   // step() on a thread, failing (not hanging) if it blocks past `limit`.
   Status step_within(std::chrono::milliseconds limit = 5000ms) {
@@ -384,6 +390,63 @@ TEST(Pipeline, AckBeyondTheCapturedEpochIsIgnored) {
   EXPECT_EQ(rig.pipeline().acked_epoch(), acked);
   EXPECT_EQ(rig.gate().released_messages().size(), before);
   EXPECT_EQ(rig.gate().violations(), 0u);
+}
+
+// Differential sync: a replica image that already holds the guest's RAM
+// (the far side of a planned migration) receives only the pages written
+// since, and still ends up equal to the guest.
+TEST_P(PipelineOracle, DifferentialSyncSendsOnlyPagesThatDiffer) {
+  Rig rig({.compression = GetParam().compression, .scan = GetParam().scan});
+  const size_t pages = guest_config().memory_bytes / 4096;
+  ASSERT_TRUE(rig.engine().pause());
+  ASSERT_TRUE(rig.replica().seed(rig.engine().memory()));
+  ASSERT_TRUE(rig.engine().resume());
+  std::this_thread::sleep_for(20ms);  // the guest writes some pages meanwhile
+  rig.connect_with_digests();
+  rig.steps(10);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+  auto s = rig.pipeline().stats();
+  EXPECT_EQ(s.sync_pages_sent + s.sync_pages_skipped, pages);
+  EXPECT_GT(s.sync_pages_skipped, 0u);
+  EXPECT_LT(s.sync_pages_sent, pages / 2) << "most pages were equal on the replica";
+}
+
+// Without usable digests (none, or a wrong count) the sync copies every page.
+TEST(Pipeline, WrongDigestCountMeansFullCopy) {
+  Rig rig;
+  rig.pipeline().on_connected(0, std::vector<PageDigest>(7));
+  rig.steps(3);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+  EXPECT_EQ(rig.pipeline().stats().sync_pages_sent, guest_config().memory_bytes / 4096);
+}
+
+// Planned migration's last checkpoint: acknowledged, and the guest stays
+// paused until told otherwise.
+TEST(Pipeline, FinalCheckpointIsAckedWithTheGuestPaused) {
+  Rig rig;
+  rig.connect();
+  rig.steps(5);
+  ASSERT_TRUE(rig.settle());
+  auto final_epoch = rig.pipeline().final_checkpoint(5s);
+  ASSERT_TRUE(final_epoch) << final_epoch.error().to_string();
+  EXPECT_EQ(*final_epoch, 6u);
+  EXPECT_EQ(rig.pipeline().acked_epoch(), 6u);
+  EXPECT_TRUE(rig.engine().paused());
+  rig.transport().drain();
+  rig.expect_replica_matches_oracle();
+  ASSERT_TRUE(rig.pipeline().resume_after_final());
+  EXPECT_FALSE(rig.engine().paused());
+}
+
+TEST(Pipeline, FinalCheckpointRefusedBeforeSync) {
+  Rig rig;
+  rig.connect();
+  auto r = rig.pipeline().final_checkpoint(1s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(rig.engine().paused());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, PipelineOracle,

@@ -533,5 +533,66 @@ TEST_F(PrimaryDaemonRestart, ReattachesToTheRunningGuestThenStillFailsOver) {
   EXPECT_EQ(line["records"].value("server_seq_breaks", -1), 0) << "the guest's server restarted";
 }
 
+// Planned migration (issue 8): `ftctl migrate` hands the VM to the secondary
+// at one final checkpoint and makes the old primary its secondary; the new
+// primary protects it back by itself with a differential sync (only the
+// pages that changed since the handover cross the wire). There and back
+// twice, one TCP connection throughout.
+class PlannedMigration : public AutoFailover {
+ protected:
+  void SetUp() override { start({.migratable = true}); }
+};
+
+TEST_F(PlannedMigration, ThereAndBackTwiceWithoutFullResync) {
+  const double t_start = unix_now_s();
+  Daemon* sides[2] = {&pair_->primary(), &pair_->secondary()};
+  json runs = json::array();
+  const uint64_t pages = (128ull << 20) / 4096;
+  for (int i = 0; i < 4; ++i) {
+    Daemon& from = *sides[i % 2];
+    Daemon& to = *sides[(i + 1) % 2];
+    const double t0 = unix_now_s();
+    auto reply = from.migrate(120);
+    ASSERT_TRUE(reply) << "migration " << i << ": " << reply.error().to_string();
+    std::printf("migration %d: %s\n", i, reply->message().c_str());
+    auto old_side = from.status();
+    ASSERT_TRUE(old_side);
+    EXPECT_EQ(old_side->role(), "secondary") << old_side->detail();
+    std::string last;
+    v1::VmStatus now;
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto s = to.status();
+          if (s) {
+            now = *s;
+            last = std::string(state_name(s->state())) + " " + s->detail();
+          }
+          return s && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED;
+        },
+        120s))
+        << "migration " << i << ": not protected in the new direction: " << last;
+    const double t_protected = unix_now_s();
+    runs.push_back({{"migration", i},
+                    {"epoch", reply->epoch()},
+                    {"downtime_ms", reply->downtime_us() / 1e3},
+                    {"old_host_pause_ms", reply->pause_us() / 1e3},
+                    {"final_checkpoint_pages", reply->final_checkpoint_pages()},
+                    {"handover_total_ms", reply->total_us() / 1e3},
+                    {"protected_again_s", t_protected - t0},
+                    {"sync_pages_sent", now.sync_pages_sent()},
+                    {"sync_pages_skipped", now.sync_pages_skipped()}});
+    // No full resync: the old primary's image is the new primary's RAM at
+    // the handover; only pages written since then differ.
+    EXPECT_EQ(now.sync_pages_sent() + now.sync_pages_skipped(), pages);
+    EXPECT_LT(now.sync_pages_sent(), pages / 4) << "migration " << i << " resynced in full";
+    EXPECT_GT(reply->downtime_us(), 0);
+    std::this_thread::sleep_for(2s);
+  }
+  json line{{"scenario", "planned-migration-there-and-back-twice"},
+            {"expected", "VM back on its first host, protected, stream intact"},
+            {"migrations", runs}};
+  finish(line, t_start);
+}
+
 }  // namespace
 }  // namespace ftd::testing

@@ -47,7 +47,8 @@ ProtectedPair::~ProtectedPair() {
 }
 
 std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
-  return primary ? daemon_args(HostId::kPrimary, true, primary_run(), "")
+  return primary ? daemon_args(HostId::kPrimary, true, primary_run(),
+                               options_.migratable ? (replica_.path() / "pri").string() : "")
                  : daemon_args(HostId::kSecondary, false, secondary_run(), replica_dir());
 }
 
@@ -83,6 +84,9 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
   if (primary) {
     a.insert(a.end(), {"--role", "primary", "--peer", endpoint(peer, kReplicationPort),
                        "--epoch-ms", std::to_string(options_.epoch_ms)});
+    if (!replica_dir.empty())
+      a.insert(a.end(),
+               {"--listen", endpoint(self, kReplicationPort), "--replica-dir", replica_dir});
   } else {
     // --peer: where `ftctl protect` protects to once this replica failed over.
     a.insert(a.end(), {"--role", "secondary", "--listen", endpoint(self, kReplicationPort),

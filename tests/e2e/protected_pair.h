@@ -35,6 +35,9 @@ struct PairOptions {
   // Secondary: power the primary host off (deploy/fence/kill-netns-host.sh)
   // before activating, STONITH style.
   bool fence_primary = false;
+  // The primary also listens for replication and has a replica directory,
+  // so that a planned migration can make it the secondary.
+  bool migratable = false;
   // Extra flags for both daemons (e.g. heartbeat settings).
   std::vector<std::string> extra_args;
 };

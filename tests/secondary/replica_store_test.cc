@@ -87,6 +87,31 @@ TEST_F(ReplicaStoreTest, CreateApplyReopen) {
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
 }
 
+// Planned migration seeds a replica image with a guest's final RAM: it is no
+// epoch of anything (a reopen says epoch 0) but keeps the bytes, so the next
+// primary's differential sync finds them equal.
+TEST_F(ReplicaStoreTest, SeededImageKeepsItsBytesAtEpochZero) {
+  auto r = open();
+  ASSERT_TRUE(r);
+  Primary p(3);
+  for (uint64_t e = 1; e <= 3; ++e) {
+    ASSERT_TRUE(r->apply(p.next(e, e - 1)));
+    p.applied();
+  }
+  std::vector<std::byte> ram(kMem);
+  for (size_t i = 0; i < ram.size(); ++i) ram[i] = std::byte(i * 7 % 251);
+  ASSERT_TRUE(r->seed(ram));
+  EXPECT_EQ(r->epoch(), 0u);
+  EXPECT_EQ(fingerprint(*r), hash64(ram));
+  EXPECT_FALSE(r->seed(std::vector<std::byte>(kMem / 2)));  // wrong size: refused
+  r = make_error(ErrorCode::kInternal, "closed");
+  r = open();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->epoch(), 0u) << r->recovery();
+  EXPECT_NE(r->recovery().find("a guest ran"), std::string::npos) << r->recovery();
+  EXPECT_EQ(fingerprint(*r), hash64(ram));
+}
+
 TEST_F(ReplicaStoreTest, GeometryMismatchResetsTheEpoch) {
   {
     auto r = open();

@@ -153,6 +153,18 @@ Result<std::string> Daemon::protect(const std::string& peer, const std::string& 
   return reply.message();
 }
 
+Result<v1::MigrateReply> Daemon::migrate(unsigned sync_timeout_s, const std::string& vm) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(sync_timeout_s + 120));
+  v1::MigrateRequest req;
+  req.set_vm_name(vm);
+  req.set_sync_timeout_s(sync_timeout_s);
+  v1::MigrateReply reply;
+  auto st = stub_->Migrate(&ctx, req, &reply);
+  if (!st.ok()) return make_error(ErrorCode::kFailedPrecondition, "{}", st.error_message());
+  return reply;
+}
+
 TempDir::TempDir(const std::filesystem::path& base) {
   std::string tmpl = (base / "ftd-test-XXXXXX").string();
   path_ = ::mkdtemp(tmpl.data());

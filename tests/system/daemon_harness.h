@@ -34,6 +34,8 @@ class Daemon {
   Result<v1::FailoverReply> failover(const std::string& vm = "");
   // `ftctl protect [--peer PEER]`: the reply's message, or the daemon's error.
   Result<std::string> protect(const std::string& peer = "", const std::string& vm = "");
+  // `ftctl migrate`: the reply, or the daemon's error.
+  Result<v1::MigrateReply> migrate(unsigned sync_timeout_s = 60, const std::string& vm = "");
   Subprocess& process() { return process_; }
 
  private:

@@ -37,6 +37,22 @@ TEST(LeaseTable, GrantRenewRefuseExpire) {
   EXPECT_EQ(t.decide("other", "A", false, t0).term, 1u);  // VMs are independent
 }
 
+// Planned migration: the holder releases, the peer gets a new term at once;
+// nobody else can release it.
+TEST(LeaseTable, HolderReleaseLetsThePeerTakeOverAtOnce) {
+  const auto t0 = Clock::now();
+  LeaseTable t({}, t0, 1000ms);
+  t.commit("vm", t.decide("vm", "A", false, t0), t0);
+  EXPECT_FALSE(t.release("vm", "B", t0 + 10ms)) << "only the holder releases";
+  EXPECT_FALSE(t.decide("vm", "B", false, t0 + 10ms).granted);
+  EXPECT_TRUE(t.release("vm", "A", t0 + 10ms));
+  EXPECT_EQ(t.lease_of("vm").holder, "A");
+  auto d = t.decide("vm", "B", false, t0 + 11ms);
+  EXPECT_TRUE(d.granted && d.new_term);
+  EXPECT_EQ(d.term, 2u);
+  EXPECT_FALSE(t.release("unknown", "A", t0));
+}
+
 TEST(LeaseTable, AfterRestartEveryLeaseRunsAFullDurationAgain) {
   const auto t0 = Clock::now();
   LeaseTable t({{"vm", {7, "A"}}}, t0, 1000ms);

@@ -80,6 +80,10 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
           {"undo_bytes", s.undo_bytes()},
           {"sync_chunks_applied", s.sync_chunks_applied()},
           {"replica_recovery", s.replica_recovery()},
+          {"sync_pages_sent", s.sync_pages_sent()},
+          {"sync_pages_skipped", s.sync_pages_skipped()},
+          {"sync_bytes_saved", s.sync_bytes_saved()},
+          {"last_migration", s.last_migration()},
           {"peer", s.peer()},
           {"detail", s.detail()},
           {"failover", to_json(s.failover())}};
@@ -99,6 +103,10 @@ void print_table(const ftd::v1::StatusReply& r) {
                  human_bytes(s.bytes_per_sec()), s.compression_ratio(), s.dirty_pages_last(),
                  s.apply_us_last() / 1e3);
       fmt::print("  output held {}  released {}\n", s.output_held(), s.output_released());
+      if (s.sync_pages_sent() + s.sync_pages_skipped() > 0)
+        fmt::print("  last sync: {} pages sent, {} equal on the replica (saved {})\n",
+                   s.sync_pages_sent(), s.sync_pages_skipped(),
+                   human_bytes(static_cast<double>(s.sync_bytes_saved())));
     } else {
       fmt::print("  replica epoch {}  checkpoints/s {:.1f}  apply last {:.2f} ms\n", s.epoch(),
                  s.checkpoints_per_sec(), s.apply_us_last() / 1e3);
@@ -108,6 +116,7 @@ void print_table(const ftd::v1::StatusReply& r) {
       if (!s.replica_recovery().empty()) fmt::print("  replica opened: {}\n", s.replica_recovery());
     }
     if (!s.peer().empty()) fmt::print("  peer {}\n", s.peer());
+    if (!s.last_migration().empty()) fmt::print("  last migration: {}\n", s.last_migration());
     if (!s.detail().empty()) fmt::print("  {}\n", s.detail());
     if (s.has_failover()) {
       const auto& f = s.failover();
@@ -169,6 +178,10 @@ int main(int argc, char** argv) {
     actions[name] = app.add_subcommand(name, std::string(name) + " a VM");
     actions[name]->add_option("--vm", vm, "VM name (may be omitted if the daemon has one)");
   }
+  unsigned sync_timeout_s = 60;
+  actions["migrate"]->add_option(
+      "--sync-timeout", sync_timeout_s,
+      "seconds to wait for the pair to be in sync before refusing (the VM stays here)");
   std::string protect_peer;
   actions["protect"]->add_option(
       "--peer", protect_peer,
@@ -253,8 +266,24 @@ int main(int argc, char** argv) {
   } else {
     ftd::v1::MigrateRequest req;
     req.set_vm_name(vm);
+    req.set_sync_timeout_s(sync_timeout_s);
     ftd::v1::MigrateReply reply;
-    st = stub->Migrate(context().get(), req, &reply);
+    auto c = context();  // waits for sync, then the handover: longer than other calls
+    c->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(std::max<unsigned>(timeout_s, sync_timeout_s + 120)));
+    st = stub->Migrate(c.get(), req, &reply);
+    if (st.ok() && json) {
+      std::cout << nlohmann::json{{"epoch", reply.epoch()},
+                                  {"downtime_us", reply.downtime_us()},
+                                  {"pause_us", reply.pause_us()},
+                                  {"total_us", reply.total_us()},
+                                  {"final_checkpoint_pages", reply.final_checkpoint_pages()},
+                                  {"new_primary", reply.new_primary()},
+                                  {"message", reply.message()}}
+                       .dump()
+                << std::endl;
+      return 0;
+    }
     message = reply.message();
   }
   if (!st.ok()) return fail(st, app.get_subcommands().front()->get_name());
