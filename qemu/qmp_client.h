@@ -22,7 +22,7 @@ class QmpClient {
  public:
   using Json = nlohmann::json;
   static constexpr std::chrono::milliseconds kDefaultTimeout{5000};
-  // QEMU's longest QMP line (query-qmp-schema) is a few hundred KiB; a peer
+  // QEMU 7.2's longest QMP line (query-qmp-schema) is ~200 KiB; a peer
   // that sends more than this without a newline is broken or hostile, and an
   // unbounded buffer would let it grow the daemon's memory without limit.
   static constexpr size_t kMaxBufferedBytes = size_t{16} << 20;
