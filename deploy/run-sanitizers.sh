@@ -17,9 +17,15 @@ for kind in "${kinds[@]}"; do
     thread) dir=$ROOT/build-tsan ;;
     *) echo "usage: $0 [address] [thread]" >&2; exit 2 ;;
   esac
+  start=$(date +%s)
+  launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Instrumented builds are long (~45 min on 2 shared cores): nice keeps the
+  # machine usable. Timeouts stretch by themselves (tests/CMakeLists.txt).
   cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DFTD_SANITIZE="$kind" >/dev/null || exit 1
-  ninja -C "$dir" -j"$(nproc)" || { echo "sanitizers: $kind build failed" >&2; rc=1; continue; }
+    -DFTD_SANITIZE="$kind" "${launcher[@]}" >/dev/null || exit 1
+  nice ninja -C "$dir" -j"$(nproc)" || { echo "sanitizers: $kind build failed" >&2; rc=1; continue; }
+  echo "sanitizers: $kind built in $(($(date +%s) - start)) s"
   # Leak reports from gRPC's process-lifetime singletons are not ours.
   if ! (cd "$dir" && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
         TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" \
@@ -27,5 +33,6 @@ for kind in "${kinds[@]}"; do
     echo "sanitizers: $kind: unit suites FAILED" >&2
     rc=1
   fi
+  echo "sanitizers: $kind done in $(($(date +%s) - start)) s"
 done
 exit $rc

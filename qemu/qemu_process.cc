@@ -99,7 +99,14 @@ Result<QemuProcess> QemuProcess::attach(const std::string& qmp_socket_path, pid_
   q.pid_ = pid;
   FTD_ASSIGN_OR_RETURN(q.qmp_, QmpClient::connect(qmp_socket_path, deadline_after(timeout)));
   FTD_ASSIGN_OR_RETURN(auto summary, q.qmp_.execute("query-memory-size-summary"));
-  q.ram_bytes_ = summary.value("base-memory", uint64_t{0});
+  auto base_memory = qmp_uint(summary, "base-memory");
+  if (!base_memory || *base_memory == 0) {
+    return make_error(ErrorCode::kCorrupt,
+                      "QEMU pid {}: query-memory-size-summary has no usable base-memory "
+                      "(a positive integer): {:.200}",
+                      pid, summary.dump());
+  }
+  q.ram_bytes_ = *base_memory;
   q.config_.memory_mib = q.ram_bytes_ / kMiB;
   FTD_TRY(q.map_guest_ram(q.ram_bytes_));
   spdlog::info("qemu.attached pid={} ram_bytes={}", pid, q.ram_bytes_);

@@ -47,6 +47,16 @@ Status QmpClient::read_some(std::string_view waiting_for) {
                       "QMP connection {} closed while waiting for {} (QEMU exited?){}",
                       socket_path_, waiting_for, n < 0 ? std::string(": ") + strerror(err) : "");
   }
+  if (buffer_.size() + static_cast<size_t>(n) > kMaxBufferedBytes) {
+    size_t unparsed = buffer_.size() + static_cast<size_t>(n);
+    fd_.reset();
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    return make_error(ErrorCode::kResourceExhausted,
+                      "QMP {} sent {} bytes without a complete message while waiting for {} "
+                      "(limit {}); connection closed",
+                      socket_path_, unparsed, waiting_for, kMaxBufferedBytes);
+  }
   buffer_.append(buf, static_cast<size_t>(n));
   return ok();
 }

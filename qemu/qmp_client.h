@@ -22,6 +22,10 @@ class QmpClient {
  public:
   using Json = nlohmann::json;
   static constexpr std::chrono::milliseconds kDefaultTimeout{5000};
+  // QEMU 7.2's longest QMP line (query-qmp-schema) is ~200 KiB; a peer
+  // that sends more than this without a newline is broken or hostile, and an
+  // unbounded buffer would let it grow the daemon's memory without limit.
+  static constexpr size_t kMaxBufferedBytes = size_t{16} << 20;
 
   QmpClient() = default;
   QmpClient(QmpClient&&) noexcept = default;
@@ -35,7 +39,9 @@ class QmpClient {
       const std::function<bool()>& keep_trying = [] { return true; });
 
   // Runs one command. A QMP error reply becomes kFailedPrecondition with
-  // QEMU's class and description; EOF (QEMU gone) kUnavailable; kTimeout.
+  // QEMU's class and description; EOF (QEMU gone) kUnavailable; kTimeout;
+  // more than kMaxBufferedBytes without a complete line kResourceExhausted
+  // (the connection is then closed: the stream cannot be resynchronised).
   Result<Json> execute(const std::string& command, const Json& arguments = Json::object(),
                        std::chrono::milliseconds timeout = kDefaultTimeout);
 

@@ -32,6 +32,13 @@ std::string qmp_string(const QmpJson& obj, std::string_view key, std::string_vie
   return it->get<std::string>();
 }
 
+std::optional<uint64_t> qmp_uint(const QmpJson& obj, std::string_view key) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<uint64_t>();
+}
+
 std::string qmp_event_name(const QmpJson& event) { return qmp_string(event, "event"); }
 
 QmpJson qmp_event_data(const QmpJson& event) {

@@ -28,6 +28,9 @@ Status check_qmp_greeting(const QmpJson& greeting, std::string_view socket_path)
 // exception escaping here would take the daemon down.)
 // The string member `key` of `obj`, or `fallback`.
 std::string qmp_string(const QmpJson& obj, std::string_view key, std::string_view fallback = "");
+// The unsigned integer member `key` of `obj`; nullopt when it is missing, not
+// an integer, or negative.
+std::optional<uint64_t> qmp_uint(const QmpJson& obj, std::string_view key);
 
 // An asynchronous event ({"event": name, "data": {...}}) rather than a reply.
 bool is_qmp_event(const QmpJson& msg);

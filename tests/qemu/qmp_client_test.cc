@@ -2,12 +2,14 @@
 // real QEMU will not produce on demand). Real-QEMU cases are in the other suites.
 #include "qemu/qmp_client.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "qemu/qemu_process.h"
 #include "qemu_test_util.h"
 
 namespace ftd {
@@ -33,7 +35,8 @@ class FakeQmpServer {
     auto conn = listener_.accept(deadline_after(5s));
     if (!conn) return;
     int fd = conn->get();
-    auto send = [fd](const std::string& s) { (void)!::write(fd, s.data(), s.size()); };
+    // MSG_NOSIGNAL: the client may close first (a flood it refuses).
+    auto send = [fd](const std::string& s) { (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL); };
     send(greeting + "\r\n");
     std::string buf;
     char c;
@@ -171,6 +174,56 @@ TEST(QmpClient, MalformedJsonIsCorrupt) {
   auto r = qmp->execute("stop");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+}
+
+TEST(QmpClient, LargeReplyBelowTheLimitIsRead) {
+  testing::TempDir dir;
+  std::string big(4 << 20, 'x');  // far larger than any QEMU 7.2 reply, below the cap
+  FakeQmpServer server(dir.file("q"), [&big](const Json& req) -> std::vector<std::string> {
+    return {reply(req, big)};
+  });
+  auto qmp = QmpClient::connect(server.path(), deadline_after(2s));
+  ASSERT_TRUE(qmp);
+  auto r = qmp->execute("query-qmp-schema", {}, 10s);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->get<std::string>().size(), big.size());
+}
+
+TEST(QmpClient, EndlessLineIsRefusedAndClosesTheConnection) {
+  testing::TempDir dir;
+  // One line longer than the cap with no newline before the limit is crossed.
+  std::string endless(QmpClient::kMaxBufferedBytes + (1 << 20), 'x');
+  FakeQmpServer server(dir.file("q"),
+                       [&endless](const Json&) -> std::vector<std::string> { return {endless}; });
+  auto qmp = QmpClient::connect(server.path(), deadline_after(2s));
+  ASSERT_TRUE(qmp);
+  auto r = qmp->execute("stop", {}, 10s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted) << r.error().to_string();
+  EXPECT_NE(r.error().message.find("without a complete message"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(qmp->connected());
+  // A broken connection stays broken: no half-line is ever parsed later.
+  auto again = qmp->execute("cont", {}, 100ms);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kUnavailable);
+}
+
+// attach() reads the guest RAM size from QEMU's reply: a reply of the wrong
+// shape used to throw nlohmann's type_error out of the daemon.
+TEST(QemuProcessAttach, UnusableBaseMemoryIsAClearError) {
+  for (const Json& summary : {Json{{"base-memory", "512M"}}, Json{{"base-memory", -1}},
+                              Json{{"plugged-memory", 0}}, Json::array()}) {
+    testing::TempDir dir;
+    FakeQmpServer server(dir.file("q"), [&summary](const Json& req) -> std::vector<std::string> {
+      return {reply(req, summary), "CLOSE"};
+    });
+    // Our own pid passes attach()'s liveness check; the reply is refused before any mapping.
+    auto q = QemuProcess::attach(server.path(), ::getpid(), 2s);
+    ASSERT_FALSE(q) << summary.dump();
+    EXPECT_EQ(q.error().code, ErrorCode::kCorrupt) << q.error().to_string();
+    EXPECT_NE(q.error().message.find("base-memory"), std::string::npos) << q.error().message;
+  }
 }
 
 }  // namespace

@@ -36,6 +36,16 @@ TEST(QmpMessage, GreetingWithoutQmpMemberIsCorrupt) {
   EXPECT_NE(st.error().message.find("/run/q.sock"), std::string::npos);
 }
 
+TEST(QmpMessage, UintMemberOnlyWhenANonNegativeInteger) {
+  auto obj = QmpJson::parse(
+      R"({"n": 536870912, "s": "512", "neg": -1, "f": 1.5, "o": {}, "max": 18446744073709551615})");
+  EXPECT_EQ(qmp_uint(obj, "n"), 536870912u);
+  EXPECT_EQ(qmp_uint(obj, "max"), UINT64_MAX);
+  for (auto key : {"s", "neg", "f", "o", "missing"}) EXPECT_FALSE(qmp_uint(obj, key)) << key;
+  EXPECT_FALSE(qmp_uint(QmpJson::array({1}), "n"));
+  EXPECT_FALSE(qmp_uint(QmpJson(7), "n"));
+}
+
 TEST(QmpMessage, EventDataAndName) {
   auto ev = QmpJson::parse(R"({"event": "MIGRATION", "data": {"status": "active"}})");
   EXPECT_EQ(qmp_event_name(ev), "MIGRATION");

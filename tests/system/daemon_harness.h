@@ -49,7 +49,11 @@ std::string slurp(const std::filesystem::path& path);
 // Polls `pred` every 20 ms until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
-// Waits until a primary's secondary acknowledged `epoch` (well past the initial sync).
+// FTD_TEST_TIME_SCALE (set by tests/CMakeLists.txt in sanitizer builds), or 1.
+int sanitizer_time_scale();
+
+// Waits until a primary's secondary acknowledged `epoch` (well past the initial
+// sync); `timeout` is multiplied by sanitizer_time_scale().
 bool wait_for_acked_epoch(Daemon& primary, uint64_t epoch, std::chrono::milliseconds timeout);
 
 // A fresh temporary directory, removed with its contents on destruction.
