@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "disk/disk_write.h"
 
 namespace ftd {
 
@@ -31,6 +32,10 @@ class GuestEngine {
   // since the previous call (a KVM-style dirty log) return them, sorted;
   // the others return nullopt and the pipeline finds dirty pages by scanning.
   virtual std::optional<std::vector<uint32_t>> take_dirty_log() { return std::nullopt; }
+  // Called while paused: the disk writes since the previous call (every write
+  // the guest completed before the pause, in order). Engines without a
+  // replicated disk return an empty DiskEpoch (disk_size 0).
+  virtual Result<DiskEpoch> take_disk_writes() { return DiskEpoch{}; }
 };
 
 }  // namespace ftd
