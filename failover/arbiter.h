@@ -52,12 +52,24 @@ class Arbiter {
   // lease ran out, never produced. May block up to `timeout`.
   virtual Result<ArbiterVerdict> mark_alone(std::chrono::milliseconds timeout) = 0;
 
+  // Primary: the peer acknowledged a consistent epoch after this side ran
+  // alone (re-protected), so the record that it ran alone may go and the
+  // peer may be given the VM again. Asynchronous; no-op without such a record.
+  virtual void clear_alone() {}
+
   // ---- planned migration (a lease moves with the VM; quorum arbiters have none)
   // Old primary, guest paused at the final checkpoint: give the right to run
   // alone up now, so the peer can take it at once.
   virtual Status release_for_handover(std::chrono::milliseconds /*timeout*/) { return ok(); }
   // The handover failed: want the right back (the guest resumes here).
   virtual void hold_again() {}
+  // The handover got no answer: take the right back if, and only if, nobody
+  // held it since release_for_handover (then the peer never claimed it, so it
+  // never activated). False: the peer may run the VM; this side stays fenced.
+  // Quorum arbiters cannot tell, hence the default.
+  virtual Result<bool> regain_after_handover(std::chrono::milliseconds /*timeout*/) {
+    return false;
+  }
   // New primary, before activating at a handover: obtain the right to run the VM.
   virtual Result<ArbiterVerdict> claim_for_handover(std::chrono::milliseconds /*timeout*/) {
     return ArbiterVerdict{.may_run_alone = true,

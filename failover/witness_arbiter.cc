@@ -76,6 +76,7 @@ Result<witness::LeaseRequest> WitnessArbiter::signed_request(bool release, uint6
   {
     MutexLock lock(mu_);
     req.set_alone(alone_);
+    req.set_rejoined(rejoined_);
   }
   req.set_release(release);
   req.set_timestamp_ms(
@@ -94,6 +95,7 @@ Status WitnessArbiter::release_for_handover(milliseconds timeout) {
   {
     MutexLock lock(mu_);
     want_ = false;
+    released_term_ = held_term_;
     valid_until_.reset();  // from now on we do not hold it, whatever the witness answers
     last_problem_ = "released for a planned migration";
   }
@@ -181,7 +183,11 @@ Result<ArbiterVerdict> WitnessArbiter::acquire_once() {
         spdlog::info("witness_lease_acquired vm={} holder={} term={} lease_ms={}", config_.vm,
                      config_.holder, reply.term(), reply.lease_ms());
       held_term_ = reply.term();
+      if (alone_recorded_ && !reply.alone())
+        spdlog::warn("witness_alone_cleared vm={} holder={} term={} why=\"peer consistent again\"",
+                     config_.vm, config_.holder, reply.term());
       alone_recorded_ = reply.alone();
+      if (!reply.alone()) rejoined_ = false;
       retry_after_.reset();
       valid_until_ = t_send + valid;
       superseded_ = false;
@@ -217,10 +223,36 @@ Result<ArbiterVerdict> WitnessArbiter::claim(milliseconds timeout) {
   }
 }
 
+Result<bool> WitnessArbiter::regain_after_handover(milliseconds timeout) {
+  uint64_t released = 0;
+  {
+    MutexLock lock(mu_);
+    released = released_term_;
+  }
+  FTD_ASSIGN_OR_RETURN(ArbiterVerdict v, claim(timeout));
+  const bool unshared = v.may_run_alone && !v.superseded && released > 0 && v.term <= released + 1;
+  spdlog::warn("witness_regain vm={} holder={} released_term={} term={} granted={} unshared={}",
+               config_.vm, config_.holder, released, v.term, v.may_run_alone, unshared);
+  // Granted, but someone held it meanwhile: this side fences, and must not
+  // sit on a lease the peer (if it lives) needs.
+  if (!unshared && v.may_run_alone) (void)release_for_handover(timeout);
+  return unshared;
+}
+
+void WitnessArbiter::clear_alone() {
+  {
+    MutexLock lock(mu_);
+    if (alone_ || alone_recorded_) rejoined_ = true;
+    alone_ = false;
+  }
+  cv_.notify_all();
+}
+
 Result<ArbiterVerdict> WitnessArbiter::mark_alone(milliseconds timeout) {
   {
     MutexLock lock(mu_);
     alone_ = true;
+    rejoined_ = false;
   }
   // One round trip, bounded by rpc_timeout (≤ timeout in practice); the
   // renewer keeps sending the mark, so a lost reply is repaired by the next.

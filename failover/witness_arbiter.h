@@ -55,6 +55,13 @@ class WitnessArbiter final : public Arbiter {
   // Sends release=true and stops renewing; current() says not held from the call on.
   Status release_for_handover(std::chrono::milliseconds timeout) override;
   void hold_again() override;
+  // Term arithmetic: the witness gives another holder a new term, and gives
+  // us at most one new term once our released lease ran out (the same term
+  // if it restarted meanwhile). So a regained term ≤ released term + 1 means
+  // nobody else held the VM in between.
+  Result<bool> regain_after_handover(std::chrono::milliseconds timeout) override;
+  // Sends rejoined=true (with alone=false) until a grant no longer carries the mark.
+  void clear_alone() override;
   Result<ArbiterVerdict> claim_for_handover(std::chrono::milliseconds timeout) override {
     return claim(timeout);
   }
@@ -86,6 +93,8 @@ class WitnessArbiter final : public Arbiter {
   bool superseded_ FTD_GUARDED_BY(mu_) = false;
   bool alone_ FTD_GUARDED_BY(mu_) = false;           // asked the witness to mark us alone
   bool alone_recorded_ FTD_GUARDED_BY(mu_) = false;  // a grant echoed the mark
+  bool rejoined_ FTD_GUARDED_BY(mu_) = false;        // asked the witness to clear the mark
+  uint64_t released_term_ FTD_GUARDED_BY(mu_) = 0;   // held_term_ at release_for_handover
   std::optional<std::chrono::milliseconds> retry_after_ FTD_GUARDED_BY(mu_);  // refusal's remaining
   std::string last_problem_ FTD_GUARDED_BY(mu_) = "never granted";
   std::thread renewer_;

@@ -19,13 +19,14 @@ Mac mac_of(const std::string& data, std::span<const uint8_t> key) {
 }  // namespace
 
 Mac witness_request_mac(const witness::LeaseRequest& r, std::span<const uint8_t> key) {
-  std::string d = "ftd-witness-request-v2";
+  std::string d = "ftd-witness-request-v3";
   put_str(d, r.vm());
   put_str(d, r.holder());
   put_u64(d, r.timestamp_ms());
   put_u64(d, r.nonce());
   d.push_back(r.alone() ? 1 : 0);
   d.push_back(r.release() ? 1 : 0);
+  d.push_back(r.rejoined() ? 1 : 0);
   return mac_of(d, key);
 }
 

@@ -164,8 +164,7 @@ Status PrimaryVm::run_alone(std::function<bool()> allowed) {
 
 Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
                                              std::chrono::milliseconds sync_timeout,
-                                             const std::function<Status()>& release,
-                                             const std::function<void()>& retake) {
+                                             const HandoverLease& lease) {
   using Clock = std::chrono::steady_clock;
   const auto sync_deadline = Clock::now() + sync_timeout;
   while (true) {
@@ -197,13 +196,13 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
   const auto paused_at = Clock::now();
   bool released = false;
   auto carry_on = [&](const Error& why) -> std::unexpected<Error> {
-    if (released && retake) retake();
+    if (released && lease.retake) lease.retake();
     Status resumed = pipeline_->resume_after_final();
     pipeline_->start();
     spdlog::error("migration.aborted vm={} reason=\"{}\" guest={}", config_.vm_name,
                   why.to_string(), resumed ? "running here" : resumed.error().to_string());
     return std::unexpected(why.with_context("planned migration of VM '" + config_.vm_name +
-                                            "' (the VM runs on here, protected)"));
+                                            "' (the VM runs on here)"));
   };
   auto final_epoch = pipeline_->final_checkpoint(std::chrono::seconds(10));
   if (!final_epoch) return carry_on(final_epoch.error());
@@ -215,8 +214,8 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
   h.set_paused_at_unix_us(out.paused_at_unix_us);
   spdlog::warn("migration.handover vm={} epoch={} final_pages={} to={} new_secondary={}",
                config_.vm_name, out.epoch, out.final_pages, config_.peer, new_secondary);
-  if (release) {
-    if (auto st = release(); !st) {
+  if (lease.release) {
+    if (auto st = lease.release(); !st) {
       released = true;  // maybe half done: want it back in any case
       return carry_on(st.error().with_context("release the arbiter's lease"));
     }
@@ -237,8 +236,19 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
     return carry_on(Error{ErrorCode::kFailedPrecondition,
                           "secondary refused the handover: " + reply->reason()});
   if (!reply) {
-    // The handover left; whether the peer activated is unknown. Running on
+    // The handover left; whether the peer activated is unknown, unless the
+    // arbiter proves nobody took the right to run the VM since we released it
+    // (the peer claims it before activating). Without that proof, running on
     // here could make two copies: stay paused, emit nothing, ever.
+    const std::string why =
+        fmt::format("no answer to the handover of epoch {} ({})", out.epoch, client_->last_error());
+    Result<bool> regained = lease.regain_unshared ? lease.regain_unshared() : Result<bool>(false);
+    spdlog::warn("migration.no_answer vm={} epoch={} lease_regained_unshared={}", config_.vm_name,
+                 out.epoch, regained ? (*regained ? "yes" : "no") : regained.error().to_string());
+    if (regained && *regained)
+      return carry_on(Error{ErrorCode::kUnavailable,
+                            why + "; the peer never claimed the VM (the arbiter's lease came "
+                                  "back to this host unshared)"});
     fence("planned migration: no answer to the handover of epoch " + std::to_string(out.epoch));
     return make_error(ErrorCode::kUnavailable,
                       "VM '{}': the handover of epoch {} to {} got no answer ({}); this copy is "

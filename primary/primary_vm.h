@@ -24,6 +24,17 @@
 
 namespace ftd {
 
+// How a planned migration moves the arbiter's right to run the VM
+// (roles/VmFailover). Empty functions: no arbiter.
+struct HandoverLease {
+  // The final checkpoint is acknowledged, the Handover not yet sent: give the right up.
+  std::function<Status()> release;
+  // The guest resumes here after `release` (refused, or sending failed): want it back.
+  std::function<void()> retake;
+  // No answer: true only if the right came back and nobody held it meanwhile.
+  std::function<Result<bool>()> regain_unshared;
+};
+
 // What a planned migration's handover did (PrimaryVm::hand_over).
 struct HandoverOutcome {
   uint64_t epoch = 0;             // the VM continues from it on the new host
@@ -78,15 +89,12 @@ class PrimaryVm {
   // secondary to run the VM from it. Accepted: the guest here stays paused
   // for good (release() the VM and turn this host into the secondary). The
   // secondary refused: the guest runs on here, protected as before. No
-  // answer (stream broke, timeout): this side cannot know whether the peer
-  // runs the VM, so it fences itself (never runs or emits again).
-  // `release` runs once the final checkpoint is acknowledged, before the
-  // handover is sent (the arbiter's lease goes); `retake` if the guest
-  // resumes here after that.
+  // answer (stream broke, timeout): the guest resumes here only if
+  // `lease.regain_unshared` proves the peer never took the VM over; otherwise
+  // this side fences itself (never runs or emits again).
   Result<HandoverOutcome> hand_over(const std::string& new_secondary,
                                     std::chrono::milliseconds sync_timeout,
-                                    const std::function<Status()>& release = {},
-                                    const std::function<void()>& retake = {}) FTD_EXCLUDES(mu_);
+                                    const HandoverLease& lease = {}) FTD_EXCLUDES(mu_);
 
   // ---- automatic failover (FailoverMonitor callbacks)
   // Secondary lost and arbitration won: stop replicating (its replica is

@@ -315,12 +315,15 @@ Result<v1::MigrateReply> ManagedVm::migrate(std::chrono::milliseconds sync_timeo
     MutexLock lock(mu_);
     hooks = primary_failover_.get();  // stays until the release below (busy mark held)
   }
-  auto handed = vm->hand_over(
-      config_.advertise, sync_timeout,
-      [hooks] { return hooks ? hooks->release_for_handover() : ok(); },
-      [hooks] {
-        if (hooks) hooks->hold_again();
-      });
+  HandoverLease lease{
+      .release = [hooks] { return hooks ? hooks->release_for_handover() : ok(); },
+      .retake =
+          [hooks] {
+            if (hooks) hooks->hold_again();
+          },
+      .regain_unshared =
+          [hooks] { return hooks ? hooks->regain_after_handover() : Result<bool>(false); }};
+  auto handed = vm->hand_over(config_.advertise, sync_timeout, lease);
   if (!handed) {
     end();
     return std::unexpected(handed.error());

@@ -31,9 +31,15 @@ Result<std::unique_ptr<VmFailover>> VmFailover::for_primary(const FailoverOption
   if (!f->parts_.monitor) return f;
   monitor->store(f->parts_.monitor.get());
   HeartbeatMonitor* hb = f->parts_.heartbeat.get();
-  vm.set_ack_observer([hb](uint64_t epoch) {
+  Arbiter* arbiter = f->parts_.arbiter.get();
+  // Acks carry epoch 0 during a sync: the first non-zero one means the peer's
+  // replica is consistent with everything released, so a record that this VM
+  // ran alone (an earlier primary here lost its peer) may go.
+  auto rejoined = std::make_shared<std::atomic<bool>>(false);
+  vm.set_ack_observer([hb, arbiter, rejoined](uint64_t epoch) {
     hb->note_peer_ack(epoch);
     hb->set_epoch(epoch);
+    if (epoch > 0 && arbiter && !rejoined->exchange(true)) arbiter->clear_alone();
   });
   return f;
 }
@@ -66,6 +72,11 @@ Status VmFailover::release_for_handover() {
 
 void VmFailover::hold_again() {
   if (parts_.arbiter) parts_.arbiter->hold_again();
+}
+
+Result<bool> VmFailover::regain_after_handover() {
+  if (!parts_.arbiter) return false;  // nothing can tell whether the peer took over
+  return parts_.arbiter->regain_after_handover(std::chrono::seconds(5));
 }
 
 Status VmFailover::claim_for_handover() {

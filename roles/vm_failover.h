@@ -27,6 +27,7 @@ class VmFailover {
   // succeed at once without automatic failover.
   Status release_for_handover();
   void hold_again();
+  Result<bool> regain_after_handover();
   Status claim_for_handover();
 
  private:

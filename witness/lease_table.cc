@@ -13,7 +13,7 @@ LeaseTable::LeaseTable(PersistedTable loaded, Clock::time_point now,
 }
 
 LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holder, bool alone,
-                                 Clock::time_point now) const {
+                                 Clock::time_point now, bool rejoined) const {
   auto it = leases_.find(vm);
   if (it == leases_.end())
     return {.granted = true,
@@ -27,7 +27,9 @@ LeaseDecision LeaseTable::decide(const std::string& vm, const std::string& holde
   if (l.p.holder == holder) {
     LeaseDecision d{.granted = true,
                     .new_term = !valid,
-                    .alone = l.p.alone || alone,
+                    // Only the holder clears its own mark: it alone knows
+                    // its new peer acknowledged a consistent epoch.
+                    .alone = (l.p.alone && !rejoined) || alone,
                     .term = valid ? l.p.term : l.p.term + 1,
                     .holder = holder};
     d.must_persist = d.new_term || d.alone != l.p.alone;

@@ -10,7 +10,8 @@
 //    expires at once, so the peer gets a new term without waiting;
 //  - once a holder marked the lease "alone" (it released output its peer
 //    never acknowledged, so the peer's replica is stale), nobody else is ever
-//    granted the VM: not even after the lease expires.
+//    granted the VM: not even after the lease expires — until the holder
+//    says its peer is consistent again (`rejoined`: re-protected).
 // Thread contract: not thread-safe; WitnessService serialises access.
 #pragma once
 
@@ -47,7 +48,7 @@ class LeaseTable {
   LeaseTable(PersistedTable loaded, Clock::time_point now, std::chrono::milliseconds lease);
 
   LeaseDecision decide(const std::string& vm, const std::string& holder, bool alone,
-                       Clock::time_point now) const;
+                       Clock::time_point now, bool rejoined = false) const;
   // The holder gives its lease up (planned migration): it expires now, its
   // term and alone mark stay. False if `holder` does not hold it.
   bool release(const std::string& vm, const std::string& holder, Clock::time_point now);

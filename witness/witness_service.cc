@@ -98,7 +98,7 @@ grpc::Status WitnessService::Acquire(grpc::ServerContext* ctx, const LeaseReques
     reply->set_mac(std::string(mac.begin(), mac.end()));
     return grpc::Status::OK;
   }
-  LeaseDecision d = table_.decide(req->vm(), req->holder(), req->alone(), now);
+  LeaseDecision d = table_.decide(req->vm(), req->holder(), req->alone(), now, req->rejoined());
   if (d.must_persist) {
     // Durable before anyone hears of the term: a restart must not re-grant it.
     if (auto s = store_.save(table_.persisted_with(req->vm(), d)); !s) {
@@ -110,8 +110,8 @@ grpc::Status WitnessService::Acquire(grpc::ServerContext* ctx, const LeaseReques
   if (d.granted) {
     ++(d.new_term ? counters_.granted : counters_.renewed);
     if (d.must_persist)
-      spdlog::info("witness_grant vm={} holder={} term={} alone={}", req->vm(), d.holder, d.term,
-                   d.alone);
+      spdlog::info("witness_grant vm={} holder={} term={} alone={} rejoined={}", req->vm(),
+                   d.holder, d.term, d.alone, req->rejoined());
   } else {
     ++counters_.refused;
   }

@@ -53,6 +53,24 @@ TEST(LeaseTable, HolderReleaseLetsThePeerTakeOverAtOnce) {
   EXPECT_FALSE(t.release("unknown", "A", t0));
 }
 
+// Re-protection: only the holder clears its alone mark, and only with
+// rejoined; a rejoined request that is also alone keeps it.
+TEST(LeaseTable, OnlyTheHolderClearsItsAloneMark) {
+  const auto t0 = Clock::now();
+  LeaseTable t({}, t0, 1000ms);
+  t.commit("vm", t.decide("vm", "A", true, t0), t0);
+  EXPECT_FALSE(t.decide("vm", "B", false, t0 + 5s, true).granted) << "B cannot clear A's mark";
+  EXPECT_TRUE(t.decide("vm", "A", false, t0 + 10ms).alone) << "sticky without rejoined";
+  EXPECT_TRUE(t.decide("vm", "A", true, t0 + 10ms, true).alone);
+  auto d = t.decide("vm", "A", false, t0 + 10ms, true);
+  EXPECT_TRUE(d.granted);
+  EXPECT_FALSE(d.alone);
+  EXPECT_TRUE(d.must_persist) << "the cleared mark must survive a witness restart";
+  t.commit("vm", d, t0 + 10ms);
+  d = t.decide("vm", "B", false, t0 + 1011ms);
+  EXPECT_TRUE(d.granted && d.new_term) << d.reason;
+}
+
 TEST(LeaseTable, AfterRestartEveryLeaseRunsAFullDurationAgain) {
   const auto t0 = Clock::now();
   LeaseTable t({{"vm", {7, "A"}}}, t0, 1000ms);

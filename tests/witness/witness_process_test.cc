@@ -127,6 +127,73 @@ TEST(WitnessProcess, RestartNeverRegrantsATermNorGrantsAnotherHolderEarly) {
   std::printf("after restart B granted after %lld ms\n", static_cast<long long>(waited.count()));
 }
 
+TEST(WitnessProcess, AloneMarkStaysUntilTheHolderSaysItsPeerIsConsistentAgain) {
+  auto w = WitnessProcess::start({.dir = fresh_dir("rejoin")});
+  ASSERT_TRUE(w) << w.error().to_string();
+  auto a = WitnessArbiter::create(cfg(*w, "web1/A", 'a', true, 100ms));
+  auto b = WitnessArbiter::create(cfg(*w, "web1/B", 'b', false));
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(wait_until([&] { return (*a)->current().may_run_alone; }, 3s));
+  auto marked = (*a)->mark_alone(1s);
+  ASSERT_TRUE(marked && marked->alone_recorded) << (marked ? marked->evidence : "error");
+
+  // A (re-protected) says its peer caught up: the mark goes with the next grant.
+  (*a)->clear_alone();
+  ASSERT_TRUE(wait_until([&] { return !(*a)->current().alone_recorded; }, 2s))
+      << (*a)->current().evidence;
+  EXPECT_TRUE((*a)->current().may_run_alone);
+
+  // And the peer may be given the VM again once A's lease runs out.
+  a->reset();  // A's host dies: no more renewals
+  auto v = (*b)->claim(3s);
+  ASSERT_TRUE(v) << v.error().to_string();
+  EXPECT_TRUE(v->may_run_alone) << v->evidence;
+}
+
+TEST(WitnessProcess, AloneMarkRefusesThePeerForever) {
+  auto w = WitnessProcess::start({.dir = fresh_dir("alone")});
+  ASSERT_TRUE(w) << w.error().to_string();
+  {
+    auto a = WitnessArbiter::create(cfg(*w, "web1/A", 'a', true, 100ms));
+    ASSERT_TRUE(wait_until([&] { return (*a)->current().may_run_alone; }, 3s));
+    auto marked = (*a)->mark_alone(1s);
+    ASSERT_TRUE(marked && marked->alone_recorded);
+  }
+  auto b = WitnessArbiter::create(cfg(*w, "web1/B", 'b', false));
+  auto v = (*b)->claim(2500ms);  // well past A's lease
+  ASSERT_TRUE(v) << v.error().to_string();
+  EXPECT_FALSE(v->may_run_alone);
+  EXPECT_NE(v->evidence.find("ran alone"), std::string::npos) << v->evidence;
+}
+
+TEST(WitnessProcess, HandoverWithoutAnswerRegainsOnlyALeaseNobodyHeldMeanwhile) {
+  auto w = WitnessProcess::start({.dir = fresh_dir("regain")});
+  ASSERT_TRUE(w) << w.error().to_string();
+  auto a = WitnessArbiter::create(cfg(*w, "web1/A", 'a', true, 100ms));
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(wait_until([&] { return (*a)->current().may_run_alone; }, 3s));
+
+  // The peer never claimed: the lease comes back under the next term.
+  ASSERT_TRUE((*a)->release_for_handover(1s));
+  EXPECT_FALSE((*a)->current().may_run_alone);
+  auto back = (*a)->regain_after_handover(2s);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_TRUE(*back);
+  EXPECT_TRUE((*a)->current().may_run_alone);
+
+  // The peer claimed (and may have activated) before dying: never back.
+  ASSERT_TRUE((*a)->release_for_handover(1s));
+  {
+    auto b = WitnessArbiter::create(cfg(*w, "web1/B", 'b', false));
+    auto v = (*b)->claim_for_handover(1s);
+    ASSERT_TRUE(v && v->may_run_alone) << (v ? v->evidence : v.error().to_string());
+  }  // B's host dies right after; its lease runs out
+  std::this_thread::sleep_for(1200ms);
+  back = (*a)->regain_after_handover(2s);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_FALSE(*back) << (*a)->current().evidence;
+}
+
 // Raw requests, to exercise the server's authentication directly.
 class RawClient {
  public:
