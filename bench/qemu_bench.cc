@@ -464,11 +464,7 @@ int run(int argc, char** argv) {
   app.add_flag("--verbose", o.verbose, "info logs");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(o.verbose ? spdlog::level::info : spdlog::level::warn);
-  if (o.guest_dir.empty()) {
-    const char* env = std::getenv("FTD_GUEST_DIR");
-    const char* home = std::getenv("HOME");
-    o.guest_dir = env ? env : std::string(home ? home : "/root") + "/.cache/ftd/guest";
-  }
+  o.guest_dir = guest_dir_or_default(o.guest_dir);
   for (const char* f : {"/vmlinuz", "/initrd.img"})
     if (!std::filesystem::exists(o.guest_dir + f)) {
       fmt::print(stderr, "qemu_bench: {}{} missing (build the test guest: ninja guest)\n",

@@ -1,5 +1,6 @@
 #include "bench/qemu_migration.h"
 
+#include <cstdlib>
 #include <thread>
 
 #include "qemu/qmp_engine.h"
@@ -11,6 +12,13 @@ using namespace std::chrono_literals;
 
 double json_number(const Json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
+}
+
+std::string guest_dir_or_default(std::string dir) {
+  if (!dir.empty()) return dir;
+  const char* env = std::getenv("FTD_GUEST_DIR");
+  const char* home = std::getenv("HOME");
+  return env ? env : std::string(home ? home : "/root") + "/.cache/ftd/guest";
 }
 
 Status check_memload(Rig& rig) {
@@ -54,11 +62,14 @@ Result<Json> one_migration(QmpClient& qmp, const MigrationRun& run) {
   Json q;
   for (int i = 0; i < 100; ++i) {
     FTD_ASSIGN_OR_RETURN(q, qmp.execute("query-migrate"));
-    if (q.value("status", "") == "completed") break;
+    // ... and until its numbers are there (QEMU fills them in after the state).
+    if (q.value("status", "") == "completed" && q.contains("total-time") && q.contains("downtime"))
+      break;
     std::this_thread::sleep_for(20ms);
   }
-  if (q.value("status", "") != "completed")
-    return make_error(ErrorCode::kTimeout, "query-migrate status '{}' after completion event",
+  if (q.value("status", "") != "completed" || !q.contains("total-time"))
+    return make_error(ErrorCode::kTimeout,
+                      "query-migrate status '{}' without total-time after completion event",
                       q.value("status", ""));
   Json r{{"wall_ms", wall},
          {"total_time_ms", json_number(q, "total-time")},

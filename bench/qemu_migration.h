@@ -29,6 +29,9 @@ struct MigrationRun {
 // max_bandwidth, downtime_limit_ms, ram_*}} plus "uri".
 Result<nlohmann::json> qemu_migrations(QmpClient& qmp, const std::vector<MigrationRun>& runs);
 
+// The test guest's directory: `dir` if set, else $FTD_GUEST_DIR, else ~/.cache/ftd/guest.
+std::string guest_dir_or_default(std::string dir);
+
 // A number in `j` or 0.
 double json_number(const nlohmann::json& j, const char* key);
 

@@ -62,22 +62,30 @@ ProtectionPrediction predict_protection(const PlanInputs& in, double epoch_ms) {
   ProtectionPrediction out;
   out.epoch_ms = epoch_ms;
   const double measured_pages = mean_pages(in);
-  // Captures start every epoch_ms unless a pause or the shipper (back-pressure,
-  // max_inflight) takes longer; the pages per checkpoint follow the real
-  // interval, which depends on them: a few fixed-point steps settle it.
-  double interval = epoch_ms, pages = 0, pause_mean = 0, ship_ms = 0;
+  // The loop starts a capture epoch_ms after the previous one started, or
+  // when that step ends if it took longer (a long pause; back-pressure once
+  // max_inflight checkpoints wait for the shipper): each interval is
+  // max(epoch, that step), so a heavy pause tail lowers the rate even when
+  // the mean pause is short. Pages per checkpoint follow the mean interval,
+  // which depends on them: a few fixed-point steps settle it.
+  double interval = epoch_ms, pages = 0, ship_ms = 0;
   std::vector<double> pauses;
   for (int i = 0; i < 8; ++i) {
     pages = pages_per_interval(in, interval);
     const double scale = measured_pages > 0 ? pages / measured_pages : 0;
     pauses = scaled_pauses(in, scale);
-    pause_mean = pauses.empty() ? 0
-                                : std::accumulate(pauses.begin(), pauses.end(), 0.0) /
-                                      static_cast<double>(pauses.size());
     ship_ms = in.ship_fixed_ms + in.ship_ms_per_page * pages;
-    interval = std::max({epoch_ms, pause_mean, ship_ms});
+    double sum = 0;
+    for (double p : pauses) sum += std::max({epoch_ms, p, ship_ms});
+    interval =
+        pauses.empty() ? std::max(epoch_ms, ship_ms) : sum / static_cast<double>(pauses.size());
   }
-  out.limited_by = interval == epoch_ms ? "epoch" : interval == pause_mean ? "pause" : "shipping";
+  const double pause_mean = pauses.empty() ? 0
+                                           : std::accumulate(pauses.begin(), pauses.end(), 0.0) /
+                                                 static_cast<double>(pauses.size());
+  out.limited_by = ship_ms >= std::max(epoch_ms, pause_mean) ? "shipping"
+                   : interval > epoch_ms * 1.05              ? "pause"
+                                                             : "epoch";
   out.pages_per_checkpoint = pages;
   out.pause_p50_ms = percentile_of(pauses, 50);
   out.pause_p99_ms = percentile_of(pauses, 99);

@@ -23,14 +23,26 @@ PrecopyParams precopy_params(const PlanInputs& in, const PlanQuestion& q) {
 
 double mib(double bytes) { return bytes / 1048576.0; }
 
+// Every prediction for one question.
+struct Predictions {
+  double epoch_ms;
+  ProtectionPrediction pro;
+  FtdMigrationPrediction mig;
+  PrecopyParams params;
+  PrecopyPrediction pre;
+};
+
+Predictions predict(const PlanInputs& in, const PlanQuestion& q) {
+  const double epoch = epoch_of(in, q);
+  const PrecopyParams params = precopy_params(in, q);
+  return {epoch, predict_protection(in, epoch), predict_ftd_migration(in, epoch), params,
+          predict_precopy(in, params)};
+}
+
 }  // namespace
 
 nlohmann::json plan_json(const PlanInputs& in, const PlanQuestion& q) {
-  const double epoch = epoch_of(in, q);
-  const auto pro = predict_protection(in, epoch);
-  const auto mig = predict_ftd_migration(in, epoch);
-  const auto params = precopy_params(in, q);
-  const auto pre = predict_precopy(in, params);
+  const auto [epoch, pro, mig, params, pre] = predict(in, q);
   return {{"inputs",
            {{"ram_bytes", in.ram_bytes},
             {"zero_page_fraction", in.zero_page_fraction},
@@ -79,11 +91,7 @@ nlohmann::json plan_json(const PlanInputs& in, const PlanQuestion& q) {
 }
 
 std::string plan_table(const PlanInputs& in, const PlanQuestion& q) {
-  const double epoch = epoch_of(in, q);
-  const auto pro = predict_protection(in, epoch);
-  const auto mig = predict_ftd_migration(in, epoch);
-  const auto params = precopy_params(in, q);
-  const auto pre = predict_precopy(in, params);
+  const auto [epoch, pro, mig, params, pre] = predict(in, q);
   std::string t;
   t += fmt::format("measured over {:.1f} s at epoch {:.0f} ms\n", in.sample_s, in.sampled_epoch_ms);
   t += fmt::format("  RAM                 {:.0f} MiB ({:.0f} % zero pages)\n", mib(in.ram_bytes),
