@@ -168,7 +168,8 @@ PrecopyPrediction predict_precopy(const PlanInputs& in, const PrecopyParams& par
       const double final_bytes = left * wire_per_page + dirtied * full;
       out.converges = true;
       out.rounds = round;
-      out.downtime_ms = final_bytes / B * 1000.0 + fixed_ms;
+      const double stop_copy = params.stop_copy_bytes_per_s > 0 ? params.stop_copy_bytes_per_s : B;
+      out.downtime_ms = final_bytes / stop_copy * 1000.0 + fixed_ms;
       out.bytes += rate * stop_at * wire_per_page + final_bytes;
       out.total_ms = (elapsed_s + stop_at) * 1000.0 + out.downtime_ms;
       out.why = fmt::format("remaining {:.1f} MiB fits {:.0f} ms at {:.1f} MiB/s after {} round(s)",

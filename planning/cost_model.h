@@ -58,8 +58,11 @@ struct FtdMigrationPrediction {
 
 struct PrecopyParams {
   double bandwidth_bytes_per_s = 0;  // min(link, QEMU max-bandwidth)
-  double downtime_limit_ms = 300;    // QEMU's default downtime-limit
-  int max_rounds = 30;               // give up (QEMU itself never does without auto-converge)
+  // The final stop-and-copy is not rate-limited (QEMU's ram_save_complete
+  // sends without checking max-bandwidth): the link's own rate. 0: as above.
+  double stop_copy_bytes_per_s = 0;
+  double downtime_limit_ms = 300;  // QEMU's default downtime-limit
+  int max_rounds = 30;             // give up (QEMU itself never does without auto-converge)
   // QEMU's RAM stream (migration/ram.c): a normal page is an 8-byte
   // address|flags header + the page; an all-zero page is the header + 1 byte.
   double page_header_bytes = 8;

@@ -18,6 +18,7 @@ PrecopyParams precopy_params(const PlanInputs& in, const PlanQuestion& q) {
          q.qemu_max_bandwidth_bytes_per_s < p.bandwidth_bytes_per_s))
       p.bandwidth_bytes_per_s = q.qemu_max_bandwidth_bytes_per_s;
   }
+  if (p.stop_copy_bytes_per_s <= 0) p.stop_copy_bytes_per_s = in.link_bytes_per_s;
   return p;
 }
 

@@ -103,6 +103,16 @@ TEST(Precopy, MonotoneInDirtyRateAndZeroPagesHelp) {
   EXPECT_LT(predict_precopy(sparse, q).total_ms, predict_precopy(textbook(1000), q).total_ms);
 }
 
+TEST(Precopy, StopAndCopyRunsAtTheUnthrottledRate) {
+  // Throttled to 128 MiB/s while iterating, 1 GiB/s once stopped: the
+  // 38.4 MiB the limit allows take 37.5 ms, not 300.
+  PrecopyParams q = link(128);
+  q.stop_copy_bytes_per_s = 1024 * kMiB;
+  const auto p = predict_precopy(textbook(0), q);
+  EXPECT_NEAR(p.downtime_ms, 300.0 / 8, 1e-6);
+  EXPECT_NEAR(p.total_ms, (128.0 - 38.4) / 128 * 1000 + 37.5, 1e-6);
+}
+
 TEST(Precopy, DeviceStateAddsToDowntime) {
   PlanInputs in = textbook(0);
   in.stop_ms = 1;
