@@ -35,6 +35,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/qemu_migration.h"
 #include "bench/qemu_rig.h"
 
 namespace ftd::bench {
@@ -189,76 +190,15 @@ std::string guest_append(const Options& o, uint64_t mib, bool memload, bool benc
   return a;
 }
 
-double number(const Json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
-}
-
-// The load must really run: a buffer too big for the guest gets OOM-killed.
-Status check_memload(Rig& rig) {
-  FTD_TRY(rig.primary_serial().wait_for("ftd-memload start", 20s));
-  std::this_thread::sleep_for(1s);
-  for (const auto& l : rig.primary_serial().lines())
-    if (l.text.find("Out of memory") != std::string::npos ||
-        l.text.find("ftd-memload cannot") != std::string::npos)
-      return make_error(ErrorCode::kFailedPrecondition, "guest memload died: {}", l.text);
-  return ok();
-}
-
 // QEMU's own migration of a running guest to `exec:cat > /dev/null`, then of
 // the same guest stopped (what a naive full checkpoint would pause it for).
+// Unthrottled: the default 128 MiB/s cap would measure the cap, not QEMU.
 Result<Json> qemu_migration(QmpClient& qmp) {
-  FTD_TRY(qmp.execute(
-      "migrate-set-capabilities",
-      {{"capabilities", Json::array({{{"capability", "x-ignore-shared"}, {"state", false}},
-                                     {{"capability", "events"}, {"state", true}}})}}));
-  // Unthrottled: the default 128 MiB/s cap would measure the cap, not QEMU.
-  FTD_TRY(qmp.execute("migrate-set-parameters", {{"max-bandwidth", 64ull << 30}}));
-  FTD_ASSIGN_OR_RETURN(Json params, qmp.execute("query-migrate-parameters"));
-  Json out;
-  out["uri"] = "exec:cat > /dev/null";
-  out["downtime_limit_ms"] = number(params, "downtime-limit");
-  for (const char* kind : {"live", "stopped"}) {
-    if (std::string_view(kind) == "stopped") {
-      // After the live run the guest sits in postmigrate, which QEMU refuses to
-      // migrate again: run it, then stop it as a checkpoint by stop+save would.
-      // The MIGRATION "completed" event can precede the migration thread's
-      // cleanup, when QEMU still refuses `cont` ("not finalized yet").
-      auto resumed = qmp.execute("cont");
-      for (int i = 0; i < 100 && !resumed; ++i) {
-        std::this_thread::sleep_for(20ms);
-        resumed = qmp.execute("cont");
-      }
-      FTD_TRY(resumed);
-      FTD_TRY(qmp.execute("stop"));
-    }
-    qmp.discard_events("MIGRATION");
-    const auto t0 = Clock::now();
-    FTD_TRY(qmp.execute("migrate", {{"uri", "exec:cat > /dev/null"}}));
-    FTD_TRY(wait_migration_end(qmp, deadline_after(120s)));
-    const double wall = ms(t0, Clock::now());
-    // query-migrate can still say "active" (no downtime/total-time yet) just
-    // after the completion event; ask until it reports the finished state.
-    Json q;
-    for (int i = 0; i < 100; ++i) {
-      FTD_ASSIGN_OR_RETURN(q, qmp.execute("query-migrate"));
-      if (q.value("status", "") == "completed") break;
-      std::this_thread::sleep_for(20ms);
-    }
-    if (q.value("status", "") != "completed")
-      return make_error(ErrorCode::kTimeout, "query-migrate status '{}' after completion event",
-                        q.value("status", ""));
-    Json r{{"wall_ms", wall},
-           {"total_time_ms", number(q, "total-time")},
-           {"downtime_ms", number(q, "downtime")},
-           {"setup_time_ms", number(q, "setup-time")}};
-    if (q.contains("ram")) {
-      r["ram_transferred_bytes"] = number(q["ram"], "transferred");
-      r["ram_total_bytes"] = number(q["ram"], "total");
-      r["dirty_sync_count"] = number(q["ram"], "dirty-sync-count");
-      r["mbps"] = number(q["ram"], "mbps");
-    }
-    out[kind] = r;
-  }
+  constexpr uint64_t kUnthrottled = 64ull << 30;
+  FTD_ASSIGN_OR_RETURN(Json out,
+                       qemu_migrations(qmp, {{.name = "live", .max_bandwidth = kUnthrottled},
+                                             {.name = "stopped", .stopped = true}}));
+  out["downtime_limit_ms"] = json_number(out["live"], "downtime_limit_ms");
   return out;
 }
 
@@ -351,13 +291,15 @@ Status protected_run(const Options& o, uint64_t mib, bool memload, TrackerKind t
   auto mig = qemu_migration(rig->activator().standby()->process().qmp());
   if (!mig) return std::unexpected(mig.error().with_context("QEMU migration"));
   cell["qemu_migration"] = *mig;
-  const double our_p50 = number(cell["protected"], "pause_p50_ms");
-  const double our_p99 = number(cell["protected"], "pause_p99_ms");
+  const double our_p50 = json_number(cell["protected"], "pause_p50_ms");
+  const double our_p99 = json_number(cell["protected"], "pause_p99_ms");
   if (our_p50 > 0) {
-    cell["ratios"] = {
-        {"qemu_live_downtime_over_our_pause_p50", number((*mig)["live"], "downtime_ms") / our_p50},
-        {"qemu_live_downtime_over_our_pause_p99", number((*mig)["live"], "downtime_ms") / our_p99},
-        {"qemu_stopped_save_over_our_pause_p50", number((*mig)["stopped"], "wall_ms") / our_p50}};
+    cell["ratios"] = {{"qemu_live_downtime_over_our_pause_p50",
+                       json_number((*mig)["live"], "downtime_ms") / our_p50},
+                      {"qemu_live_downtime_over_our_pause_p99",
+                       json_number((*mig)["live"], "downtime_ms") / our_p99},
+                      {"qemu_stopped_save_over_our_pause_p50",
+                       json_number((*mig)["stopped"], "wall_ms") / our_p50}};
   }
   return ok();
 }
@@ -522,11 +464,7 @@ int run(int argc, char** argv) {
   app.add_flag("--verbose", o.verbose, "info logs");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(o.verbose ? spdlog::level::info : spdlog::level::warn);
-  if (o.guest_dir.empty()) {
-    const char* env = std::getenv("FTD_GUEST_DIR");
-    const char* home = std::getenv("HOME");
-    o.guest_dir = env ? env : std::string(home ? home : "/root") + "/.cache/ftd/guest";
-  }
+  o.guest_dir = guest_dir_or_default(o.guest_dir);
   for (const char* f : {"/vmlinuz", "/initrd.img"})
     if (!std::filesystem::exists(o.guest_dir + f)) {
       fmt::print(stderr, "qemu_bench: {}{} missing (build the test guest: ninja guest)\n",

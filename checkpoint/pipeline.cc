@@ -140,6 +140,8 @@ void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
       return;
     }
     if (epoch > acked_epoch_) acked_epoch_ = epoch;
+    if (auto it = unacked_since_.find(epoch); it != unacked_since_.end())
+      stats_.record_commit(us_between(it->second, Clock::now()));
     std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= epoch; });
     std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= epoch; });
   }
@@ -418,7 +420,8 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
        .devstate_us = us_between(t3, t4),
        .resume_us = us_between(t4, t5),
        .total_us = us_between(t0, t5),
-       .dirty_pages = static_cast<uint32_t>(c.pages.size())};
+       .dirty_pages = static_cast<uint32_t>(c.pages.size()),
+       .devstate_bytes = c.device_state.size()};
   return c;
 }
 
@@ -485,6 +488,7 @@ Result<uint64_t> CheckpointPipeline::final_checkpoint(std::chrono::milliseconds 
 Status CheckpointPipeline::resume_after_final() { return engine_.resume(); }
 
 Status CheckpointPipeline::ship(Captured& c) {
+  const auto started = Clock::now();
   ByteBuffer& base = ship_base_;  // reused: already faulted in
   base.clear();
   if (c.xor_delta) {
@@ -507,7 +511,7 @@ Status CheckpointPipeline::ship(Captured& c) {
     std::memcpy(shadow_.data() + size_t{c.pages[i]} * page_size_,
                 c.contents.data() + i * page_size_, page_size_);
   FTD_TRY(transport_.send(c.epoch, encoded));
-  stats_.record_sent(es.raw_bytes, es.encoded_bytes);
+  stats_.record_sent(es.raw_bytes, es.encoded_bytes, us_between(started, Clock::now()));
   return ok();
 }
 

@@ -86,6 +86,11 @@ class CheckpointPipeline {
   void stop();
 
   PipelineStats stats() const;
+  // Per-checkpoint samples since `since`: what `ftctl plan` models from.
+  PlanSamples plan_samples_since(std::chrono::steady_clock::time_point since) const {
+    return stats_.samples_since(since);
+  }
+  const PipelineConfig& config() const { return config_; }
   uint64_t last_captured_epoch() const { return captured_epoch_.load(); }
   uint64_t acked_epoch() const { return acked_epoch_.load(); }
   // The secondary acknowledged a checkpoint taken after the last initial

@@ -3,6 +3,26 @@
 #include <algorithm>
 
 namespace ftd {
+namespace {
+
+template <typename T>
+void push_capped(std::deque<std::pair<std::chrono::steady_clock::time_point, T>>& log,
+                 std::chrono::steady_clock::time_point now, T value, size_t cap) {
+  log.emplace_back(now, std::move(value));
+  if (log.size() > cap) log.pop_front();
+}
+
+template <typename T>
+std::vector<T> values_since(
+    const std::deque<std::pair<std::chrono::steady_clock::time_point, T>>& log,
+    std::chrono::steady_clock::time_point since) {
+  std::vector<T> out;
+  for (const auto& [t, v] : log)
+    if (t >= since) out.push_back(v);
+  return out;
+}
+
+}  // namespace
 
 uint64_t percentile(std::vector<uint64_t> v, double p) {
   if (v.empty()) return 0;
@@ -26,13 +46,15 @@ void StatsRecorder::record_pause(const PauseBreakdown& p) {
   pauses_.push_back(p.total_us);
   if (pauses_.size() > kPauseSamples) pauses_.pop_front();
   last_pause_ = p;
+  push_capped(plan_pauses_, now, p, kPlanSamples);
   pause_buckets_.add(p.total_us);
   ++checkpoints_;
 }
 
-void StatsRecorder::record_sent(uint64_t raw_bytes, uint64_t encoded_bytes) {
+void StatsRecorder::record_sent(uint64_t raw_bytes, uint64_t encoded_bytes, uint64_t ship_us) {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
+  push_capped(plan_ships_, now, ShipSample{raw_bytes, encoded_bytes, ship_us}, kPlanSamples);
   sends_.emplace_back(now, encoded_bytes);
   while (now - sends_.front().first > kWindow) sends_.pop_front();
   raw_ += raw_bytes;
@@ -42,6 +64,17 @@ void StatsRecorder::record_sent(uint64_t raw_bytes, uint64_t encoded_bytes) {
 void StatsRecorder::record_apply(uint64_t apply_us) {
   std::lock_guard lock(mu_);
   last_apply_us_ = apply_us;
+}
+
+void StatsRecorder::record_commit(uint64_t us) {
+  std::lock_guard lock(mu_);
+  push_capped(plan_commits_, Clock::now(), us, kPlanSamples);
+}
+
+PlanSamples StatsRecorder::samples_since(Clock::time_point since) const {
+  std::lock_guard lock(mu_);
+  return {values_since(plan_pauses_, since), values_since(plan_ships_, since),
+          values_since(plan_commits_, since)};
 }
 
 void StatsRecorder::record_backpressure() {

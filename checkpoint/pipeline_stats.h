@@ -19,6 +19,19 @@ struct PauseBreakdown {
   uint64_t resume_us = 0;    // engine.resume()
   uint64_t total_us = 0;     // guest not running, end to end
   uint32_t dirty_pages = 0;
+  uint64_t devstate_bytes = 0;  // size of the captured device state
+};
+
+// One checkpoint as `ftctl plan` samples it (planning/): its pause, and once
+// known, what shipping it cost and how long until the secondary acknowledged it.
+struct ShipSample {
+  uint64_t raw_bytes = 0, encoded_bytes = 0;
+  uint64_t ship_us = 0;  // delta-encode + compress + send, on the shipper thread
+};
+struct PlanSamples {
+  std::vector<PauseBreakdown> pauses;  // captured in the window, oldest first
+  std::vector<ShipSample> ships;       // shipped in the window
+  std::vector<uint64_t> commit_us;  // capture done -> ack (ship + RTT + apply), acked in the window
 };
 
 // Guest pauses bucketed by length since start (a Prometheus histogram). The
@@ -61,7 +74,9 @@ class StatsRecorder {
   using Clock = std::chrono::steady_clock;
 
   void record_pause(const PauseBreakdown& p);
-  void record_sent(uint64_t raw_bytes, uint64_t encoded_bytes);
+  void record_sent(uint64_t raw_bytes, uint64_t encoded_bytes, uint64_t ship_us = 0);
+  // A checkpoint was acknowledged `us` after its capture finished.
+  void record_commit(uint64_t us);
   void record_apply(uint64_t apply_us);
   void record_backpressure();
   void set_sync_progress(double p, bool done);
@@ -69,16 +84,24 @@ class StatsRecorder {
 
   // Fills the fields this recorder owns.
   void fill(PipelineStats& s) const;
+  // What happened since `since` (at most the last kPlanSamples of each kind).
+  PlanSamples samples_since(Clock::time_point since) const;
 
  private:
   static constexpr auto kWindow = std::chrono::seconds(5);
   static constexpr size_t kPauseSamples = 2048;
+  static constexpr size_t kPlanSamples = 4096;
+  template <typename T>
+  using Timed = std::deque<std::pair<Clock::time_point, T>>;
 
   mutable std::mutex mu_;
   std::deque<Clock::time_point> checkpoint_times_;
   std::deque<std::pair<Clock::time_point, uint64_t>> sends_;
   std::deque<uint64_t> pauses_;
   PauseBreakdown last_pause_;
+  Timed<PauseBreakdown> plan_pauses_;
+  Timed<ShipSample> plan_ships_;
+  Timed<uint64_t> plan_commits_;
   PauseBuckets pause_buckets_;
   uint64_t checkpoints_ = 0, raw_ = 0, sent_ = 0, last_apply_us_ = 0, backpressure_ = 0;
   double sync_progress_ = 0;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <functional>
 
 #include "proto/status_mapping.h"
@@ -99,6 +100,22 @@ grpc::Status ControlService::Migrate(grpc::ServerContext* context, const v1::Mig
     *reply = std::move(*done);
     return grpc::Status::OK;
   });
+}
+
+grpc::Status ControlService::Plan(grpc::ServerContext*, const v1::PlanRequest* req,
+                                  v1::PlanReply* reply) {
+  // Bounds the time a control thread (and the VM's busy mark) is held.
+  if (req->sample_ms() > 60'000)
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            fmt::format("sample of {} ms: at most 60000", req->sample_ms())};
+  if (req->link_mbps() < 0 || !std::isfinite(req->link_mbps()))
+    return {grpc::StatusCode::INVALID_ARGUMENT, "link Mbit/s must be >= 0"};
+  auto t = find(req->vm_name());
+  if (!t) return to_grpc_status(t.error());
+  auto inputs = (*t)->plan(*req);
+  if (!inputs) return to_grpc_status(inputs.error());
+  *reply->mutable_inputs() = std::move(*inputs);
+  return grpc::Status::OK;
 }
 
 grpc::Status ControlService::Events(grpc::ServerContext* context, const v1::EventsRequest* req,

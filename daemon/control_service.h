@@ -23,6 +23,7 @@ class ControlTarget {
   virtual Status unprotect() = 0;
   virtual Result<v1::FailoverReply> failover() = 0;
   virtual Result<v1::MigrateReply> migrate(std::chrono::milliseconds sync_timeout) = 0;
+  virtual Result<v1::PlanInputs> plan(const v1::PlanRequest& request) = 0;
 };
 
 class ControlService final : public v1::Control::Service {
@@ -45,6 +46,7 @@ class ControlService final : public v1::Control::Service {
   grpc::Status Failover(grpc::ServerContext*, const v1::FailoverRequest*,
                         v1::FailoverReply*) override;
   grpc::Status Migrate(grpc::ServerContext*, const v1::MigrateRequest*, v1::MigrateReply*) override;
+  grpc::Status Plan(grpc::ServerContext*, const v1::PlanRequest*, v1::PlanReply*) override;
   grpc::Status Events(grpc::ServerContext*, const v1::EventsRequest*,
                       grpc::ServerWriter<v1::Event>*) override;
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "daemon/control_service.h"
+#include "planning/plan_proto.h"
 #include "roles/managed_vm.h"
 
 namespace ftd {
@@ -16,6 +17,13 @@ class VmTarget : public ControlTarget {
   Result<v1::FailoverReply> failover() override { return vm_.failover(); }
   Result<v1::MigrateReply> migrate(std::chrono::milliseconds sync_timeout) override {
     return vm_.migrate(sync_timeout);
+  }
+  Result<v1::PlanInputs> plan(const v1::PlanRequest& request) override {
+    planning::SampleOptions options{
+        .window = std::chrono::milliseconds(request.sample_ms() ? request.sample_ms() : 5000),
+        .link_mbps = request.link_mbps()};
+    FTD_ASSIGN_OR_RETURN(auto inputs, vm_.plan(options));
+    return planning::to_proto(inputs);
   }
 
  private:

@@ -77,6 +77,8 @@ class PrimaryVm {
   // Ran alone after losing its secondary (checkpointing stopped for good).
   bool alone() const FTD_EXCLUDES(mu_);
   GuestEngine& engine() { return *engine_; }
+  // Its statistics and per-checkpoint samples (ftctl plan); valid while the VM lives.
+  const CheckpointPipeline& pipeline() const { return *pipeline_; }
 
   // Set once before protect(): sees every ack (the failover heartbeat counts
   // them as evidence that the secondary lives).

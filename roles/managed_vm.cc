@@ -398,6 +398,42 @@ Status ManagedVm::become_secondary(RunningGuest guest) {
   return watch_secondary(*secondary_);
 }
 
+Result<planning::PlanInputs> ManagedVm::plan(const planning::SampleOptions& options) {
+  // The busy mark keeps primary_ (and its pipeline) here while sampling
+  // without mu_: unprotect and migrate wait for it like for any transition.
+  FTD_TRY(begin("plan"));
+  PrimaryVm* vm = nullptr;
+  std::string why_not;
+  {
+    MutexLock lock(mu_);
+    if (primary_ && primary_->state() == VmState::kProtected)
+      vm = primary_.get();
+    else if (primary_)
+      why_not = fmt::format("it is {} (plan needs it protected and in sync)",
+                            to_string(primary_->state()));
+    else if (unprotected_)
+      why_not =
+          "it runs unprotected: plan samples the checkpoints of a protected guest; protect "
+          "it first (ftctl protect --peer HOST:PORT)";
+    else
+      why_not = "this host holds its replica: run plan on the primary's daemon";
+  }
+  if (!vm) {
+    end();
+    return make_error(ErrorCode::kFailedPrecondition, "VM '{}': no plan: {}", config_.vm_name,
+                      why_not);
+  }
+  auto inputs = planning::sample_plan_inputs(vm->pipeline(), vm->engine().memory(), options);
+  end();
+  if (inputs)
+    spdlog::info(
+        "plan.sampled vm={} window_s={:.1f} checkpoints={} dirty_pages_per_s={:.0f} "
+        "commit_p50_ms={:.2f} link=\"{}\"",
+        config_.vm_name, inputs->sample_s, inputs->pauses.size(), inputs->dirty_pages_per_s,
+        inputs->commit_p50_ms, inputs->link_source);
+  return inputs;
+}
+
 v1::VmStatus ManagedVm::status() const {
   MutexLock lock(mu_);
   v1::VmStatus s;

@@ -36,6 +36,7 @@
 #include "common/task_thread.h"
 #include "failover/failover_options.h"
 #include "ftd.pb.h"
+#include "planning/plan_sampler.h"
 #include "primary/primary_vm.h"
 #include "roles/vm_failover.h"
 #include "secondary/activator.h"
@@ -86,6 +87,9 @@ class ManagedVm {
   Result<v1::FailoverReply> failover() FTD_EXCLUDES(mu_);
   // Planned migration to the peer; returns once this host is its secondary.
   Result<v1::MigrateReply> migrate(std::chrono::milliseconds sync_timeout) FTD_EXCLUDES(mu_);
+  // ftctl plan: samples this host's protected guest for `options.window`
+  // (docs/planning.md). Refused while the VM is not protected from here.
+  Result<planning::PlanInputs> plan(const planning::SampleOptions& options) FTD_EXCLUDES(mu_);
   // The replica the replication service feeds: null while the VM runs here
   // as primary or was launched here (a migration may create one later).
   std::shared_ptr<SecondaryVm> secondary() const FTD_EXCLUDES(mu_);

@@ -3,6 +3,7 @@
 //   ftctl --control ADDR protect|unprotect|failover|migrate --vm NAME
 //   ftctl --control ADDR protect --peer HOST:PORT   (a VM that failed over here)
 //   ftctl --control ADDR events [--vm NAME] [--json] [--no-replay]   (until Ctrl-C)
+//   ftctl --control ADDR plan [--vm NAME] [--epoch-ms N] [--sample-s S] [--json]
 // A TCP control address takes --tls-cert/--tls-key/--tls-ca (the daemon
 // requires a client certificate there); a unix: socket needs none.
 #include <grpcpp/grpcpp.h>
@@ -17,6 +18,8 @@
 
 #include "common/version.h"
 #include "ftd.grpc.pb.h"
+#include "planning/plan_proto.h"
+#include "planning/plan_report.h"
 #include "proto/status_mapping.h"
 #include "security/address_policy.h"
 #include "security/tls_options.h"
@@ -173,6 +176,25 @@ int main(int argc, char** argv) {
   events->add_flag("--json", events_command.json, "one JSON object per line");
   events->add_flag("--no-replay", events_command.no_replay,
                    "skip the recent events the daemon kept; only new ones");
+  auto* plan = app.add_subcommand(
+      "plan", "sample the protected guest and predict protection and migration costs");
+  plan->add_option("--vm", vm, "VM name (may be omitted if the daemon has one)");
+  ftd::planning::PlanQuestion question;
+  double sample_s = 5, link_mbps = 0, qemu_max_mibs = 128;
+  plan->add_option("--epoch-ms", question.epoch_ms, "epoch to predict for (default: the VM's)")
+      ->check(CLI::Range(1.0, 60000.0));
+  plan->add_option("--sample-s", sample_s, "seconds to sample the running guest")
+      ->check(CLI::Range(0.5, 60.0));
+  plan->add_option("--link-mbps", link_mbps,
+                   "link to plan for, Mbit/s (default: the shipper's measured throughput)")
+      ->check(CLI::Range(0.001, 1e7));
+  plan->add_option("--downtime-limit-ms", question.precopy.downtime_limit_ms,
+                   "QEMU's downtime-limit for the pre-copy prediction")
+      ->check(CLI::Range(1.0, 600000.0));
+  plan->add_option("--qemu-max-bandwidth-mibs", qemu_max_mibs,
+                   "QEMU's max-bandwidth (MiB/s; 0: no cap) for the pre-copy prediction")
+      ->check(CLI::Range(0.0, 1e7));
+  plan->add_flag("--json", json, "machine-readable output");
   std::map<std::string, CLI::App*> actions;
   for (const char* name : {"protect", "unprotect", "failover", "migrate"}) {
     actions[name] = app.add_subcommand(name, std::string(name) + " a VM");
@@ -212,6 +234,26 @@ int main(int argc, char** argv) {
   };
 
   if (events->parsed()) return ftd::run_events(*stub, events_command);
+  if (plan->parsed()) {
+    ftd::v1::PlanRequest req;
+    req.set_vm_name(vm);
+    req.set_sample_ms(static_cast<uint32_t>(sample_s * 1000));
+    req.set_link_mbps(link_mbps);
+    ftd::v1::PlanReply reply;
+    auto c = context();  // the daemon samples for sample_s first
+    c->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(sample_s * 1000)) +
+                    std::chrono::seconds(timeout_s));
+    auto st = stub->Plan(c.get(), req, &reply);
+    if (!st.ok()) return fail(st, "plan");
+    question.qemu_max_bandwidth_bytes_per_s = qemu_max_mibs * 1048576;
+    const auto inputs = ftd::planning::from_proto(reply.inputs());
+    if (json)
+      std::cout << ftd::planning::plan_json(inputs, question).dump() << std::endl;
+    else
+      std::cout << ftd::planning::plan_table(inputs, question);
+    return 0;
+  }
   if (status->parsed()) {
     do {
       ftd::v1::StatusRequest req;
