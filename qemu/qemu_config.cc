@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 namespace ftd {
 
 std::vector<std::string> qemu_argv(const QemuConfig& c) {
@@ -36,6 +38,17 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
               fmt::format("stream,id=n0,server={},addr.type=unix,addr.path={}",
                           c.nic->qemu_listens ? "on" : "off", c.nic->socket_path),
               "-device", fmt::format("virtio-net-pci,netdev=n0,mac={},romfile=", c.nic->mac)});
+  }
+  if (c.disk) {
+    // JSON form: an image path may contain commas, which the key=value
+    // syntax would split.
+    nlohmann::json file = {{"driver", "file"}, {"filename", c.disk->path}, {"discard", "unmap"}};
+    nlohmann::json node = {{"driver", c.disk->format},
+                           {"node-name", kDiskNodeName},
+                           {"discard", "unmap"},
+                           {"file", file}};
+    a.insert(a.end(), {"-blockdev", node.dump(), "-device",
+                       fmt::format("virtio-blk-pci,drive={},id={}", kDiskNodeName, kDiskDeviceId)});
   }
   if (!c.pid_file.empty()) a.insert(a.end(), {"-pidfile", c.pid_file});
   if (c.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});
