@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/result.h"
 
 namespace ftd {
 
@@ -31,6 +34,9 @@ struct QemuDisk {
   std::string path;
   std::string format = "raw";  // "raw" or "qcow2"
 };
+// "--disk PATH[,format=raw|qcow2]" → QemuDisk. The path must exist; it may
+// not contain a comma (the option separator).
+Result<QemuDisk> parse_disk_spec(std::string_view spec);
 inline constexpr const char* kDiskNodeName = "ftd-disk0";
 inline constexpr const char* kDiskDeviceId = "ftd-disk0-dev";
 

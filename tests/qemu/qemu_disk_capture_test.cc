@@ -279,5 +279,27 @@ TEST_F(QmpDiskCaptureTest, MirrorFailureIsReportedAndSticks) {
   std::printf("reported: %s\n", epoch.error().to_string().c_str());
 }
 
+TEST(DiskSpec, ParsesPathAndFormatAndRejectsTheRest) {
+  testing::TempDir dir;
+  make_image(dir.file("d.img"));
+  auto raw = parse_disk_spec(dir.file("d.img"));
+  ASSERT_TRUE(raw) << raw.error().to_string();
+  EXPECT_EQ(raw->format, "raw");
+  auto qcow = parse_disk_spec(dir.file("d.img") + ",format=qcow2");
+  ASSERT_TRUE(qcow);
+  EXPECT_EQ(qcow->format, "qcow2");
+  EXPECT_EQ(qcow->path, dir.file("d.img"));
+  for (std::string bad : {dir.file("d.img") + ",format=vmdk", dir.file("d.img") + ",cache=none",
+                          std::string(",format=raw"), dir.file("missing.img")}) {
+    auto r = parse_disk_spec(bad);
+    EXPECT_FALSE(r) << bad;
+  }
+  auto argv = qemu_argv(QemuConfig{.qmp_socket_path = "q", .disk = *qcow});
+  auto it = std::find(argv.begin(), argv.end(), "-blockdev");
+  ASSERT_NE(it, argv.end());
+  EXPECT_NE(it[1].find("\"driver\":\"qcow2\""), std::string::npos) << it[1];
+  EXPECT_NE(it[1].find("\"discard\":\"unmap\""), std::string::npos) << it[1];
+}
+
 }  // namespace
 }  // namespace ftd
