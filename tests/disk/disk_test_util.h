@@ -1,33 +1,14 @@
-// Shared by the disk suites: a private temp directory and byte patterns that
-// say where they were written.
+// Shared by the disk suites: byte patterns that say where they were written,
+// and the QEMU suites' private temp directory.
 #pragma once
-
-#include <stdlib.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
-#include <string>
 #include <vector>
 
+#include "tests/qemu/qemu_test_util.h"
+
 namespace ftd::testing {
-
-class DiskTempDir {
- public:
-  DiskTempDir() {
-    char tmpl[] = "/tmp/ftd-disk-test-XXXXXX";  // short: unix socket paths
-    path_ = ::mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~DiskTempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // `n` bytes that differ per (seed, position), so a misplaced or reordered
 // write shows up.

@@ -7,13 +7,13 @@
 namespace ftd {
 namespace {
 
-using testing::DiskTempDir;
 using testing::pattern;
+using testing::TempDir;
 
 std::vector<std::byte> bytes_of(const DiskWrite& w) { return {w.data.begin(), w.data.end()}; }
 
 TEST(DiskWriteLog, TakeReturnsRecordsInOrderAndEmptiesTheLog) {
-  DiskTempDir dir;
+  TempDir dir;
   DiskWriteLog log({.memory_limit = 1 << 20, .spill_dir = dir.path()});
   auto a = pattern(1, 512);
   ASSERT_EQ(*log.append_data(4096, a), 1u);
@@ -33,7 +33,7 @@ TEST(DiskWriteLog, TakeReturnsRecordsInOrderAndEmptiesTheLog) {
 }
 
 TEST(DiskWriteLog, SpillsBeyondTheMemoryLimitAndReadsBackExactBytes) {
-  DiskTempDir dir;
+  TempDir dir;
   DiskWriteLog log({.memory_limit = 64 * 1024, .spill_dir = dir.path()});
   for (int round = 0; round < 2; ++round) {  // the spill file is reused after a take
     std::vector<std::vector<std::byte>> sent;

@@ -22,8 +22,8 @@
 namespace ftd {
 namespace {
 
-using testing::DiskTempDir;
 using testing::pattern;
+using testing::TempDir;
 
 constexpr uint64_t kExportSize = 16 << 20;
 
@@ -56,7 +56,7 @@ class NbdServerTest : public ::testing::Test {
     return e ? std::move(*e) : std::vector<DiskWrite>{};
   }
 
-  DiskTempDir dir_;
+  TempDir dir_;
   std::unique_ptr<DiskWriteLog> log_;
   std::unique_ptr<NbdServer> server_;
 };
