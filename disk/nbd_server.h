@@ -33,6 +33,8 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "disk/disk_write_log.h"
+#include "disk/nbd_handshake.h"
+#include "disk/nbd_session.h"
 
 namespace ftd {
 
@@ -80,8 +82,7 @@ class NbdServer {
         wake_(std::move(wake)) {}
   void accept_loop();
   void reap_finished() FTD_REQUIRES(mu_);
-  void serve(Connection& conn, uint64_t id);
-  Status transmission(int fd, uint64_t id);
+  nbd::ExportInfo export_info() const;
 
   const NbdServerOptions options_;
   DiskWriteLog& log_;
@@ -90,7 +91,8 @@ class NbdServer {
   Mutex mu_;
   bool stopping_ FTD_GUARDED_BY(mu_) = false;
   std::list<Connection> connections_ FTD_GUARDED_BY(mu_);
-  std::atomic<uint64_t> n_connections_{0}, n_writes_{0}, n_rejected_{0}, n_protocol_errors_{0};
+  std::atomic<uint64_t> n_connections_{0};
+  nbd::SessionCounters counters_;
   std::thread accept_thread_;  // last: starts once the members above exist
 };
 
