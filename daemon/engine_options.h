@@ -43,7 +43,9 @@ struct EngineOptions {
   std::string bridge;  // attach the tap to this bridge
   std::string
       run_dir;  // QEMU pid file, QMP/NIC sockets, serial and QEMU logs; default /run/ftd/<vm>
-  bool reattach = false;  // primary: take over the QEMU left running in run_dir
+  bool reattach = false;       // primary: take over the QEMU left running in run_dir
+  std::string disk;            // qmp primary: "PATH[,format=raw|qcow2]" (docs/disks.md)
+  std::string disk_spill_dir;  // where unshipped disk writes spill; default run_dir
   // qmp dirty tracking (tracking/): auto|uffd-wp|soft-dirty|scan
   std::string dirty_tracker = "auto";
   uint64_t audit_every = 100;  // epochs between hash audits of the tracker; 0: never

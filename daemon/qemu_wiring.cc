@@ -121,6 +121,12 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
   config.survive_daemon = true;
   config.nic->qemu_listens = true;
   FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
+  if (!o.disk.empty()) {
+    FTD_ASSIGN_OR_RETURN(config.disk, parse_disk_spec(o.disk));
+    qmp_options.disk =
+        QmpDiskCaptureOptions{.nbd_socket_path = p.run_dir + "/disk.nbd.sock",
+                              .spill_dir = o.disk_spill_dir.empty() ? p.run_dir : o.disk_spill_dir};
+  }
   FTD_ASSIGN_OR_RETURN(QemuProcess qemu, primary_qemu(o, vm, config));
   // Output is held from the first frame on (a re-attached guest's secondary
   // may still hold an older replica it could activate); the proxy dials QEMU's

@@ -2,7 +2,40 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <ranges>
+
+#include <nlohmann/json.hpp>
+
 namespace ftd {
+
+Result<QemuDisk> parse_disk_spec(std::string_view spec) {
+  QemuDisk disk;
+  bool first = true;
+  for (auto part : std::views::split(spec, ',')) {
+    std::string_view item(part.begin(), part.end());
+    if (first) {
+      disk.path = std::string(item);
+      first = false;
+      continue;
+    }
+    if (item == "format=raw" || item == "format=qcow2") {
+      disk.format = std::string(item.substr(7));
+      continue;
+    }
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--disk '{}': unknown option '{}' (expected PATH[,format=raw|qcow2]; a "
+                      "path cannot contain a comma)",
+                      spec, item);
+  }
+  if (disk.path.empty())
+    return make_error(ErrorCode::kInvalidArgument, "--disk '{}': no image path", spec);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(disk.path, ec) &&
+      !std::filesystem::is_block_file(disk.path, ec))
+    return make_error(ErrorCode::kNotFound, "--disk: image {} not found", disk.path);
+  return disk;
+}
 
 std::vector<std::string> qemu_argv(const QemuConfig& c) {
   std::vector<std::string> a = {c.qemu_binary};
@@ -36,6 +69,17 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
               fmt::format("stream,id=n0,server={},addr.type=unix,addr.path={}",
                           c.nic->qemu_listens ? "on" : "off", c.nic->socket_path),
               "-device", fmt::format("virtio-net-pci,netdev=n0,mac={},romfile=", c.nic->mac)});
+  }
+  if (c.disk) {
+    // JSON form: an image path may contain commas, which the key=value
+    // syntax would split.
+    nlohmann::json file = {{"driver", "file"}, {"filename", c.disk->path}, {"discard", "unmap"}};
+    nlohmann::json node = {{"driver", c.disk->format},
+                           {"node-name", kDiskNodeName},
+                           {"discard", "unmap"},
+                           {"file", file}};
+    a.insert(a.end(), {"-blockdev", node.dump(), "-device",
+                       fmt::format("virtio-blk-pci,drive={},id={}", kDiskNodeName, kDiskDeviceId)});
   }
   if (!c.pid_file.empty()) a.insert(a.end(), {"-pidfile", c.pid_file});
   if (c.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});

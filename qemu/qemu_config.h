@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/result.h"
 
 namespace ftd {
 
@@ -21,6 +24,22 @@ struct QemuNic {
   bool qemu_listens = false;
 };
 
+// Guest disk: an image declared with -blockdev (format node kDiskNodeName
+// over a file node) and a virtio-blk device kDiskDeviceId. Fixed names: the
+// primary's mirror starts from the node, a standby must present the same
+// device path for the device state to load. discard=unmap on both nodes: a
+// guest TRIM really deallocates (reads as zeroes on raw and qcow2), as the
+// replica applies it.
+struct QemuDisk {
+  std::string path;
+  std::string format = "raw";  // "raw" or "qcow2"
+};
+// "--disk PATH[,format=raw|qcow2]" → QemuDisk. The path must exist; it may
+// not contain a comma (the option separator).
+Result<QemuDisk> parse_disk_spec(std::string_view spec);
+inline constexpr const char* kDiskNodeName = "ftd-disk0";
+inline constexpr const char* kDiskDeviceId = "ftd-disk0-dev";
+
 struct QemuConfig {
   std::string qemu_binary = "qemu-system-x86_64";
   uint64_t memory_mib = 256;
@@ -32,6 +51,7 @@ struct QemuConfig {
   std::string qmp_socket_path;  // required; other sockets are derived from it
   std::string qemu_log_path;    // QEMU's stdout/stderr; empty: <qmp_socket_path>.log
   std::optional<QemuNic> nic;
+  std::optional<QemuDisk> disk;
   std::string netns;  // run QEMU inside /run/netns/<netns>; empty: current
   std::chrono::milliseconds start_timeout{15000};
 

@@ -52,6 +52,12 @@ Result<std::unique_ptr<QmpEngine>> QmpEngine::create(QemuProcess qemu, QmpEngine
                        UnixListener::listen(qemu.config().qmp_socket_path + ".devstate"));
   std::unique_ptr<QmpEngine> engine(new QmpEngine(std::move(qemu), options, std::move(sink)));
   FTD_TRY(engine->start_tracking());
+  if (engine->options_.disk) {
+    auto disk = QmpDiskCapture::start(engine->qemu_.qmp(), *engine->options_.disk);
+    if (!disk)
+      return std::unexpected(engine->qemu_.explain(disk.error().with_context("disk capture")));
+    engine->disk_ = std::move(*disk);
+  }
   return engine;
 }
 
@@ -82,6 +88,19 @@ std::optional<std::vector<uint32_t>> QmpEngine::take_dirty_log() {
     return std::nullopt;
   }
   return std::move(*pages);
+}
+
+Result<DiskEpoch> QmpEngine::take_disk_writes() {
+  if (!disk_) return DiskEpoch{};
+  auto start = Clock::now();
+  auto epoch = disk_->take(qemu_.qmp());
+  timings_.disk_ms = ms_since(start);
+  return epoch;
+}
+
+std::optional<DiskCaptureStatus> QmpEngine::disk_status() const {
+  if (!disk_) return std::nullopt;
+  return disk_->status();
 }
 
 TrackingStatus QmpEngine::tracking_status() const {

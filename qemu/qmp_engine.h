@@ -14,6 +14,7 @@
 #include "checkpoint/guest_engine.h"
 #include "common/mutex.h"
 #include "qemu/qemu_process.h"
+#include "qemu/qmp_disk_capture.h"
 #include "qemu/unix_socket.h"
 #include "tracking/tracker_probe.h"
 
@@ -24,6 +25,9 @@ struct QmpEngineOptions {
   std::chrono::milliseconds devstate_timeout{10000};  // whole device-state capture
   size_t max_devstate_bytes = 64 * 1024 * 1024;       // more means RAM is not shared
   TrackingOptions tracking;                           // dirty tracker (default auto)
+  // Replicate the guest disk (QemuConfig::disk): ftd's NBD server + QEMU's
+  // write-blocking mirror. nullopt: the VM's disk, if any, is not captured.
+  std::optional<QmpDiskCaptureOptions> disk;
 };
 
 // Which tracker finds dirty pages and how it has done so far.
@@ -40,6 +44,7 @@ struct QmpCheckpointTimings {
   double devstate_ms = 0;
   double cont_ms = 0;
   double dirty_log_ms = 0;  // tracker collect (0 with the pipeline's scan)
+  double disk_ms = 0;       // mirror state query + taking the epoch's disk writes
   size_t devstate_bytes = 0;
 };
 
@@ -59,6 +64,11 @@ class QmpEngine final : public GuestEngine {
   // every page, takes over for good).
   std::optional<std::vector<uint32_t>> take_dirty_log() override;
   TrackingStatus tracking_status() const;
+  // The disk writes since the previous call (QEMU stopped); an error once
+  // the mirror failed: the disk is no longer protected.
+  Result<DiskEpoch> take_disk_writes() override;
+  // nullopt without disk capture.
+  std::optional<DiskCaptureStatus> disk_status() const;
 
   const QmpCheckpointTimings& last_timings() const { return timings_; }
   uint64_t checkpoints() const { return captures_; }
@@ -79,6 +89,7 @@ class QmpEngine final : public GuestEngine {
   QmpCheckpointTimings timings_;
   uint64_t captures_ = 0;
   std::unique_ptr<DirtyTracker> tracker_;  // null: the pipeline scans
+  std::unique_ptr<QmpDiskCapture> disk_;   // null: no disk capture
   mutable Mutex status_mu_;
   TrackingStatus status_ FTD_GUARDED_BY(status_mu_);
 };
