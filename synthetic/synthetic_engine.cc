@@ -207,7 +207,9 @@ SyntheticEngine::~SyntheticEngine() {
 
 bool SyntheticEngine::paused() const {
   std::lock_guard lock(mu_);
-  return parked_;
+  // resume() returns before the writer thread wakes and clears parked_: a
+  // resumed guest is no longer paused even if its writer has not run yet.
+  return parked_ && pause_requested_;
 }
 
 Status SyntheticEngine::pause() {
