@@ -316,7 +316,7 @@ TEST(CodecCorruption, ForgedHeaderFieldsWithValidChecksum) {
   }
   {
     auto bad = good;
-    poke<uint16_t>(bad, 4, 2);
+    poke<uint16_t>(bad, 4, kCheckpointVersion + 1);
     reseal(bad);
     expect_rejected(bad, f.memory, "version");
   }
@@ -506,6 +506,9 @@ TEST(CodecCorruption, FuzzerUncompressedPayloadShorterThanClaimed) {
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xae, 0xee, 0x62, 0x9a, 0x5b, 0x34, 0xac, 0x45})
     enc.push_back(std::byte{b});
+  // Found at version 1, when bytes 56-63 were unchecked padding; same bytes otherwise.
+  poke<uint16_t>(enc, 4, kCheckpointVersion);
+  poke<uint64_t>(enc, 56, 0);
   poke<uint64_t>(enc, 32, 0x52500004);  // raw = device state (no pages)
   poke<uint64_t>(enc, 40, 8);           // stored = what follows the header
   reseal(enc);
