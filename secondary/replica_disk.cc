@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "common/file_util.h"
@@ -43,7 +44,21 @@ Status ReplicaDisk::write(const DiskWrite& w) {
 
 Status ReplicaDisk::restore(uint64_t offset, uint32_t length, std::span<const std::byte> data) {
   if (data.empty()) return zero(offset, length);
-  return pwrite_all(fd_.get(), data.first(length), offset, path_);
+  // Block by block: zero blocks become holes and only blocks that held data
+  // are rewritten. Those were allocated before the failed change began, so a
+  // roll back after ENOSPC needs no free space.
+  constexpr uint32_t kBlock = 4096;
+  for (uint32_t at = 0; at < length;) {
+    const uint32_t n =
+        std::min(kBlock - static_cast<uint32_t>((offset + at) % kBlock), length - at);
+    const auto block = data.subspan(at, n);
+    if (std::all_of(block.begin(), block.end(), [](std::byte b) { return b == std::byte{0}; }))
+      FTD_TRY(zero(offset + at, n));
+    else
+      FTD_TRY(pwrite_all(fd_.get(), block, offset + at, path_));
+    at += n;
+  }
+  return ok();
 }
 
 Status ReplicaDisk::read(uint64_t offset, std::span<std::byte> out) const {

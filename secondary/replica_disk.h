@@ -39,7 +39,8 @@ class ReplicaDisk {
   // naming the image; what was written before stays (the undo log restores it).
   Status write(const DiskWrite& w);
   // Restores `length` bytes at `offset` to `data`, or to zeros when `data` is
-  // empty (a hole: needs no free space, so a full filesystem cannot stop it).
+  // empty. Zeros become holes and only blocks holding data are rewritten, so
+  // putting back what a failed write changed needs no free space.
   Status restore(uint64_t offset, uint32_t length, std::span<const std::byte> data);
   Status read(uint64_t offset, std::span<std::byte> out) const;
 
