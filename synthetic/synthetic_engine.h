@@ -110,6 +110,7 @@ class SyntheticEngine : public GuestEngine {
   std::optional<std::vector<uint32_t>> take_dirty_log() override;
   // kFailedPrecondition unless paused; every disk write since the previous call.
   Result<DiskEpoch> take_disk_writes() override;
+  uint64_t disk_bytes() const override { return config_.disk_bytes; }
 
   // The guest's own disk image (empty without a disk). Exact while paused.
   std::span<const std::byte> disk() const { return disk_.bytes(); }
