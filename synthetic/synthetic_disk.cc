@@ -1,21 +1,14 @@
 #include "synthetic/synthetic_disk.h"
 
+#include "synthetic/mix.h"
+
 #include <algorithm>
 #include <cstring>
 
 namespace ftd {
 namespace {
 
-// splitmix64's finalizer (as the RAM writes use), with a disk-specific salt
-// so disk and RAM streams are unrelated.
-constexpr uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+constexpr uint64_t mix(uint64_t x) { return synthetic_mix(x); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/hash.h"
+#include "synthetic/mix.h"
 
 namespace ftd {
 namespace {
@@ -18,15 +19,7 @@ constexpr uint32_t kStateVersion = 1;
 constexpr size_t kStateBodySize = 4 + 4 + 8 + 8 + 8;
 constexpr size_t kStateSize = kStateBodySize + 8;
 
-// splitmix64's finalizer: a bijective mix, so distinct inputs give distinct streams.
-constexpr uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+constexpr uint64_t mix(uint64_t x) { return synthetic_mix(x); }
 
 uint64_t write_key(uint64_t seed, uint64_t i) { return mix(seed ^ mix(i + 0x9e3779b97f4a7c15ull)); }
 

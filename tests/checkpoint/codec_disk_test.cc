@@ -7,6 +7,7 @@
 
 #include "checkpoint/codec.h"
 #include "common/hash.h"
+#include "tests/checkpoint/forge.h"
 
 namespace ftd {
 namespace {
@@ -46,13 +47,10 @@ std::vector<std::byte> encode(const DiskEpoch& disk, CompressionPolicy policy, u
   return out;
 }
 
-void reseal(std::vector<std::byte>& enc) {
-  uint64_t h = hash64(std::span(enc).first(enc.size() - 8));
-  std::memcpy(enc.data() + enc.size() - 8, &h, 8);
-}
+// Every forgery here is resealed: the bound itself must catch it.
 template <typename T>
-void poke(std::vector<std::byte>& enc, size_t offset, T v) {
-  std::memcpy(enc.data() + offset, &v, sizeof v);
+void forge(std::vector<std::byte>& enc, size_t offset, T v) {
+  poke(enc, offset, v);
   reseal(enc);
 }
 
@@ -130,64 +128,64 @@ TEST(CodecDisk, EncoderRejectsBadWrites) {
 TEST(CodecDisk, DecoderRejectsForgedRecords) {
   const auto good = encode(sample_disk(), CompressionPolicy::kNone);
   auto enc = good;
-  poke<uint64_t>(enc, record_at(1), 50);  // seq gap
+  forge<uint64_t>(enc, record_at(1), 50);  // seq gap
   EXPECT_NE(decode_error(enc).find("does not follow"), std::string::npos);
   enc = good;
-  poke<uint64_t>(enc, record_at(0), 0);  // seq 0
+  forge<uint64_t>(enc, record_at(0), 0);  // seq 0
   EXPECT_NE(decode_error(enc).find("does not follow"), std::string::npos);
   enc = good;
-  poke<uint64_t>(enc, record_at(2) + 8, UINT64_MAX - 100);  // offset + length wraps
+  forge<uint64_t>(enc, record_at(2) + 8, UINT64_MAX - 100);  // offset + length wraps
   EXPECT_NE(decode_error(enc).find("beyond"), std::string::npos);
   enc = good;
-  poke<uint64_t>(enc, kDiskSizeAt, kDisk / 2);  // disk shrank under the last write
+  forge<uint64_t>(enc, kDiskSizeAt, kDisk / 2);  // disk shrank under the last write
   EXPECT_NE(decode_error(enc).find("beyond"), std::string::npos);
   enc = good;
-  poke<uint64_t>(enc, kDiskSizeAt, 0);
+  forge<uint64_t>(enc, kDiskSizeAt, 0);
   EXPECT_FALSE(decode_checkpoint(enc, kMemory));
   enc = good;
-  poke<uint32_t>(enc, record_at(1) + 16, 0);  // zero length
+  forge<uint32_t>(enc, record_at(1) + 16, 0);  // zero length
   EXPECT_NE(decode_error(enc).find("1 to"), std::string::npos);
   enc = good;
-  poke<uint32_t>(enc, record_at(1) + 16, kMaxDiskWriteLength + 1);
+  forge<uint32_t>(enc, record_at(1) + 16, kMaxDiskWriteLength + 1);
   EXPECT_NE(decode_error(enc).find("1 to"), std::string::npos);
   enc = good;
-  poke<uint8_t>(enc, record_at(1) + 20, 2);  // unknown kind
+  forge<uint8_t>(enc, record_at(1) + 20, 2);  // unknown kind
   EXPECT_NE(decode_error(enc).find("unknown kind"), std::string::npos);
   enc = good;
-  poke<uint8_t>(enc, record_at(1) + 22, 1);  // padding
+  forge<uint8_t>(enc, record_at(1) + 22, 1);  // padding
   EXPECT_NE(decode_error(enc).find("padding"), std::string::npos);
   enc = good;
   // A zeroes record turned into data: the payload no longer holds its bytes.
-  poke<uint8_t>(enc, record_at(1) + 20, 0);
+  forge<uint8_t>(enc, record_at(1) + 20, 0);
   EXPECT_NE(decode_error(enc).find("disk bytes"), std::string::npos);
 }
 
 TEST(CodecDisk, DecoderRejectsForgedHeaderFields) {
   const auto good = encode(sample_disk(), CompressionPolicy::kNone);
   auto enc = good;
-  poke<uint32_t>(enc, 56, 4);  // one record more than the section holds
+  forge<uint32_t>(enc, 56, 4);  // one record more than the section holds
   EXPECT_FALSE(decode_checkpoint(enc, kMemory));
   enc = good;
-  poke<uint32_t>(enc, 56, 2);  // one fewer: the rest is taken for payload, sizes disagree
+  forge<uint32_t>(enc, 56, 2);  // one fewer: the rest is taken for payload, sizes disagree
   EXPECT_FALSE(decode_checkpoint(enc, kMemory));
   enc = good;
-  poke<uint32_t>(enc, 56, kMaxDiskRecords + 1);
+  forge<uint32_t>(enc, 56, kMaxDiskRecords + 1);
   EXPECT_NE(decode_error(enc).find("at most"), std::string::npos);
   enc = good;
-  poke<uint8_t>(enc, 60, 0);  // records without the present flag
+  forge<uint8_t>(enc, 60, 0);  // records without the present flag
   EXPECT_NE(decode_error(enc).find("disk flags"), std::string::npos);
   enc = good;
-  poke<uint8_t>(enc, 60, 8);  // unknown flag
+  forge<uint8_t>(enc, 60, 8);  // unknown flag
   EXPECT_NE(decode_error(enc).find("disk flags"), std::string::npos);
   enc = good;
-  poke<uint8_t>(enc, 62, 1);  // reserved
+  forge<uint8_t>(enc, 62, 1);  // reserved
   EXPECT_NE(decode_error(enc).find("reserved"), std::string::npos);
   enc = good;
-  poke<uint16_t>(enc, 4, 1);  // a version-1 peer
+  forge<uint16_t>(enc, 4, 1);  // a version-1 peer
   EXPECT_NE(decode_error(enc).find("version"), std::string::npos);
   // A sync chunk must not carry writes: forge the flag on a checkpoint with some.
   enc = good;
-  poke<uint8_t>(enc, 7, kFlagSyncChunk);
+  forge<uint8_t>(enc, 7, kFlagSyncChunk);
   EXPECT_NE(decode_error(enc).find("sync chunk"), std::string::npos);
 }
 

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "common/hash.h"
+#include "tests/checkpoint/forge.h"
 
 namespace ftd {
 namespace {
@@ -38,16 +39,6 @@ std::vector<std::byte> compressible_bytes(size_t n, uint64_t seed) {
 
 std::span<const std::byte> page_of(std::span<const std::byte> mem, uint32_t p) {
   return mem.subspan(size_t{p} * kPage, kPage);
-}
-
-// Overwrites the trailing checksum so it matches the (forged) bytes before it.
-void reseal(std::vector<std::byte>& enc) {
-  uint64_t h = hash64(std::span(enc).first(enc.size() - 8));
-  std::memcpy(enc.data() + enc.size() - 8, &h, 8);
-}
-template <typename T>
-void poke(std::vector<std::byte>& enc, size_t offset, T v) {
-  std::memcpy(enc.data() + offset, &v, sizeof v);
 }
 
 // A primary's view: memory (what the replica has) and new contents of some pages.

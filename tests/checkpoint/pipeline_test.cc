@@ -204,30 +204,10 @@ class MessageGate : public OutputGate {
   OutputCommitBuffer<uint64_t> buffer_;
 };
 
-// A guest without a dirty log: the pipeline must find dirty pages by scanning.
-class NoDirtyLogEngine : public GuestEngine {
+// Forwards everything to a synthetic guest; tests override one behaviour.
+class ForwardingEngine : public GuestEngine {
  public:
-  explicit NoDirtyLogEngine(SyntheticEngine& e) : e_(e) {}
-  std::string name() const override { return "synthetic-scan"; }
-  std::span<const std::byte> memory() const override { return e_.memory(); }
-  size_t page_size() const override { return e_.page_size(); }
-  Status pause() override { return e_.pause(); }
-  Status resume() override { return e_.resume(); }
-  Result<std::vector<std::byte>> capture_device_state() override {
-    return e_.capture_device_state();
-  }
-  std::optional<std::vector<uint32_t>> take_dirty_log() override { return std::nullopt; }
-
- private:
-  SyntheticEngine& e_;
-};
-
-// The synthetic guest whose disk capture fails once, at call `fail_at`
-// (e.g. the NBD server lost its connection): those writes are gone.
-class DiskFailingEngine : public GuestEngine {
- public:
-  DiskFailingEngine(SyntheticEngine& e, int fail_at) : e_(e), fail_at_(fail_at) {}
-  std::string name() const override { return "synthetic-disk-failing"; }
+  explicit ForwardingEngine(SyntheticEngine& e) : e_(e) {}
   std::span<const std::byte> memory() const override { return e_.memory(); }
   size_t page_size() const override { return e_.page_size(); }
   Status pause() override { return e_.pause(); }
@@ -236,6 +216,26 @@ class DiskFailingEngine : public GuestEngine {
     return e_.capture_device_state();
   }
   std::optional<std::vector<uint32_t>> take_dirty_log() override { return e_.take_dirty_log(); }
+  Result<DiskEpoch> take_disk_writes() override { return e_.take_disk_writes(); }
+
+ protected:
+  SyntheticEngine& e_;
+};
+
+// A guest without a dirty log: the pipeline must find dirty pages by scanning.
+class NoDirtyLogEngine : public ForwardingEngine {
+ public:
+  using ForwardingEngine::ForwardingEngine;
+  std::string name() const override { return "synthetic-scan"; }
+  std::optional<std::vector<uint32_t>> take_dirty_log() override { return std::nullopt; }
+};
+
+// The synthetic guest whose disk capture fails once, at call `fail_at`
+// (e.g. the NBD server lost its connection): those writes are gone.
+class DiskFailingEngine : public ForwardingEngine {
+ public:
+  DiskFailingEngine(SyntheticEngine& e, int fail_at) : ForwardingEngine(e), fail_at_(fail_at) {}
+  std::string name() const override { return "synthetic-disk-failing"; }
   Result<DiskEpoch> take_disk_writes() override {
     auto taken = e_.take_disk_writes();
     if (++calls_ == fail_at_) return make_error(ErrorCode::kIo, "NBD client went away");
@@ -243,7 +243,6 @@ class DiskFailingEngine : public GuestEngine {
   }
 
  private:
-  SyntheticEngine& e_;
   const int fail_at_;
   int calls_ = 0;
 };
