@@ -149,6 +149,72 @@ Status check_expansion(Compression c, std::span<const std::byte> stored, uint64_
   return ok();
 }
 
+// The bounds every disk section obeys, checked by the encoder (a bug on the
+// primary) and the decoder (a forged or corrupt checkpoint) alike. Records
+// carry no data yet when the decoder calls this: `data_bytes` is what the
+// payload must then hold.
+Result<uint64_t> check_disk_writes(const DiskEpoch& disk, bool sync_chunk) {
+  if (disk.writes.size() > kMaxDiskRecords)
+    return make_error(ErrorCode::kCorrupt, "{} disk writes in one checkpoint (at most {})",
+                      disk.writes.size(), kMaxDiskRecords);
+  if (sync_chunk && !disk.writes.empty())
+    return make_error(ErrorCode::kCorrupt, "sync chunk carries {} disk writes", disk.writes.size());
+  uint64_t data_bytes = 0;
+  for (size_t i = 0; i < disk.writes.size(); ++i) {
+    const DiskWrite& w = disk.writes[i];
+    if (w.kind != DiskWrite::Kind::kData && w.kind != DiskWrite::Kind::kZeroes)
+      return make_error(ErrorCode::kCorrupt, "disk write {} has unknown kind {}", w.seq,
+                        static_cast<unsigned>(w.kind));
+    if (w.length == 0 || w.length > kMaxDiskWriteLength)
+      return make_error(ErrorCode::kCorrupt, "disk write {} of {} bytes (1 to {} allowed)", w.seq,
+                        w.length, kMaxDiskWriteLength);
+    // offset + length could wrap: compare against what is left of the disk.
+    if (w.offset > disk.disk_size || w.length > disk.disk_size - w.offset)
+      return make_error(ErrorCode::kCorrupt, "disk write {} at {}+{} beyond the {}-byte disk",
+                        w.seq, w.offset, w.length, disk.disk_size);
+    if (w.seq == 0 || (i > 0 && w.seq != disk.writes[i - 1].seq + 1))
+      return make_error(ErrorCode::kCorrupt,
+                        "disk write seq {} at record {} does not follow {} (contiguous from 1)",
+                        w.seq, i, i > 0 ? disk.writes[i - 1].seq : 0);
+    if (w.kind == DiskWrite::Kind::kData) data_bytes += w.length;
+    if (data_bytes > kMaxDiskBytesPerCheckpoint)
+      return make_error(ErrorCode::kCorrupt, "more than {} bytes of disk data in one checkpoint",
+                        kMaxDiskBytesPerCheckpoint);
+  }
+  return data_bytes;
+}
+
+void put_disk_section(std::vector<std::byte>& out, const DiskEpoch& disk) {
+  put_le<uint64_t>(out, disk.disk_size);
+  for (const DiskWrite& w : disk.writes) {
+    put_le<uint64_t>(out, w.seq);
+    put_le<uint64_t>(out, w.offset);
+    put_le<uint32_t>(out, w.length);
+    put_le<uint8_t>(out, static_cast<uint8_t>(w.kind));
+    out.resize(out.size() + 3);  // zero padding
+  }
+}
+
+// Reads the records (no data); `section` is exactly 8 + count x 24 bytes.
+Result<DiskEpoch> get_disk_section(std::span<const std::byte> section, const CheckpointHeader& h) {
+  DiskEpoch disk;
+  disk.disk_size = get_le<uint64_t>(section, 0);
+  disk.complete = h.disk_flags & kDiskComplete;
+  disk.writes.resize(h.disk_record_count);
+  for (size_t i = 0; i < disk.writes.size(); ++i) {
+    const size_t at = 8 + i * kDiskRecordSize;
+    DiskWrite& w = disk.writes[i];
+    w.seq = get_le<uint64_t>(section, at);
+    w.offset = get_le<uint64_t>(section, at + 8);
+    w.length = get_le<uint32_t>(section, at + 16);
+    w.kind = static_cast<DiskWrite::Kind>(get_le<uint8_t>(section, at + 20));
+    for (size_t pad = 21; pad < kDiskRecordSize; ++pad)
+      if (section[at + pad] != std::byte{0})
+        return make_error(ErrorCode::kCorrupt, "disk record {} has non-zero padding", i);
+  }
+  return disk;
+}
+
 }  // namespace
 
 std::string_view to_string(Compression c) {
@@ -177,20 +243,44 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
     if (in.page_indices[i] <= in.page_indices[i - 1])
       return make_error(ErrorCode::kInvalidArgument, "page indices not strictly increasing");
 
-  // Raw payload: pages (XOR'ed against their base when we have one) + device state.
+  const bool has_disk = in.disk && in.disk->disk_size > 0;
+  uint64_t disk_bytes = 0;
+  if (has_disk) {
+    auto checked = check_disk_writes(*in.disk, in.flags & kFlagSyncChunk);
+    if (!checked) return make_error(ErrorCode::kInvalidArgument, "{}", checked.error().message);
+    disk_bytes = *checked;
+    for (const DiskWrite& w : in.disk->writes)
+      if (w.data.size() != (w.kind == DiskWrite::Kind::kData ? w.length : 0))
+        return make_error(ErrorCode::kInvalidArgument, "disk write {} carries {} bytes for {}",
+                          w.seq, w.data.size(), w.length);
+  } else if (in.disk && !in.disk->writes.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "disk writes without a disk size");
+  }
+
+  // Raw payload: pages (XOR'ed against their base when we have one) + device
+  // state + disk data.
   const bool xor_delta = !in.base_pages.empty();
-  ByteBuffer raw(in.pages.size() + in.device_state.size());
+  ByteBuffer raw(in.pages.size() + in.device_state.size() + disk_bytes);
   if (xor_delta)
     xor_into(raw.data(), in.pages.data(), in.base_pages.data(), in.pages.size());
   else if (!in.pages.empty())
     std::memcpy(raw.data(), in.pages.data(), in.pages.size());
   if (!in.device_state.empty())
     std::memcpy(raw.data() + in.pages.size(), in.device_state.data(), in.device_state.size());
+  if (has_disk) {
+    std::byte* at = raw.data() + in.pages.size() + in.device_state.size();
+    for (const DiskWrite& w : in.disk->writes) {
+      if (w.kind != DiskWrite::Kind::kData) continue;
+      std::memcpy(at, w.data.data(), w.length);
+      at += w.length;
+    }
+  }
 
   out.clear();
   out.reserve(kCheckpointHeaderSize + n_pages * 4 + raw.size() / 2 + 8);
   out.resize(kCheckpointHeaderSize);  // patched below once sizes are known
   put(out, in.page_indices.data(), n_pages * sizeof(uint32_t));
+  if (has_disk) put_disk_section(out, *in.disk);
   const size_t payload_at = out.size();
 
   // Per-checkpoint choice: lz4 is cheap; zstd only when lz4 leaves a lot on the table.
@@ -238,6 +328,10 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
   put_le<uint64_t>(header, raw.size());
   put_le<uint64_t>(header, *stored);
   put_le<uint64_t>(header, in.device_state.size());
+  put_le<uint32_t>(header, has_disk ? static_cast<uint32_t>(in.disk->writes.size()) : 0);
+  put_le<uint8_t>(
+      header,
+      has_disk ? static_cast<uint8_t>(kDiskPresent | (in.disk->complete ? kDiskComplete : 0)) : 0);
   header.resize(kCheckpointHeaderSize);  // reserved bytes stay zero
   std::memcpy(out.data(), header.data(), kCheckpointHeaderSize);
 
@@ -261,12 +355,24 @@ Result<CheckpointHeader> peek_header(std::span<const std::byte> in) {
   h.payload_raw_size = get_le<uint64_t>(in, 32);
   h.payload_stored_size = get_le<uint64_t>(in, 40);
   h.device_state_size = get_le<uint64_t>(in, 48);
+  h.disk_record_count = get_le<uint32_t>(in, 56);
+  h.disk_flags = get_le<uint8_t>(in, 60);
   if (h.magic != kCheckpointMagic)
     return make_error(ErrorCode::kCorrupt, "bad checkpoint magic {:#x}", h.magic);
   if (h.version != kCheckpointVersion)
     return make_error(ErrorCode::kCorrupt, "unsupported checkpoint version {}", h.version);
   if (get_le<uint8_t>(in, 6) > static_cast<uint8_t>(Compression::kZstd))
     return make_error(ErrorCode::kCorrupt, "unknown compression {}", get_le<uint8_t>(in, 6));
+  if (h.disk_flags & ~(kDiskPresent | kDiskComplete) ||
+      ((h.disk_flags & kDiskPresent) == 0 && (h.disk_flags != 0 || h.disk_record_count != 0)))
+    return make_error(ErrorCode::kCorrupt, "disk flags {:#x} with {} records invalid", h.disk_flags,
+                      h.disk_record_count);
+  if (h.disk_record_count > kMaxDiskRecords)
+    return make_error(ErrorCode::kCorrupt, "{} disk records (at most {})", h.disk_record_count,
+                      kMaxDiskRecords);
+  for (size_t pad = 61; pad < kCheckpointHeaderSize; ++pad)
+    if (in[pad] != std::byte{0})
+      return make_error(ErrorCode::kCorrupt, "reserved header byte {} is not zero", pad);
   return h;
 }
 
@@ -286,21 +392,35 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
     return make_error(ErrorCode::kCorrupt, "{} pages but memory holds {}", h.page_count,
                       pages_in_memory);
   const uint64_t page_bytes = uint64_t{h.page_count} * h.page_size;
-  if (h.device_state_size > (uint64_t{1} << 32) ||
-      h.payload_raw_size != page_bytes + h.device_state_size)
-    return make_error(ErrorCode::kCorrupt, "payload size {} != {} pages + {} device bytes",
-                      h.payload_raw_size, h.page_count, h.device_state_size);
   const uint64_t index_bytes = uint64_t{h.page_count} * 4;
+  const uint64_t disk_section_bytes =
+      h.disk_flags & kDiskPresent ? 8 + uint64_t{h.disk_record_count} * kDiskRecordSize : 0;
   // Subtract from the known size rather than add header fields: a forged
   // stored size could otherwise wrap the sum around to the real length.
   const uint64_t after_header = body.size() - kCheckpointHeaderSize;
-  if (index_bytes > after_header || h.payload_stored_size != after_header - index_bytes)
+  if (index_bytes + disk_section_bytes > after_header ||
+      h.payload_stored_size != after_header - index_bytes - disk_section_bytes)
     return make_error(ErrorCode::kCorrupt,
-                      "checkpoint is {} bytes, header describes {} index bytes and {} payload "
-                      "bytes",
-                      in.size(), index_bytes, h.payload_stored_size);
-  FTD_TRY(check_expansion(h.compression,
-                          body.subspan(kCheckpointHeaderSize + index_bytes, h.payload_stored_size),
+                      "checkpoint is {} bytes, header describes {} index bytes, {} disk record "
+                      "bytes and {} payload bytes",
+                      in.size(), index_bytes, disk_section_bytes, h.payload_stored_size);
+  DiskEpoch disk;
+  uint64_t disk_bytes = 0;
+  if (h.disk_flags & kDiskPresent) {
+    FTD_ASSIGN_OR_RETURN(
+        disk,
+        get_disk_section(body.subspan(kCheckpointHeaderSize + index_bytes, disk_section_bytes), h));
+    FTD_ASSIGN_OR_RETURN(disk_bytes, check_disk_writes(disk, h.flags & kFlagSyncChunk));
+    if (disk.disk_size == 0)
+      return make_error(ErrorCode::kCorrupt, "disk section with a disk of 0 bytes");
+  }
+  if (h.device_state_size > (uint64_t{1} << 32) ||
+      h.payload_raw_size != page_bytes + h.device_state_size + disk_bytes)
+    return make_error(ErrorCode::kCorrupt,
+                      "payload size {} != {} pages + {} device bytes + {} disk bytes",
+                      h.payload_raw_size, h.page_count, h.device_state_size, disk_bytes);
+  const uint64_t payload_at = kCheckpointHeaderSize + index_bytes + disk_section_bytes;
+  FTD_TRY(check_expansion(h.compression, body.subspan(payload_at, h.payload_stored_size),
                           h.payload_raw_size));
 
   DecodedCheckpoint d;
@@ -318,10 +438,18 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
   }
 
   ByteBuffer raw;
-  FTD_TRY(decompress(h.compression,
-                     body.subspan(kCheckpointHeaderSize + index_bytes, h.payload_stored_size),
+  FTD_TRY(decompress(h.compression, body.subspan(payload_at, h.payload_stored_size),
                      h.payload_raw_size, raw));
-  d.device_state.assign(raw.begin() + static_cast<ptrdiff_t>(page_bytes), raw.end());
+  const std::byte* disk_data = raw.data() + page_bytes + h.device_state_size;
+  for (DiskWrite& w : disk.writes) {
+    if (w.kind != DiskWrite::Kind::kData) continue;
+    w.data.resize(w.length);
+    std::memcpy(w.data.data(), disk_data, w.length);
+    disk_data += w.length;
+  }
+  d.disk = std::move(disk);
+  d.device_state.assign(raw.begin() + static_cast<ptrdiff_t>(page_bytes),
+                        raw.begin() + static_cast<ptrdiff_t>(page_bytes + h.device_state_size));
   raw.resize(page_bytes);
   if (h.flags & kFlagXorDelta) {
     for (size_t i = 0; i < d.page_indices.size(); ++i) {

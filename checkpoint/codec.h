@@ -5,9 +5,14 @@
 //     magic "FTCK" u32 | version u16 | compression u8 | flags u8
 //     epoch u64 | base_epoch u64 | page_size u32 | page_count u32
 //     payload_raw_size u64 | payload_stored_size u64 | device_state_size u64
+//     disk_record_count u32 | disk_flags u8 | 3 zero bytes
 //   page indices  page_count x u32, strictly increasing
-//   payload       compressed([pages][device state]); pages are XOR deltas
-//                 against the base epoch's content when kFlagXorDelta is set
+//   disk section  (only when disk_flags has kDiskPresent) disk_size u64, then
+//                 disk_record_count x {seq u64, offset u64, length u32,
+//                 kind u8 (0 data, 1 zeroes), 3 zero bytes}
+//   payload       compressed([pages][device state][disk data]); pages are XOR
+//                 deltas against the base epoch's content when kFlagXorDelta
+//                 is set; disk data is the kData records' bytes, in order
 //   checksum      u64 xxh3 over everything above
 //
 // The decoder trusts nothing: every size is bounds-checked against the buffer
@@ -21,6 +26,7 @@
 
 #include "common/byte_buffer.h"
 #include "common/result.h"
+#include "disk/disk_write.h"
 
 namespace ftd {
 
@@ -28,10 +34,18 @@ enum class Compression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
 std::string_view to_string(Compression c);
 
 inline constexpr uint32_t kCheckpointMagic = 0x4b435446;  // "FTCK"
-inline constexpr uint16_t kCheckpointVersion = 1;
-inline constexpr uint8_t kFlagXorDelta = 1;   // pages are XOR deltas vs base epoch
+inline constexpr uint16_t kCheckpointVersion = 2;         // 2: disk section
+inline constexpr uint8_t kFlagXorDelta = 1;               // pages are XOR deltas vs base epoch
 inline constexpr uint8_t kFlagSyncChunk = 2;  // initial-sync part: no device state, not consistent
 inline constexpr size_t kCheckpointHeaderSize = 64;
+inline constexpr uint8_t kDiskPresent = 1;   // disk_flags: the VM has a replicated disk
+inline constexpr uint8_t kDiskComplete = 2;  // disk_flags: the mirror's first copy is done
+inline constexpr size_t kDiskRecordSize = 24;
+// Bounds a decoder enforces before allocating (QEMU's NBD client writes at
+// most 32 MiB per request; an epoch of 40 ms cannot carry more than the cap).
+inline constexpr uint32_t kMaxDiskRecords = 1u << 20;
+inline constexpr uint32_t kMaxDiskWriteLength = 32u << 20;
+inline constexpr uint64_t kMaxDiskBytesPerCheckpoint = 1ull << 30;
 
 struct CheckpointHeader {
   uint32_t magic = kCheckpointMagic;
@@ -45,6 +59,8 @@ struct CheckpointHeader {
   uint64_t payload_raw_size = 0;
   uint64_t payload_stored_size = 0;
   uint64_t device_state_size = 0;
+  uint32_t disk_record_count = 0;
+  uint8_t disk_flags = 0;
 };
 
 // What the primary captured while the guest was paused.
@@ -58,6 +74,9 @@ struct CheckpointInput {
   // Previous contents of the same pages (same layout) for XOR deltas; empty = no delta.
   std::span<const std::byte> base_pages;
   std::span<const std::byte> device_state;
+  // The epoch's disk writes; null or disk_size 0 = no disk section. Seqs
+  // strictly increasing and contiguous; sync chunks carry none.
+  const DiskEpoch* disk = nullptr;
 };
 
 enum class CompressionPolicy { kAuto, kNone, kLz4, kZstd };
@@ -79,6 +98,7 @@ struct DecodedCheckpoint {
   std::vector<uint32_t> page_indices;
   ByteBuffer pages;
   std::vector<std::byte> device_state;
+  DiskEpoch disk;  // disk_size 0 when the checkpoint has no disk section
 };
 
 // Parses and verifies only the header fields (no checksum): for early rejects.

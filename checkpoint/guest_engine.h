@@ -36,6 +36,9 @@ class GuestEngine {
   // the guest completed before the pause, in order). Engines without a
   // replicated disk return an empty DiskEpoch (disk_size 0).
   virtual Result<DiskEpoch> take_disk_writes() { return DiskEpoch{}; }
+  // Size of the replicated disk in bytes (0: none), announced in the Hello so
+  // that a secondary with another replica disk size refuses the stream.
+  virtual uint64_t disk_bytes() const { return 0; }
 };
 
 }  // namespace ftd

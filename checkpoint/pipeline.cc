@@ -81,6 +81,7 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch,
   // forever and block the next capture.
   std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= replica_epoch; });
   std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= replica_epoch; });
+  std::erase_if(unacked_disk_, [&](const auto& kv) { return kv.first <= replica_epoch; });
   const std::vector<uint64_t> retained = retained_epochs();
   const ResumePlan plan = plan_resume({.synced = !need_full_sync_,
                                        .acked_since_sync = replica_consistent(),
@@ -104,6 +105,10 @@ void CheckpointPipeline::on_connected(uint64_t replica_epoch,
       // A full sync resends everything: no old epoch will be acked or caught up.
       unacked_pages_.clear();
       unacked_since_.clear();
+      // Their disk writes are lost to the replica: unless the engine's disk
+      // copy starts over (DiskEpoch.complete false), the replica refuses the
+      // gap in the write sequence rather than hold an inconsistent disk.
+      unacked_disk_.clear();
       // Our epoch numbering is kept even if the replica is ahead (a restarted
       // primary): sync chunks reset the replica to epoch 0, and the output
       // gates count epochs in step with us, never with the replica.
@@ -144,6 +149,7 @@ void CheckpointPipeline::on_ack(uint64_t epoch, uint64_t apply_us) {
       stats_.record_commit(us_between(it->second, Clock::now()));
     std::erase_if(unacked_pages_, [&](const auto& kv) { return kv.first <= epoch; });
     std::erase_if(unacked_since_, [&](const auto& kv) { return kv.first <= epoch; });
+    std::erase_if(unacked_disk_, [&](const auto& kv) { return kv.first <= epoch; });
   }
   stats_.record_apply(apply_us);
   for (OutputGate* g : gates_) g->commit(epoch);
@@ -362,7 +368,15 @@ CheckpointPipeline::CapturePlan CheckpointPipeline::plan_capture() {
   if (plan.catch_up) {
     for (auto& [epoch, pages] : unacked_pages_)
       if (epoch > *catch_up_from_) plan.extra_pages = merge_pages(plan.extra_pages, pages);
+    // A catch-up's own checkpoint holds the writes of the epochs it caught
+    // up: a second catch-up over it takes each write once, in seq order.
+    for (auto& [epoch, disk] : unacked_disk_)
+      if (epoch > *catch_up_from_ && disk)
+        for (const DiskWrite& w : disk->writes)
+          if (plan.extra_disk.empty() || w.seq > plan.extra_disk.back().seq)
+            plan.extra_disk.push_back(w);
   }
+  plan.disk_error = disk_error_;
   if (!spare_buffers_.empty()) {
     plan.buffer = std::move(spare_buffers_.back());
     spare_buffers_.pop_back();
@@ -394,6 +408,7 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
   copy_pages(c.pages, c.contents);
   auto t3 = Clock::now();
   auto dev = engine_.capture_device_state();
+  if (dev) c.disk = take_disk_writes(std::move(plan.extra_disk), plan.disk_error);
   auto t4 = Clock::now();
   if (dev) {
     c.device_state = std::move(*dev);
@@ -423,6 +438,43 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
        .dirty_pages = static_cast<uint32_t>(c.pages.size()),
        .devstate_bytes = c.device_state.size()};
   return c;
+}
+
+std::shared_ptr<const DiskEpoch> CheckpointPipeline::take_disk_writes(
+    std::vector<DiskWrite> extra, const std::optional<std::string>& disk_error) {
+  auto taken = engine_.take_disk_writes();
+  if (!taken) {
+    // The engine lost track of its writes: nothing it says about the disk can
+    // be trusted from now on. The checkpoint still ships (the RAM stays
+    // protected) with an incomplete disk, which the replica never activates.
+    const std::string why = taken.error().with_context("take disk writes").to_string();
+    spdlog::error("disk.unprotected epoch={} error=\"{}\"", captured_epoch_.load() + 1, why);
+    MutexLock lock(mu_);
+    if (!disk_error_) disk_error_ = why;
+    disk_progress_.error = *disk_error_;
+    disk_progress_.complete = false;
+    if (disk_size_ == 0) return nullptr;
+    return std::make_shared<const DiskEpoch>(DiskEpoch{.disk_size = disk_size_});
+  }
+  if (taken->disk_size == 0 && extra.empty()) return nullptr;
+  disk_size_ = taken->disk_size;
+  auto disk = std::make_shared<DiskEpoch>(std::move(*taken));
+  if (disk_error) disk->complete = false;
+  uint64_t new_bytes = 0;
+  for (const DiskWrite& w : disk->writes) new_bytes += w.length;
+  const uint64_t new_writes = disk->writes.size();
+  if (!extra.empty()) {
+    extra.insert(extra.end(), std::make_move_iterator(disk->writes.begin()),
+                 std::make_move_iterator(disk->writes.end()));
+    disk->writes = std::move(extra);
+  }
+  MutexLock lock(mu_);
+  disk_progress_.disk_size = disk->disk_size;
+  disk_progress_.complete = disk->complete;
+  disk_progress_.writes += new_writes;
+  disk_progress_.bytes += new_bytes;
+  if (!disk->writes.empty()) disk_progress_.last_seq = disk->writes.back().seq;
+  return disk;
 }
 
 void CheckpointPipeline::finish_capture(const Captured& c) {
@@ -457,6 +509,7 @@ void CheckpointPipeline::queue_captured(Captured c) {
   {
     MutexLock lock(mu_);
     unacked_pages_[c.epoch] = c.pages;
+    unacked_disk_[c.epoch] = c.disk;
     unacked_since_[c.epoch] = Clock::now();
     ship_queue_.push_back(std::move(c));
   }
@@ -504,7 +557,8 @@ Status CheckpointPipeline::ship(Captured& c) {
                      .page_indices = c.pages,
                      .pages = c.contents,
                      .base_pages = base,
-                     .device_state = c.device_state};
+                     .device_state = c.device_state,
+                     .disk = c.disk.get()};
   std::vector<std::byte> encoded;
   FTD_ASSIGN_OR_RETURN(EncodeStats es, encode_checkpoint(in, config_.compression, encoded));
   for (size_t i = 0; i < c.pages.size(); ++i)
@@ -599,6 +653,7 @@ PipelineStats CheckpointPipeline::stats() const {
         std::chrono::duration<double, std::milli>(Clock::now() - unacked_since_.begin()->second)
             .count();
   s.connected = connected_;
+  s.disk = disk_progress_;
   return s;
 }
 

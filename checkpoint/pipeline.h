@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -109,6 +110,8 @@ class CheckpointPipeline {
     std::vector<uint32_t> pages;
     std::vector<std::byte> contents;
     std::vector<std::byte> device_state;
+    // The epoch's disk writes (plus a catch-up's missed ones); null = no disk.
+    std::shared_ptr<const DiskEpoch> disk;
     uint64_t generation = 0;
     std::optional<Error> capture_error;  // nothing captured; `pages` must be carried over
     std::optional<Error> resume_error;   // captured fine, but the guest did not resume
@@ -119,7 +122,9 @@ class CheckpointPipeline {
     uint64_t base_epoch = 0;
     bool catch_up = false;
     std::vector<uint32_t> extra_pages;  // carried over or missed by the replica: sent absolute
-    std::vector<std::byte> buffer;      // a recycled page buffer (already faulted in)
+    std::vector<DiskWrite> extra_disk;  // disk writes of the epochs the replica missed, in order
+    std::optional<std::string> disk_error;  // the disk lost protection: never complete again
+    std::vector<std::byte> buffer;          // a recycled page buffer (already faulted in)
   };
 
   CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config,
@@ -139,6 +144,9 @@ class CheckpointPipeline {
   void ship_loop();
   Status ship(Captured& c);
   void copy_pages(std::span<const uint32_t> pages, std::vector<std::byte>& out) const;
+  // Called while paused: the engine's disk writes, after `extra` (catch-up).
+  std::shared_ptr<const DiskEpoch> take_disk_writes(std::vector<DiskWrite> extra,
+                                                    const std::optional<std::string>& disk_error);
   bool wait_for_room() FTD_EXCLUDES(mu_);
   // Waits until everything queued has been sent (or the stream broke).
   bool wait_until_shipped() FTD_EXCLUDES(mu_);
@@ -155,6 +163,7 @@ class CheckpointPipeline {
   // ---- loop thread only (the capturing side)
   PageScanner scanner_;
   bool has_dirty_log_ = false;  // engine keeps a dirty log (else: scan)
+  uint64_t disk_size_ = 0;      // last disk size the engine reported
 
   // ---- shipper thread only
   MappedRegion shadow_;   // RAM as the secondary has it once everything queued is applied
@@ -168,6 +177,13 @@ class CheckpointPipeline {
   // that reconnects a few epochs behind.
   std::map<uint64_t, std::vector<uint32_t>> unacked_pages_ FTD_GUARDED_BY(mu_);
   std::map<uint64_t, std::chrono::steady_clock::time_point> unacked_since_ FTD_GUARDED_BY(mu_);
+  // Disk writes of the same epochs: a catch-up resends them (the replica
+  // rejects a gap in the write sequence).
+  std::map<uint64_t, std::shared_ptr<const DiskEpoch>> unacked_disk_ FTD_GUARDED_BY(mu_);
+  // Why the disk is not protected (an engine error lost writes); sticky: the
+  // replica disk cannot be trusted again without a new full copy of the disk.
+  std::optional<std::string> disk_error_ FTD_GUARDED_BY(mu_);
+  DiskProgress disk_progress_ FTD_GUARDED_BY(mu_);
   bool need_full_sync_ FTD_GUARDED_BY(mu_) = true;
   std::optional<uint64_t> catch_up_from_ FTD_GUARDED_BY(mu_);  // replica epoch to rebuild from
   std::vector<PageDigest> replica_pages_ FTD_GUARDED_BY(mu_);  // for the next full sync

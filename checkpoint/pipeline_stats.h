@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace ftd {
@@ -47,6 +48,16 @@ struct PauseBuckets {
   void add(uint64_t us);
 };
 
+// The primary's view of its disk: what it captured and whether the replica
+// can hold a consistent copy of it.
+struct DiskProgress {
+  uint64_t disk_size = 0;          // 0: no replicated disk
+  bool complete = false;           // the last capture's disk was a full copy
+  uint64_t last_seq = 0;           // of the last write captured
+  uint64_t writes = 0, bytes = 0;  // captured, all time (bytes of data and zeroes)
+  std::string error;               // non-empty: the disk is not protected, and why
+};
+
 struct PipelineStats {
   uint64_t epoch = 0;        // last captured
   uint64_t acked_epoch = 0;  // last acknowledged
@@ -66,6 +77,7 @@ struct PipelineStats {
   bool synced = false;
   uint64_t sync_pages_sent = 0, sync_pages_skipped = 0;  // last full sync (differential)
   bool connected = false;
+  DiskProgress disk;
 };
 
 // Thread-safe accumulator; rates are over a sliding window of recent events.

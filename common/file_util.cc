@@ -20,6 +20,36 @@ Status write_all(int fd, std::span<const std::byte> data, std::string_view what)
   return ok();
 }
 
+Status pwrite_all(int fd, std::span<const std::byte> data, uint64_t offset, std::string_view what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(fmt::format("write {}", what));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+Result<size_t> pread_all(int fd, std::span<std::byte> data, uint64_t offset,
+                         std::string_view what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pread(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(fmt::format("read {}", what));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
 Status write_file_atomic(const std::string& path, std::span<const std::byte> data) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));

@@ -15,7 +15,8 @@ SyntheticEngine::Config synthetic_config(const EngineOptions& o) {
           .locality = o.locality,
           .seed = o.seed,
           .bytes_per_write = o.bytes_per_write,
-          .messages_per_sec = o.messages_per_sec};
+          .messages_per_sec = o.messages_per_sec,
+          .disk_bytes = o.disk_mib << 20};
 }
 
 }  // namespace
@@ -34,6 +35,9 @@ void add_engine_options(CLI::App& app, EngineOptions& o) {
   app.add_option("--engine", o.engine, "guest engine: synthetic or qmp")
       ->check(CLI::IsMember({"synthetic", "qmp"}));
   app.add_option("--memory-mib", o.memory_mib, "guest RAM in MiB");
+  app.add_option("--disk-mib", o.disk_mib,
+                 "replicated disk in MiB (0: none): the synthetic guest's disk; on a secondary the "
+                 "replica disk <replica-dir>/<vm>.disk, which must match the primary's");
   app.add_option("--dirty-rate", o.dirty_rate, "synthetic: page writes per second");
   app.add_option("--locality", o.locality, "synthetic: fraction of writes to a hot 10% of pages")
       ->check(CLI::Range(0.0, 1.0));

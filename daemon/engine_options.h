@@ -25,6 +25,9 @@ struct PipelineOptions {
 struct EngineOptions {
   std::string engine = "synthetic";  // synthetic | qmp
   uint64_t memory_mib = 256;
+  // The replicated disk: the synthetic guest's disk, and on a secondary the
+  // size of the replica disk image. 0: no disk.
+  uint64_t disk_mib = 0;
   // synthetic workload
   uint64_t dirty_rate = 1000;
   double locality = 0.5;

@@ -113,6 +113,7 @@ SecondaryVmConfig replica_config(const Options& o) {
   return {.vm_name = o.vm,
           .memory_bytes = o.engine.memory_mib << 20,
           .page_size = 4096,
+          .disk_bytes = o.engine.disk_mib << 20,
           .replica_dir = o.replica_dir};
 }
 

@@ -30,6 +30,13 @@ void check_decoded(const DecodedCheckpoint& d, std::span<const std::byte> memory
     FUZZ_CHECK(d.page_indices[i] < memory.size() / h.page_size);
     FUZZ_CHECK(i == 0 || d.page_indices[i] > d.page_indices[i - 1]);
   }
+  FUZZ_CHECK(d.disk.writes.size() == h.disk_record_count);
+  for (size_t i = 0; i < d.disk.writes.size(); ++i) {
+    const DiskWrite& w = d.disk.writes[i];
+    FUZZ_CHECK(w.offset <= d.disk.disk_size && w.length <= d.disk.disk_size - w.offset);
+    FUZZ_CHECK(w.data.size() == (w.kind == DiskWrite::Kind::kData ? w.length : 0));
+    FUZZ_CHECK(i == 0 || w.seq == d.disk.writes[i - 1].seq + 1);
+  }
 
   // Absolute pages re-encoded without a delta decode to the same contents.
   CheckpointInput in{.epoch = h.epoch,
@@ -38,7 +45,8 @@ void check_decoded(const DecodedCheckpoint& d, std::span<const std::byte> memory
                      .page_size = h.page_size,
                      .page_indices = d.page_indices,
                      .pages = d.pages,
-                     .device_state = d.device_state};
+                     .device_state = d.device_state,
+                     .disk = &d.disk};
   std::vector<std::byte> again;
   auto st = encode_checkpoint(in, CompressionPolicy::kLz4, again);
   FUZZ_CHECK(st.has_value());
@@ -47,6 +55,13 @@ void check_decoded(const DecodedCheckpoint& d, std::span<const std::byte> memory
   FUZZ_CHECK(d2->page_indices == d.page_indices);
   FUZZ_CHECK(std::equal(d2->pages.begin(), d2->pages.end(), d.pages.begin(), d.pages.end()));
   FUZZ_CHECK(d2->device_state == d.device_state);
+  FUZZ_CHECK(d2->disk.disk_size == d.disk.disk_size && d2->disk.complete == d.disk.complete);
+  FUZZ_CHECK(d2->disk.writes.size() == d.disk.writes.size());
+  for (size_t i = 0; i < d.disk.writes.size(); ++i) {
+    const DiskWrite &a = d.disk.writes[i], &b = d2->disk.writes[i];
+    FUZZ_CHECK(a.seq == b.seq && a.offset == b.offset && a.length == b.length && a.kind == b.kind &&
+               std::equal(a.data.begin(), a.data.end(), b.data.begin(), b.data.end()));
+  }
 }
 
 template <typename T>
@@ -65,15 +80,26 @@ void reseal(std::vector<std::byte>& enc) {
   store(enc, enc.size() - 8, hash64(std::span(enc).first(enc.size() - 8)));
 }
 
-// Header offsets from codec.h: payload_raw_size = pages + device state,
-// payload_stored_size = what follows the page indices.
+// Header offsets from codec.h: payload_raw_size = pages + device state +
+// the data records' lengths, payload_stored_size = what follows the page
+// indices and the disk section.
 void make_sizes_consistent(std::vector<std::byte>& enc) {
   const uint64_t page_size = load<uint32_t>(enc, 24);
   const uint64_t page_count = load<uint32_t>(enc, 28);
   const uint64_t device_state = load<uint64_t>(enc, 48);
-  store<uint64_t>(enc, 32, page_count * page_size + device_state);
   const uint64_t after_header = enc.size() - 8 - kCheckpointHeaderSize;
-  if (page_count * 4 <= after_header) store<uint64_t>(enc, 40, after_header - page_count * 4);
+  const uint64_t records = load<uint8_t>(enc, 60) & kDiskPresent ? load<uint32_t>(enc, 56) : 0;
+  const uint64_t disk_section =
+      load<uint8_t>(enc, 60) & kDiskPresent ? 8 + records * kDiskRecordSize : 0;
+  uint64_t disk_data = 0;
+  const uint64_t records_at = kCheckpointHeaderSize + page_count * 4 + 8;
+  if (page_count * 4 + disk_section <= after_header) {
+    store<uint64_t>(enc, 40, after_header - page_count * 4 - disk_section);
+    for (uint64_t i = 0; i < records; ++i)
+      if (load<uint8_t>(enc, records_at + i * kDiskRecordSize + 20) == 0)
+        disk_data += load<uint32_t>(enc, records_at + i * kDiskRecordSize + 16);
+  }
+  store<uint64_t>(enc, 32, page_count * page_size + device_state + disk_data);
 }
 
 void decode_and_check(std::span<const std::byte> encoded) {

@@ -53,6 +53,7 @@ void checkpoint_seeds(const fs::path& dir) {
     uint8_t flags;
     CompressionPolicy policy;
     size_t device_bytes;
+    uint32_t disk_writes = 0;  // > 0: a disk section with that many records
   };
   const std::vector<Case> cases = {
       {"none-256", 256, {0, 3, 200}, false, 0, CompressionPolicy::kNone, 40},
@@ -68,6 +69,9 @@ void checkpoint_seeds(const fs::path& dir) {
        0},
       {"device-only-auto", 4096, {}, false, 0, CompressionPolicy::kAuto, 500},
       {"empty", 4096, {}, false, 0, CompressionPolicy::kNone, 0},
+      {"disk-lz4", 256, {4, 8}, false, 0, CompressionPolicy::kLz4, 32, 4},
+      {"disk-none", 4096, {}, false, 0, CompressionPolicy::kNone, 16, 2},
+      {"disk-zstd-xor", 256, {1, 100}, true, 0, CompressionPolicy::kZstd, 24, 3},
   };
   uint64_t epoch = 1;
   for (const auto& c : cases) {
@@ -88,6 +92,20 @@ void checkpoint_seeds(const fs::path& dir) {
         .pages = pages,
         .base_pages = c.xor_delta ? std::span<const std::byte>(base) : std::span<const std::byte>{},
         .device_state = device};
+    // Disk writes alternate data and zeroes, seqs contiguous from 10.
+    DiskEpoch disk{.disk_size = 1 << 16, .complete = c.disk_writes % 2 == 0};
+    for (uint32_t i = 0; i < c.disk_writes; ++i) {
+      DiskWrite w{.seq = 10 + i, .offset = i * 4096ull, .length = 512 + i * 100};
+      if (i % 2 == 1) {
+        w.kind = DiskWrite::Kind::kZeroes;
+      } else {
+        const auto bytes = page_contents(w.length, 11 + i);
+        w.data.resize(w.length);
+        std::copy(bytes.begin(), bytes.end(), w.data.begin());
+      }
+      disk.writes.push_back(std::move(w));
+    }
+    if (c.disk_writes > 0) in.disk = &disk;
     std::vector<std::byte> encoded;
     if (auto st = encode_checkpoint(in, c.policy, encoded); !st) {
       std::fprintf(stderr, "%s: %s\n", c.name.c_str(), st.error().to_string().c_str());

@@ -69,6 +69,14 @@ const std::vector<Row>& rows() {
        [](auto& s) { return num(s.undo_bytes()); }},
       {"ftd_memory_bytes", Type::kGauge, "Guest RAM size.",
        [](auto& s) { return num(s.memory_bytes()); }},
+      {"ftd_disk_bytes", Type::kGauge, "Replicated disk size (0: none).",
+       [](auto& s) { return num(s.disk_bytes()); }},
+      {"ftd_disk_protected", Type::kGauge,
+       "1 when the replica disk is a consistent copy at the replica's epoch.",
+       [](auto& s) { return s.disk_protected() ? 1.0 : 0.0; }},
+      {"ftd_disk_written_bytes", Type::kCounter,
+       "Disk write bytes captured (primary) or applied (secondary).",
+       [](auto& s) { return num(s.disk_bytes_applied()); }},
   };
   return kRows;
 }

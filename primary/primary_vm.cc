@@ -18,6 +18,7 @@ Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(PrimaryVmConfig config,
   hello.set_vm_name(vm->config_.vm_name);
   hello.set_memory_bytes(vm->engine_->memory().size());
   hello.set_page_size(static_cast<uint32_t>(vm->engine_->page_size()));
+  hello.set_disk_bytes(vm->engine_->disk_bytes());
   vm->client_ = std::make_unique<ReplicationClient>(vm->config_.peer, hello, vm->config_.security);
   FTD_ASSIGN_OR_RETURN(
       vm->pipeline_, CheckpointPipeline::create(*vm->engine_, *vm->client_, vm->config_.pipeline));
@@ -338,6 +339,16 @@ v1::VmStatus PrimaryVm::status() const {
   s.set_sync_pages_sent(p.sync_pages_sent);
   s.set_sync_pages_skipped(p.sync_pages_skipped);
   s.set_sync_bytes_saved(p.sync_pages_skipped * engine_->page_size());
+  s.set_disk_bytes(p.disk.disk_size);
+  if (p.disk.disk_size > 0) {
+    s.set_disk_protected(p.disk.complete && p.disk.error.empty() &&
+                         pipeline_->replica_consistent());
+    s.set_disk_detail(!p.disk.error.empty() ? p.disk.error
+                      : !p.disk.complete    ? "the disk's first full copy is still running"
+                                            : "");
+    s.set_disk_bytes_applied(p.disk.bytes);
+    s.set_disk_last_seq(p.disk.last_seq);
+  }
   if (std::string why = client_->last_error(); !p.connected && !why.empty())
     s.set_detail("secondary: " + why);
   else

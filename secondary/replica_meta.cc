@@ -45,12 +45,21 @@ std::optional<ReplicaMeta> ReplicaMeta::read(const std::string& path) {
   } else {
     return std::nullopt;
   }
+  if (in >> word) {
+    int complete = 0;
+    if (word != "disk" || !(in >> m.disk_bytes >> m.disk_last_seq >> complete) ||
+        (complete != 0 && complete != 1))
+      return std::nullopt;
+    m.disk_complete = complete == 1;
+  }
   return m;
 }
 
 std::string ReplicaMeta::to_string() const {
   std::string line = fmt::format("{} {} {} {}", state_word(state), epoch, memory_bytes, page_size);
   if (state == State::kApplying) line += fmt::format(" {}", base_epoch);
+  if (disk_bytes > 0)
+    line += fmt::format(" disk {} {} {}", disk_bytes, disk_last_seq, disk_complete ? 1 : 0);
   return line;
 }
 

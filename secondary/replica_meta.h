@@ -13,6 +13,10 @@
 //                                                 the undo log restores epoch B
 //   running <E> <memory_bytes> <page_size>       failed over at epoch E: a guest runs
 //                                                 on the image, nobody's replica (epoch 0)
+//
+// A replica with a disk appends ` disk <disk_bytes> <last_seq> <complete 0|1>`
+// to every line: the disk's state at the epoch the line names (for
+// `applying`: at E; the disk undo log keeps B's).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +34,9 @@ struct ReplicaMeta {
   uint64_t memory_bytes = 0;
   uint32_t page_size = 0;
   uint64_t base_epoch = 0;  // kApplying: the epoch the undo log restores
+  uint64_t disk_bytes = 0;  // 0: no replica disk
+  uint64_t disk_last_seq = 0;
+  bool disk_complete = false;
 
   // nullopt for a missing file or anything malformed.
   static std::optional<ReplicaMeta> read(const std::string& path);

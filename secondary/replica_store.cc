@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -25,13 +26,17 @@ bool exists(const std::string& path) {
 }  // namespace
 
 Result<ReplicaStore> ReplicaStore::open(const std::string& dir, const std::string& vm_name,
-                                        uint64_t memory_bytes, uint32_t page_size) {
+                                        uint64_t memory_bytes, uint32_t page_size,
+                                        uint64_t disk_bytes) {
   if (vm_name.empty() || vm_name.find('/') != std::string::npos || vm_name[0] == '.')
     return make_error(ErrorCode::kInvalidArgument, "invalid VM name '{}'", vm_name);
   if (page_size == 0 || memory_bytes == 0 || memory_bytes % page_size != 0)
     return make_error(ErrorCode::kInvalidArgument,
                       "memory size {} is not a positive multiple of page size {}", memory_bytes,
                       page_size);
+  if (disk_bytes % 512 != 0)
+    return make_error(ErrorCode::kInvalidArgument, "disk size {} is not a multiple of 512",
+                      disk_bytes);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir " + dir);
   ReplicaStore s;
   FTD_ASSIGN_OR_RETURN(FileLock lock,
@@ -47,6 +52,10 @@ Result<ReplicaStore> ReplicaStore::open(const std::string& dir, const std::strin
   FTD_ASSIGN_OR_RETURN(s.ram_, MappedRegion::map_file(s.ram_path_, memory_bytes, true));
   FTD_ASSIGN_OR_RETURN(
       s.undo_, UndoLog::open(dir + "/" + vm_name + ".undo", page_size, memory_bytes / page_size));
+  if (disk_bytes > 0) {
+    FTD_ASSIGN_OR_RETURN(s.disk_, ReplicaDisk::open(dir + "/" + vm_name + ".disk", disk_bytes));
+    FTD_ASSIGN_OR_RETURN(s.disk_undo_, DiskUndoLog::open(dir + "/" + vm_name + ".disk.undo"));
+  }
   FTD_TRY(s.recover());
   return s;
 }
@@ -59,7 +68,10 @@ Status ReplicaStore::recover() {
   const std::optional<ReplicaMeta> meta = ReplicaMeta::read(meta_path_);
   uint64_t epoch = 0;
   recovery_ = "new replica";
-  if (!meta || meta->memory_bytes != ram_.size() || meta->page_size != page_size_) {
+  DiskReplicaState disk_state;
+  if (meta) disk_state = {.last_seq = meta->disk_last_seq, .complete = meta->disk_complete};
+  if (!meta || meta->memory_bytes != ram_.size() || meta->page_size != page_size_ ||
+      meta->disk_bytes != disk_.size() || disk_.resized()) {
     if (meta) recovery_ = "geometry changed: starts from epoch 0";
   } else if (meta->state == State::kClean || meta->state == State::kKept) {
     epoch = meta->epoch;
@@ -74,7 +86,18 @@ Status ReplicaStore::recover() {
   } else {
     const uint64_t base = meta->state == State::kApplying ? meta->base_epoch : meta->epoch;
     FTD_ASSIGN_OR_RETURN(auto replayed, undo_.roll_back(ram_.bytes()));
-    if (replayed && replayed->base_epoch == base &&
+    // The disk goes back with the RAM. A resync never touched it (sync
+    // chunks carry no disk writes): its meta line holds the kept epoch's disk.
+    bool disk_back = disk_.size() == 0 || meta->state == State::kResync;
+    if (!disk_back) {
+      FTD_ASSIGN_OR_RETURN(auto disk_replayed, disk_undo_.roll_back(disk_));
+      if (disk_replayed && disk_replayed->base_epoch == base &&
+          disk_replayed->epoch == meta->epoch) {
+        disk_state = disk_replayed->base;
+        disk_back = true;
+      }
+    }
+    if (replayed && disk_back && replayed->base_epoch == base &&
         (meta->state != State::kResync || replayed->kind == UndoKind::kResync)) {
       epoch = base;
       kept_ = replayed->kind == UndoKind::kResync;
@@ -96,21 +119,46 @@ Status ReplicaStore::recover() {
   }
   epoch_ = epoch;
   if (epoch_ == 0) kept_ = false;
-  const bool meta_says_so = meta && meta->memory_bytes == ram_.size() &&
-                            meta->page_size == page_size_ && meta->epoch == epoch_ &&
-                            meta->state == (kept_ ? State::kKept : State::kClean);
+  disk_state_ = disk_state;
+  if (epoch_ == 0 && disk_.size() > 0) {
+    // No epoch vouches for what the disk holds (a guest ran on it, a torn
+    // change, another geometry): zeros, like a new replica, and a write
+    // sequence that starts over.
+    FTD_TRY(wipe_disk());
+    disk_state_ = {};
+  }
+  const bool meta_says_so =
+      meta && meta->memory_bytes == ram_.size() && meta->page_size == page_size_ &&
+      meta->epoch == epoch_ && meta->state == (kept_ ? State::kKept : State::kClean) &&
+      meta->disk_bytes == disk_.size() && meta->disk_last_seq == disk_state_.last_seq &&
+      meta->disk_complete == disk_state_.complete;
   if (!meta_says_so) return settle();
   // Nothing to rewrite (a full tmpfs must not stop a clean replica from opening).
   ::unlink(staged_path_.c_str());
+  FTD_TRY(disk_undo_.clear());
   return undo_.clear();
 }
 
-Status ReplicaStore::write_meta(ReplicaMeta::State state, uint64_t epoch, uint64_t base_epoch) {
+Status ReplicaStore::wipe_disk() {
+  if (disk_.size() == 0) return ok();
+  // One hole at most kMaxDiskWriteLength long per call (restore()'s length is 32 bits).
+  for (uint64_t at = 0; at < disk_.size(); at += kMaxDiskWriteLength)
+    FTD_TRY(disk_.restore(
+        at, static_cast<uint32_t>(std::min<uint64_t>(kMaxDiskWriteLength, disk_.size() - at)), {}));
+  return ok();
+}
+
+Status ReplicaStore::write_meta(ReplicaMeta::State state, uint64_t epoch, uint64_t base_epoch,
+                                std::optional<DiskReplicaState> disk) {
+  const DiskReplicaState d = disk.value_or(disk_state_);
   return ReplicaMeta{.state = state,
                      .epoch = epoch,
                      .memory_bytes = ram_.size(),
                      .page_size = page_size_,
-                     .base_epoch = base_epoch}
+                     .base_epoch = base_epoch,
+                     .disk_bytes = disk_.size(),
+                     .disk_last_seq = d.last_seq,
+                     .disk_complete = d.complete}
       .write(meta_path_);
 }
 
@@ -123,6 +171,7 @@ Status ReplicaStore::settle() {
   meta_dirty_ = false;
   // Only now: while the meta still named a change, these were its way back.
   ::unlink(staged_path_.c_str());
+  FTD_TRY(disk_undo_.clear());
   return undo_.clear();
 }
 
@@ -149,6 +198,8 @@ Status ReplicaStore::reset() {
   syncing_ = false;
   kept_ = false;
   device_state_.clear();
+  FTD_TRY(wipe_disk());  // an epoch-0 replica's disk holds zeros (see recover())
+  disk_state_ = {};
   return settle();
 }
 
@@ -178,6 +229,7 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
                         h.base_epoch, base);
   }
   FTD_ASSIGN_OR_RETURN(DecodedCheckpoint d, decode_checkpoint(encoded, ram_.bytes()));
+  if (!sync_chunk) FTD_TRY(check_disk(h, d.disk));  // sync chunks carry no disk section
   // A sync chunk leaves the replica at "epoch 0, syncing": that is what it
   // acknowledges, never the epoch the replica had before (a stale replica's
   // old epoch would tell the primary that epochs it has not even taken are
@@ -191,6 +243,34 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
   auto applied = sync_chunk ? apply_sync_chunk(d, stats) : apply_checkpoint(h, d, stats);
   if (applied) applied->apply_us = micros_since(t1);
   return applied;
+}
+
+Status ReplicaStore::check_disk(const CheckpointHeader& h, const DiskEpoch& disk) const {
+  if (disk.disk_size != disk_.size())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "checkpoint {} carries a disk of {} bytes, the replica's is {} bytes",
+                      h.epoch, disk.disk_size, disk_.size());
+  if (disk.writes.empty()) return ok();
+  // A gap in the write sequence means writes the replica never saw. Only a
+  // primary whose disk copy starts over (complete false) may leave one: the
+  // copy rewrites everything before the disk counts as consistent again.
+  const uint64_t first = disk.writes.front().seq;
+  if (first != disk_state_.last_seq + 1 && disk.complete)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "checkpoint {}: disk writes start at seq {}, the replica applied up to {} "
+                      "(writes lost in between)",
+                      h.epoch, first, disk_state_.last_seq);
+  return ok();
+}
+
+Result<uint64_t> ReplicaStore::write_disk(const DiskEpoch& disk) {
+  uint64_t bytes = 0;
+  for (const DiskWrite& w : disk.writes) {
+    step(ApplyStep::kDiskWriting);
+    FTD_TRY(disk_.write(w));
+    bytes += w.length;
+  }
+  return bytes;
 }
 
 void ReplicaStore::copy_pages(const DecodedCheckpoint& d, std::span<const uint32_t> which) {
@@ -246,6 +326,7 @@ Result<ApplyStats> ReplicaStore::apply_checkpoint(const CheckpointHeader& h, Dec
   const bool in_resync = resyncing();
   auto abandon = [&](const Error& e) -> std::unexpected<Error> {
     ::unlink(staged_path_.c_str());
+    (void)disk_undo_.clear();             // nothing of the disk changed yet
     if (!in_resync) (void)undo_.clear();  // a resync's log still guards its earlier pages
     return std::unexpected(e);
   };
@@ -254,12 +335,31 @@ Result<ApplyStats> ReplicaStore::apply_checkpoint(const CheckpointHeader& h, Dec
   if (!in_resync)
     if (auto st = undo_.begin(epoch_, UndoKind::kApply); !st) return abandon(st.error());
   if (auto st = undo_.save(d.page_indices, ram_.bytes()); !st) return abandon(st.error());
+  // The disk's old contents too, with the disk state the roll back restores.
+  const DiskReplicaState new_disk{
+      .last_seq = d.disk.writes.empty() ? disk_state_.last_seq : d.disk.writes.back().seq,
+      .complete = d.disk.complete};
+  if (disk_.size() > 0) {
+    if (auto st = disk_undo_.begin(undo_.base_epoch(), h.epoch, disk_state_); !st)
+      return abandon(st.error());
+    if (auto st = disk_undo_.save(d.disk.writes, disk_); !st) {
+      disk_error_ = st.error().to_string();
+      return abandon(st.error().with_context("save the replica disk's old contents"));
+    }
+  }
   step(ApplyStep::kUndoSaved);
-  if (auto st = write_meta(ReplicaMeta::State::kApplying, h.epoch, undo_.base_epoch()); !st)
+  if (auto st = write_meta(ReplicaMeta::State::kApplying, h.epoch, undo_.base_epoch(), new_disk);
+      !st)
     return abandon(st.error());
   step(ApplyStep::kMarked);
   copy_pages(d, d.page_indices);
   step(ApplyStep::kCopied);
+  auto disk_bytes = write_disk(d.disk);
+  if (!disk_bytes) {
+    // ENOSPC/EIO: the RAM and the disk go back to the last consistent epoch.
+    disk_error_ = disk_bytes.error().to_string();
+    return undo_failed_change(disk_bytes.error().with_context("replica disk"));
+  }
   // The rename is the "copy finished" mark that lets a reopen roll forward.
   if (::rename(staged_path_.c_str(), devstate_path_.c_str()) != 0)
     return undo_failed_change(errno_error("rename " + staged_path_).error());
@@ -268,23 +368,34 @@ Result<ApplyStats> ReplicaStore::apply_checkpoint(const CheckpointHeader& h, Dec
   syncing_ = false;
   kept_ = false;
   device_state_ = std::move(d.device_state);
+  disk_state_ = new_disk;
+  disk_bytes_applied_ += *disk_bytes;
+  disk_error_.clear();
   // Committed either way: a reopen rolls forward from "applying" without the
   // staged file. A failed meta write is retried before the next change.
   (void)settle();
   (void)undo_.clear();  // even if settle() could not write: "applying" without staged rolls forward
   step(ApplyStep::kCommitted);
   stats.pages_written = static_cast<uint32_t>(d.page_indices.size());
+  stats.disk_writes = static_cast<uint32_t>(d.disk.writes.size());
+  stats.disk_bytes = *disk_bytes;
   return stats;
 }
 
 std::unexpected<Error> ReplicaStore::undo_failed_change(const Error& cause) {
   auto replayed = undo_.roll_back(ram_.bytes());
-  if (!replayed || !*replayed) {
+  bool disk_back = disk_.size() == 0;
+  if (!disk_back) {
+    auto disk_replayed = disk_undo_.roll_back(disk_);
+    disk_back = disk_replayed && *disk_replayed;
+  }
+  if (!replayed || !*replayed || !disk_back) {
     // Cannot happen short of a vanished tmpfs file; a retry would resolve XOR
     // deltas against torn pages, so forget the epoch (the meta agrees).
     epoch_ = 0;
     syncing_ = kept_ = false;
     device_state_.clear();
+    disk_state_ = {};  // the meta says "applying": a reopen wipes the disk
     return std::unexpected(cause.with_context("replica torn, needs a full sync"));
   }
   if ((*replayed)->kind == UndoKind::kResync) {

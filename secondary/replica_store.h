@@ -33,6 +33,8 @@
 #include "common/file_lock.h"
 #include "common/mapped_region.h"
 #include "common/result.h"
+#include "secondary/disk_undo_log.h"
+#include "secondary/replica_disk.h"
 #include "secondary/replica_meta.h"
 #include "secondary/undo_log.h"
 
@@ -45,10 +47,22 @@ struct ApplyStats {
   uint32_t pages_written = 0;  // a resync skips pages whose contents did not change
   uint64_t decode_us = 0;      // verify + decompress + resolve deltas
   uint64_t apply_us = 0;       // undo log + copy into the replica + meta updates
+  uint32_t disk_writes = 0;    // applied to the replica disk
+  uint64_t disk_bytes = 0;     // of those writes (data and zeroes)
 };
 
 // The points inside apply() where a process may die; tests kill one there.
-enum class ApplyStep { kStaged, kUndoSaved, kMarked, kCopying, kCopied, kDeviceState, kCommitted };
+// kDiskWriting runs before each disk write (after the pages are copied).
+enum class ApplyStep {
+  kStaged,
+  kUndoSaved,
+  kMarked,
+  kCopying,
+  kCopied,
+  kDeviceState,
+  kCommitted,
+  kDiskWriting
+};
 
 class ReplicaStore {
  public:
@@ -57,8 +71,11 @@ class ReplicaStore {
   // replica fails here, naming the holder's pid, instead of both writing it.
   // A change interrupted by the death of the previous owner is undone (or
   // completed) here; recovery() says which.
+  // `disk_bytes` > 0: the VM has a replicated disk, kept in <dir>/<vm>.disk
+  // (a multiple of 512 bytes).
   static Result<ReplicaStore> open(const std::string& dir, const std::string& vm_name,
-                                   uint64_t memory_bytes, uint32_t page_size);
+                                   uint64_t memory_bytes, uint32_t page_size,
+                                   uint64_t disk_bytes = 0);
 
   ReplicaStore(ReplicaStore&&) = default;
   ReplicaStore& operator=(ReplicaStore&&) = default;
@@ -80,6 +97,20 @@ class ReplicaStore {
   const std::string& ram_path() const { return ram_path_; }
   uint64_t memory_bytes() const { return ram_.size(); }
   uint32_t page_size() const { return page_size_; }
+
+  // The replica disk (disk_bytes() 0: none). It always holds epoch()'s disk.
+  uint64_t disk_bytes() const { return disk_.size(); }
+  const std::string& disk_path() const { return disk_.path(); }
+  DiskReplicaState disk_state() const { return disk_state_; }
+  uint64_t disk_bytes_applied() const { return disk_bytes_applied_; }  // since open
+  // Why the last checkpoint's disk writes could not be applied (ENOSPC,
+  // EIO); empty once one commits again.
+  const std::string& disk_error() const { return disk_error_; }
+  // The replica may run with its disk: no disk, or a complete copy and no
+  // failed apply since.
+  bool disk_consistent() const {
+    return disk_.size() == 0 || (disk_state_.complete && disk_error_.empty());
+  }
 
   // Verifies and applies one encoded checkpoint; on error nothing changed.
   Result<ApplyStats> apply(std::span<const std::byte> encoded);
@@ -117,7 +148,14 @@ class ReplicaStore {
   // Makes the meta say what memory says (clean/kept epoch_), then drops the
   // undo log and any staged device state. Sets meta_dirty_ when it cannot.
   Status settle();
-  Status write_meta(ReplicaMeta::State state, uint64_t epoch, uint64_t base_epoch = 0);
+  Status write_meta(ReplicaMeta::State state, uint64_t epoch, uint64_t base_epoch = 0,
+                    std::optional<DiskReplicaState> disk = std::nullopt);
+  // Checks a decoded checkpoint's disk against the replica's before anything changes.
+  Status check_disk(const CheckpointHeader& h, const DiskEpoch& disk) const;
+  // Holes over the whole image: a replica disk whose contents no epoch
+  // vouches for starts again from zeros, like a fresh one.
+  Status wipe_disk();
+  Result<uint64_t> write_disk(const DiskEpoch& disk);
   void step(ApplyStep s) {
     if (step_hook_) step_hook_(s);
   }
@@ -128,6 +166,11 @@ class ReplicaStore {
   uint32_t page_size_ = 4096;
   MappedRegion ram_;
   UndoLog undo_;
+  ReplicaDisk disk_;
+  DiskUndoLog disk_undo_;
+  DiskReplicaState disk_state_;
+  uint64_t disk_bytes_applied_ = 0;
+  std::string disk_error_;
   uint64_t epoch_ = 0;
   bool syncing_ = false;
   bool kept_ = false;        // epoch_ survived an undone resync: not a delta base

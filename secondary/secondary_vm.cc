@@ -37,10 +37,12 @@ Result<std::unique_ptr<SecondaryVm>> SecondaryVm::open(SecondaryVmConfig config,
                                                        std::unique_ptr<Activator> activator) {
   FTD_ASSIGN_OR_RETURN(ReplicaStore store,
                        ReplicaStore::open(config.replica_dir, config.vm_name, config.memory_bytes,
-                                          config.page_size));
-  spdlog::info("replica.open vm={} path={} epoch={} resume_epoch={} recovery=\"{}\"",
-               config.vm_name, store.ram_path(), store.epoch(), store.resume_epoch(),
-               store.recovery());
+                                          config.page_size, config.disk_bytes));
+  spdlog::info(
+      "replica.open vm={} path={} epoch={} resume_epoch={} disk_bytes={} disk_last_seq={} "
+      "disk_complete={} recovery=\"{}\"",
+      config.vm_name, store.ram_path(), store.epoch(), store.resume_epoch(), store.disk_bytes(),
+      store.disk_state().last_seq, store.disk_state().complete, store.recovery());
   FTD_TRY(activator->prepare(store.ram_path()));
   return std::unique_ptr<SecondaryVm>(
       new SecondaryVm(std::move(config), std::move(store), std::move(activator)));
@@ -50,7 +52,7 @@ Status SecondaryVm::seed_replica(const SecondaryVmConfig& config, std::span<cons
   const auto t0 = Clock::now();
   FTD_ASSIGN_OR_RETURN(ReplicaStore store,
                        ReplicaStore::open(config.replica_dir, config.vm_name, config.memory_bytes,
-                                          config.page_size));
+                                          config.page_size, config.disk_bytes));
   FTD_TRY(store.seed(ram));
   spdlog::info("replica.seeded vm={} path={} bytes={} ms={}", config.vm_name, store.ram_path(),
                ram.size(),
@@ -85,6 +87,11 @@ grpc::Status SecondaryVm::check_hello(const v1::Hello& h) const {
         fmt::format("VM '{}' geometry mismatch: primary {} bytes / {} B pages, secondary {} / {}",
                     h.vm_name(), h.memory_bytes(), h.page_size(), config_.memory_bytes,
                     config_.page_size)};
+  if (h.disk_bytes() != config_.disk_bytes)
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            fmt::format("VM '{}' disk size mismatch: primary's disk is {} bytes, this secondary's "
+                        "replica disk is {} bytes (--disk-mib)",
+                        h.vm_name(), h.disk_bytes(), config_.disk_bytes)};
   return grpc::Status::OK;
 }
 
@@ -250,6 +257,15 @@ Result<ActivationReport> SecondaryVm::failover() {
       return make_error(ErrorCode::kFailedPrecondition,
                         "VM '{}' has no consistent checkpoint yet (initial sync not finished)",
                         config_.vm_name);
+    // RAM without its disk is no VM: a replica disk that is not a complete,
+    // successfully applied copy at this epoch must not be run.
+    if (!replica_.disk_consistent())
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "VM '{}' replica disk is not consistent at epoch {} ({}): not activatable",
+                        config_.vm_name, replica_.epoch(),
+                        replica_.disk_error().empty() ? "the primary's first disk copy never "
+                                                        "completed"
+                                                      : replica_.disk_error());
     // A resync is overwriting the replica: go back to the epoch it keeps.
     if (replica_.resyncing()) {
       spdlog::warn("failover.rollback vm={} epoch={} undo_bytes={}", config_.vm_name,
@@ -352,6 +368,16 @@ v1::VmStatus SecondaryVm::status() const {
   s.set_checkpoints_total(checkpoints_applied_);
   s.set_wire_bytes_total(bytes_received_);
   s.set_replica_recovery(replica_.recovery());
+  s.set_disk_bytes(replica_.disk_bytes());
+  if (replica_.disk_bytes() > 0) {
+    s.set_disk_protected(replica_.disk_consistent() && replica_.epoch() != 0);
+    s.set_disk_detail(!replica_.disk_error().empty() ? replica_.disk_error()
+                      : !replica_.disk_state().complete
+                          ? "no complete copy of the disk yet: not activatable with it"
+                          : "");
+    s.set_disk_bytes_applied(replica_.disk_bytes_applied());
+    s.set_disk_last_seq(replica_.disk_state().last_seq);
+  }
   s.set_peer(peer_);
   s.set_detail(lifecycle_.state() == VmState::kActive ? activation_.detail : last_error_);
   auto now = Clock::now();

@@ -33,6 +33,7 @@ struct SecondaryVmConfig {
   std::string vm_name;
   uint64_t memory_bytes = 0;
   uint32_t page_size = 4096;
+  uint64_t disk_bytes = 0;  // the replica disk <replica_dir>/<vm>.disk; 0: none
   std::string replica_dir = "/dev/shm/ftd";
 };
 

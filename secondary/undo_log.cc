@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/file_util.h"
 #include "common/hash.h"
 
 namespace ftd {
@@ -38,21 +39,6 @@ uint64_t header_checksum(const Header& h) {
 
 uint64_t page_checksum(uint64_t generation, uint32_t page, const std::byte* contents, size_t size) {
   return XXH3_64bits_withSeed_dispatch(contents, size, generation * 0x9e3779b97f4a7c15ull + page);
-}
-
-Status pwrite_all(int fd, std::span<const std::byte> data, uint64_t offset,
-                  const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n =
-        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("write " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ok();
 }
 
 }  // namespace

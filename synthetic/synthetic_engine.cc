@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "common/hash.h"
+#include "synthetic/mix.h"
 
 namespace ftd {
 namespace {
@@ -17,15 +19,7 @@ constexpr uint32_t kStateVersion = 1;
 constexpr size_t kStateBodySize = 4 + 4 + 8 + 8 + 8;
 constexpr size_t kStateSize = kStateBodySize + 8;
 
-// splitmix64's finalizer: a bijective mix, so distinct inputs give distinct streams.
-constexpr uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+constexpr uint64_t mix(uint64_t x) { return synthetic_mix(x); }
 
 uint64_t write_key(uint64_t seed, uint64_t i) { return mix(seed ^ mix(i + 0x9e3779b97f4a7c15ull)); }
 
@@ -70,6 +64,9 @@ Status SyntheticEngine::validate(const Config& c) {
   if (c.bytes_per_write == 0 || c.bytes_per_write > c.page_size)
     return make_error(ErrorCode::kInvalidArgument, "bytes_per_write {} must be in 1..{}",
                       c.bytes_per_write, c.page_size);
+  if (c.disk_bytes % SyntheticDisk::kSector != 0)
+    return make_error(ErrorCode::kInvalidArgument, "disk_bytes {} must be a multiple of {}",
+                      c.disk_bytes, SyntheticDisk::kSector);
   if (!(c.locality >= 0.0 && c.locality <= 1.0))
     return make_error(ErrorCode::kInvalidArgument, "locality {} must be in 0..1", c.locality);
   if (c.messages_per_sec > 0 && c.dirty_pages_per_sec == 0)
@@ -182,8 +179,12 @@ Result<std::unique_ptr<SyntheticEngine>> SyntheticEngine::create(const Config& c
     // (this sandbox) the first user access per page still exits after populate.
     std::memset(region.data(), 0, region.size());
   }
-  return std::make_unique<SyntheticEngine>(PrivateTag{}, config, std::move(region),
-                                           std::move(sink));
+  auto engine =
+      std::make_unique<SyntheticEngine>(PrivateTag{}, config, std::move(region), std::move(sink));
+  if (engine->disk_.size() != config.disk_bytes)
+    return make_error(ErrorCode::kResourceExhausted, "cannot map a {}-byte synthetic disk",
+                      config.disk_bytes);
+  return engine;
 }
 
 SyntheticEngine::SyntheticEngine(PrivateTag, const Config& config, MappedRegion region,
@@ -193,6 +194,10 @@ SyntheticEngine::SyntheticEngine(PrivateTag, const Config& config, MappedRegion 
       region_(std::move(region)),
       sink_(std::move(sink)),
       dirty_bits_((page_count(config) + 63) / 64) {
+  // Before the writer starts; a failed mapping leaves the engine diskless and
+  // create() reports it.
+  if (config.disk_bytes > 0)
+    if (auto disk = MappedRegion::anonymous(config.disk_bytes)) disk_ = std::move(*disk);
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -243,6 +248,12 @@ void SyntheticEngine::do_write(uint64_t i) {
   apply_write(region_.bytes(), config_, i);
   const uint32_t page = describe_write(config_, i).page;
   dirty_bits_[page / 64].fetch_or(uint64_t{1} << (page % 64), std::memory_order_relaxed);
+  if (config_.disk_bytes > 0 && (i + 1) % SyntheticDisk::kWritesPerDiskWrite == 0) {
+    DiskWrite w = SyntheticDisk::describe(config_.seed, config_.disk_bytes,
+                                          SyntheticDisk::writes_after(i + 1) - 1);
+    SyntheticDisk::apply(disk_.bytes(), w);
+    disk_writes_.push_back(std::move(w));
+  }
   writes_done_.store(i + 1, std::memory_order_release);
   if (writes_per_message_ != 0 && (i + 1) % writes_per_message_ == 0 && sink_)
     sink_((i + 1) / writes_per_message_ - 1);
@@ -298,6 +309,18 @@ Result<std::vector<std::byte>> SyntheticEngine::capture_device_state() {
   }
   const uint64_t writes = writes_done();
   return encode_device_state({config_.seed, writes, messages_after(config_, writes)});
+}
+
+Result<DiskEpoch> SyntheticEngine::take_disk_writes() {
+  {
+    std::lock_guard lock(mu_);  // parked_: the writer no longer touches disk_writes_
+    if (!parked_)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "synthetic engine: take_disk_writes while running");
+  }
+  DiskEpoch epoch{.disk_size = config_.disk_bytes, .complete = true};
+  if (config_.disk_bytes > 0) epoch.writes = std::exchange(disk_writes_, {});
+  return epoch;
 }
 
 std::optional<std::vector<uint32_t>> SyntheticEngine::take_dirty_log() {

@@ -23,6 +23,7 @@
 #include "checkpoint/guest_engine.h"
 #include "common/mapped_region.h"
 #include "common/result.h"
+#include "synthetic/synthetic_disk.h"
 
 namespace ftd {
 
@@ -47,6 +48,9 @@ class SyntheticEngine : public GuestEngine {
     // RAM: untouched anonymous pages all map the one zero page, which makes
     // scans of them unrealistically cheap in benchmarks.
     bool prefault = false;
+    // 0 = no disk. Otherwise a multiple of 512: every 32nd RAM write also
+    // writes the disk (synthetic_disk.h), which take_disk_writes() hands over.
+    uint64_t disk_bytes = 0;
   };
 
   // Called from the writer thread, in order, with 0, 1, 2, ... It must not
@@ -104,6 +108,12 @@ class SyntheticEngine : public GuestEngine {
   Result<std::vector<std::byte>> capture_device_state() override;
   // Pages written since the previous call (since start for the first), sorted.
   std::optional<std::vector<uint32_t>> take_dirty_log() override;
+  // kFailedPrecondition unless paused; every disk write since the previous call.
+  Result<DiskEpoch> take_disk_writes() override;
+  uint64_t disk_bytes() const override { return config_.disk_bytes; }
+
+  // The guest's own disk image (empty without a disk). Exact while paused.
+  std::span<const std::byte> disk() const { return disk_.bytes(); }
 
   const Config& config() const { return config_; }
   // Exact while paused; a lower bound while running.
@@ -124,6 +134,8 @@ class SyntheticEngine : public GuestEngine {
   // KVM-style dirty bitmap, one bit per page, set by the writer.
   std::vector<std::atomic<uint64_t>> dirty_bits_;
   std::atomic<uint64_t> writes_done_{0};
+  MappedRegion disk_;                   // the guest's disk (no mapping without one)
+  std::vector<DiskWrite> disk_writes_;  // writer thread only, or while parked
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

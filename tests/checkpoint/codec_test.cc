@@ -14,6 +14,7 @@
 #include <random>
 
 #include "common/hash.h"
+#include "tests/checkpoint/forge.h"
 
 namespace ftd {
 namespace {
@@ -38,16 +39,6 @@ std::vector<std::byte> compressible_bytes(size_t n, uint64_t seed) {
 
 std::span<const std::byte> page_of(std::span<const std::byte> mem, uint32_t p) {
   return mem.subspan(size_t{p} * kPage, kPage);
-}
-
-// Overwrites the trailing checksum so it matches the (forged) bytes before it.
-void reseal(std::vector<std::byte>& enc) {
-  uint64_t h = hash64(std::span(enc).first(enc.size() - 8));
-  std::memcpy(enc.data() + enc.size() - 8, &h, 8);
-}
-template <typename T>
-void poke(std::vector<std::byte>& enc, size_t offset, T v) {
-  std::memcpy(enc.data() + offset, &v, sizeof v);
 }
 
 // A primary's view: memory (what the replica has) and new contents of some pages.
@@ -316,7 +307,7 @@ TEST(CodecCorruption, ForgedHeaderFieldsWithValidChecksum) {
   }
   {
     auto bad = good;
-    poke<uint16_t>(bad, 4, 2);
+    poke<uint16_t>(bad, 4, kCheckpointVersion + 1);
     reseal(bad);
     expect_rejected(bad, f.memory, "version");
   }
@@ -506,6 +497,9 @@ TEST(CodecCorruption, FuzzerUncompressedPayloadShorterThanClaimed) {
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xae, 0xee, 0x62, 0x9a, 0x5b, 0x34, 0xac, 0x45})
     enc.push_back(std::byte{b});
+  // Found at version 1, when bytes 56-63 were unchecked padding; same bytes otherwise.
+  poke<uint16_t>(enc, 4, kCheckpointVersion);
+  poke<uint64_t>(enc, 56, 0);
   poke<uint64_t>(enc, 32, 0x52500004);  // raw = device state (no pages)
   poke<uint64_t>(enc, 40, 8);           // stored = what follows the header
   reseal(enc);

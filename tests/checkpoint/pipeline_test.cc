@@ -14,6 +14,7 @@
 #include <future>
 
 #include "checkpoint/output_commit_buffer.h"
+#include "common/file_util.h"
 #include "common/hash.h"
 #include "secondary/replica_store.h"
 #include "synthetic/synthetic_engine.h"
@@ -203,11 +204,10 @@ class MessageGate : public OutputGate {
   OutputCommitBuffer<uint64_t> buffer_;
 };
 
-// A guest without a dirty log: the pipeline must find dirty pages by scanning.
-class NoDirtyLogEngine : public GuestEngine {
+// Forwards everything to a synthetic guest; tests override one behaviour.
+class ForwardingEngine : public GuestEngine {
  public:
-  explicit NoDirtyLogEngine(SyntheticEngine& e) : e_(e) {}
-  std::string name() const override { return "synthetic-scan"; }
+  explicit ForwardingEngine(SyntheticEngine& e) : e_(e) {}
   std::span<const std::byte> memory() const override { return e_.memory(); }
   size_t page_size() const override { return e_.page_size(); }
   Status pause() override { return e_.pause(); }
@@ -215,14 +215,41 @@ class NoDirtyLogEngine : public GuestEngine {
   Result<std::vector<std::byte>> capture_device_state() override {
     return e_.capture_device_state();
   }
-  std::optional<std::vector<uint32_t>> take_dirty_log() override { return std::nullopt; }
+  std::optional<std::vector<uint32_t>> take_dirty_log() override { return e_.take_dirty_log(); }
+  Result<DiskEpoch> take_disk_writes() override { return e_.take_disk_writes(); }
 
- private:
+ protected:
   SyntheticEngine& e_;
 };
 
-SyntheticEngine::Config guest_config() {
+// A guest without a dirty log: the pipeline must find dirty pages by scanning.
+class NoDirtyLogEngine : public ForwardingEngine {
+ public:
+  using ForwardingEngine::ForwardingEngine;
+  std::string name() const override { return "synthetic-scan"; }
+  std::optional<std::vector<uint32_t>> take_dirty_log() override { return std::nullopt; }
+};
+
+// The synthetic guest whose disk capture fails once, at call `fail_at`
+// (e.g. the NBD server lost its connection): those writes are gone.
+class DiskFailingEngine : public ForwardingEngine {
+ public:
+  DiskFailingEngine(SyntheticEngine& e, int fail_at) : ForwardingEngine(e), fail_at_(fail_at) {}
+  std::string name() const override { return "synthetic-disk-failing"; }
+  Result<DiskEpoch> take_disk_writes() override {
+    auto taken = e_.take_disk_writes();
+    if (++calls_ == fail_at_) return make_error(ErrorCode::kIo, "NBD client went away");
+    return taken;
+  }
+
+ private:
+  const int fail_at_;
+  int calls_ = 0;
+};
+
+SyntheticEngine::Config guest_config(uint64_t disk_bytes = 0) {
   SyntheticEngine::Config c;
+  c.disk_bytes = disk_bytes;
   c.memory_bytes = 2 << 20;  // 512 pages
   c.page_size = 4096;
   c.dirty_pages_per_sec = 20000;
@@ -237,23 +264,26 @@ struct Options {
   CompressionPolicy compression = CompressionPolicy::kAuto;
   bool scan = false;  // hide the dirty log
   size_t max_inflight = 4;
+  uint64_t disk_bytes = 0;  // the guest's disk, replicated to <dir>/vm.disk
+  std::function<std::unique_ptr<GuestEngine>(SyntheticEngine&)> wrapper;
 };
 
 // Owns everything in dependency order; tears down the applier first so no
 // ack reaches a destroyed pipeline.
 class Rig {
  public:
-  explicit Rig(Options o = {}) : dir_(make_dir()) {
-    auto r = ReplicaStore::open(dir_, "vm", guest_config().memory_bytes, 4096);
+  explicit Rig(Options o = {}) : config_(guest_config(o.disk_bytes)), dir_(make_dir()) {
+    auto r = ReplicaStore::open(dir_, "vm", config_.memory_bytes, 4096, o.disk_bytes);
     EXPECT_TRUE(r) << r.error().to_string();
     replica_.emplace(std::move(*r));
     transport_ = std::make_unique<LoopbackTransport>(*replica_);
     gate_ = std::make_unique<MessageGate>(transport_->replica_messages);
-    auto e = SyntheticEngine::create(guest_config(), [this](uint64_t m) { gate_->push(m); });
+    auto e = SyntheticEngine::create(config_, [this](uint64_t m) { gate_->push(m); });
     EXPECT_TRUE(e);
     engine_ = std::move(*e);
     if (o.scan) scan_engine_ = std::make_unique<NoDirtyLogEngine>(*engine_);
-    GuestEngine& g = o.scan ? static_cast<GuestEngine&>(*scan_engine_) : *engine_;
+    if (o.wrapper) scan_engine_ = o.wrapper(*engine_);
+    GuestEngine& g = scan_engine_ ? *scan_engine_ : static_cast<GuestEngine&>(*engine_);
     PipelineConfig pc{.epoch_interval = 10ms,
                       .max_inflight = o.max_inflight,
                       .compression = o.compression,
@@ -327,10 +357,22 @@ class Rig {
     auto dev = SyntheticEngine::decode_device_state(replica_->device_state());
     ASSERT_TRUE(dev) << dev.error().to_string();
     EXPECT_GT(dev->writes_done, 0u);
-    auto oracle = SyntheticEngine::replay(guest_config(), dev->writes_done);
+    auto oracle = SyntheticEngine::replay(config_, dev->writes_done);
     ASSERT_TRUE(oracle);
     EXPECT_EQ(hash64(replica_->memory()), hash64(oracle->bytes()))
         << "replica differs from the guest after " << dev->writes_done << " writes";
+    if (config_.disk_bytes > 0) {
+      // The replica disk holds exactly the disk writes of the same RAM writes.
+      const uint64_t disk_writes = SyntheticDisk::writes_after(dev->writes_done);
+      auto disk_oracle = SyntheticDisk::replay(config_.seed, config_.disk_bytes, disk_writes);
+      ASSERT_TRUE(disk_oracle);
+      auto image = read_file(replica_->disk_path());
+      ASSERT_TRUE(image);
+      EXPECT_GT(disk_writes, 0u);
+      EXPECT_EQ(replica_->disk_state().last_seq, disk_writes);
+      EXPECT_EQ(hash64(*image), hash64(disk_oracle->bytes()))
+          << "replica disk differs from the guest's after " << disk_writes << " disk writes";
+    }
     // Output: exactly the messages of the replica's state, in order, none early.
     auto released = gate_->released_messages();
     EXPECT_EQ(released.size(), dev->messages_emitted);
@@ -346,12 +388,13 @@ class Rig {
     EXPECT_NE(::mkdtemp(t.data()), nullptr);
     return t;
   }
+  SyntheticEngine::Config config_;
   std::string dir_;
   std::optional<ReplicaStore> replica_;
   std::unique_ptr<LoopbackTransport> transport_;
   std::unique_ptr<MessageGate> gate_;
   std::unique_ptr<SyntheticEngine> engine_;
-  std::unique_ptr<NoDirtyLogEngine> scan_engine_;
+  std::unique_ptr<GuestEngine> scan_engine_;  // an engine in front of engine_, if any
   std::unique_ptr<CheckpointPipeline> pipeline_;
 };
 
@@ -488,7 +531,9 @@ TEST(Pipeline, ReconnectCatchesUpLostCheckpoints) {
   const uint64_t before = rig.transport().sends();
   rig.transport().set_mode(LoopbackTransport::Mode::kBlackHole);
   rig.steps(4);
-  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms));
+  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms))
+      << rig.transport().sends() - before << " sends, captured "
+      << rig.pipeline().last_captured_epoch();
   rig.pipeline().on_disconnected();
   rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
   EXPECT_EQ(rig.replica().epoch(), 10u);
@@ -528,7 +573,9 @@ TEST(Pipeline, ReconnectToEmptyReplicaDoesFullSync) {
   const uint64_t before = rig.transport().sends();
   rig.transport().set_mode(LoopbackTransport::Mode::kBlackHole);
   rig.steps(4);
-  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms));
+  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms))
+      << rig.transport().sends() - before << " sends, captured "
+      << rig.pipeline().last_captured_epoch();
   rig.pipeline().on_disconnected();
   rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
   ASSERT_TRUE(rig.replica().reset());
@@ -670,6 +717,83 @@ TEST(Pipeline, SyncCopyOfTransientContentIsResent) {
     }
     fs::remove_all(dir);
   }
+}
+
+}  // namespace
+}  // namespace ftd
+
+namespace ftd {
+namespace {
+
+constexpr uint64_t kDisk = 4 << 20;
+
+// The guest's disk writes reach the replica disk with the RAM of the same
+// epoch: the replica disk equals a replay of the disk writes that the
+// replica's RAM state implies.
+TEST(PipelineDisk, ReplicaDiskEqualsReplayAfterSteps) {
+  Rig rig({.disk_bytes = kDisk});
+  rig.connect();
+  rig.steps(30);
+  ASSERT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+  const auto s = rig.pipeline().stats();
+  EXPECT_EQ(s.disk.disk_size, kDisk);
+  EXPECT_TRUE(s.disk.complete);
+  EXPECT_TRUE(s.disk.error.empty());
+  EXPECT_EQ(s.disk.last_seq, rig.replica().disk_state().last_seq);
+  EXPECT_GT(s.disk.bytes, 0u);
+  EXPECT_TRUE(rig.replica().disk_consistent());
+}
+
+// Checkpoints lost in flight take their disk writes with them: the catch-up
+// after the reconnect resends them (the replica rejects a gap otherwise).
+TEST(PipelineDisk, ReconnectCatchesUpLostDiskWrites) {
+  Rig rig({.max_inflight = 4, .disk_bytes = kDisk});
+  rig.connect();
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle());
+  const uint64_t before = rig.transport().sends();
+  rig.transport().set_mode(LoopbackTransport::Mode::kBlackHole);
+  rig.steps(3);
+  ASSERT_TRUE(rig.transport().wait_sends(before + 3, 2000ms));
+  rig.pipeline().on_disconnected();
+  // The catch-up (epochs 7..10 in one) is lost too: the second catch-up must
+  // send each write once, although epoch 10 repeats those of 7..9.
+  rig.connect();
+  rig.steps(1);
+  ASSERT_TRUE(rig.transport().wait_sends(before + 4, 2000ms))
+      << rig.transport().sends() - before << " sends, captured "
+      << rig.pipeline().last_captured_epoch();
+  rig.pipeline().on_disconnected();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  rig.connect();
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle()) << (rig.transport().errors().empty() ? std::string("no apply error")
+                                                                 : rig.transport().errors()[0]);
+  rig.expect_replica_matches_oracle();
+}
+
+// An engine error while taking the disk writes loses them: the checkpoint
+// still protects the RAM, but from then on the disk is reported unprotected
+// and every checkpoint says incomplete, so the replica is never activated
+// with that disk.
+TEST(PipelineDisk, DiskCaptureErrorMeansDiskNotProtected) {
+  Rig rig({.disk_bytes = kDisk, .wrapper = [](SyntheticEngine& e) {
+             return std::make_unique<DiskFailingEngine>(e, 5);
+           }});
+  rig.connect();
+  rig.steps(4);
+  ASSERT_TRUE(rig.settle());
+  EXPECT_TRUE(rig.replica().disk_consistent());
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle());
+  const auto s = rig.pipeline().stats();
+  EXPECT_NE(s.disk.error.find("NBD client went away"), std::string::npos) << s.disk.error;
+  EXPECT_FALSE(s.disk.complete);
+  EXPECT_TRUE(rig.transport().errors().empty()) << rig.transport().errors().front();
+  EXPECT_EQ(rig.replica().epoch(), rig.pipeline().last_captured_epoch()) << "RAM still protected";
+  EXPECT_FALSE(rig.replica().disk_state().complete);
+  EXPECT_FALSE(rig.replica().disk_consistent());
 }
 
 }  // namespace

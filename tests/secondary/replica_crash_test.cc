@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "common/file_util.h"
 #include "common/hash.h"
 #include "common/unique_fd.h"
 #include "secondary/replica_store.h"
@@ -40,11 +41,22 @@ struct Consistent {
   uint64_t epoch = 0;
   uint64_t ram_hash = 0;
   std::vector<std::byte> device;
+  uint64_t disk_hash = 0;  // of the replica disk image (0: no disk)
+  uint64_t disk_last_seq = 0;
+  bool disk_complete = false;
   bool operator==(const Consistent&) const = default;
 };
 
+uint64_t disk_hash(const ReplicaStore& r) {
+  if (r.disk_bytes() == 0) return 0;
+  auto image = read_file(r.disk_path());
+  EXPECT_TRUE(image) << image.error().to_string();
+  return image ? hash64(*image) : 1;
+}
+
 Consistent state_of(const ReplicaStore& r) {
-  return {r.epoch(), hash64(r.memory()), r.device_state()};
+  return {r.epoch(),    hash64(r.memory()),      r.device_state(),
+          disk_hash(r), r.disk_state().last_seq, r.disk_state().complete};
 }
 
 // History A (epochs 1..a), then its primary restarts: the guest ran on
@@ -52,20 +64,26 @@ Consistent state_of(const ReplicaStore& r) {
 // primary numbers its checkpoints from 1 again (epochs 1..b).
 struct Scenario {
   uint64_t memory_bytes = 0;
+  uint64_t disk_bytes = 0;
   std::vector<Message> messages;
   std::vector<Consistent> after;  // after[i]: the consistent state once message i applied
   Consistent initial;             // a fresh replica
 
   static Scenario make(uint64_t seed, uint32_t pages, size_t a, size_t b, size_t per_checkpoint,
-                       uint32_t chunk_pages) {
+                       uint32_t chunk_pages, uint64_t disk_bytes = 0) {
     Scenario s;
     s.memory_bytes = uint64_t{pages} * kPage;
-    TestPrimary p(seed, s.memory_bytes);
-    std::vector<std::optional<uint64_t>> truth;  // the generator's own RAM hash per checkpoint
+    s.disk_bytes = disk_bytes;
+    TestPrimary p(seed, s.memory_bytes, disk_bytes);
+    // The generator's own RAM and disk hashes per checkpoint.
+    std::vector<std::optional<std::pair<uint64_t, uint64_t>>> truth;
+    auto hashes = [&] {
+      return std::pair(hash64(p.memory()), disk_bytes == 0 ? 0 : hash64(p.disk()));
+    };
     for (uint64_t e = 1; e <= a; ++e) {
       s.messages.push_back({p.next(e, e - 1, per_checkpoint)});
       p.applied();
-      truth.push_back(hash64(p.memory()));
+      truth.push_back(hashes());
     }
     p.dirty(per_checkpoint);
     p.set_history(seed + 1000);
@@ -80,20 +98,23 @@ struct Scenario {
       s.messages.push_back({p.next(e, e - 1, per_checkpoint)});
       if (e == 1) s.messages.back().resync_start = resync_start;  // it completes the resync
       p.applied();
-      truth.push_back(hash64(p.memory()));
+      truth.push_back(hashes());
     }
     // The oracle: the same messages on a fresh store, without crashes.
     const std::string dir = fs::path(kReplicaRoot) / fmt::format("ftd-oracle-{}", ::getpid());
     fs::remove_all(dir);
     {
-      auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage);
+      auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage, s.disk_bytes);
       EXPECT_TRUE(r) << r.error().to_string();
       s.initial = state_of(*r);
       for (size_t i = 0; i < s.messages.size(); ++i) {
         auto st = r->apply(s.messages[i].bytes);
         EXPECT_TRUE(st) << i << ": " << st.error().to_string();
         s.after.push_back(s.messages[i].sync ? s.consistent_before(i) : state_of(*r));
-        if (truth[i]) EXPECT_EQ(s.after[i].ram_hash, *truth[i]) << "oracle differs at " << i;
+        if (truth[i]) {
+          EXPECT_EQ(s.after[i].ram_hash, truth[i]->first) << "oracle RAM differs at " << i;
+          EXPECT_EQ(s.after[i].disk_hash, truth[i]->second) << "oracle disk differs at " << i;
+        }
       }
     }
     fs::remove_all(dir);
@@ -117,7 +138,7 @@ ChildRun run_child(const Scenario& s, const std::string& dir, size_t from, uint6
   const pid_t pid = ::fork();
   if (pid == 0) {
     read_end.reset();
-    auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage);
+    auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage, s.disk_bytes);
     if (!r) ::_exit(2);
     uint64_t calls = 0;
     if (kill_at != 0)
@@ -153,7 +174,7 @@ ChildRun run_child(const Scenario& s, const std::string& dir, size_t from, uint6
 // primary would continue from.
 size_t check_reopened(const Scenario& s, const std::string& dir, const ChildRun& run,
                       const std::string& where) {
-  auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage);
+  auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage, s.disk_bytes);
   EXPECT_TRUE(r) << where << ": " << r.error().to_string();
   if (!r) return s.messages.size();
   const Consistent now = state_of(*r);
@@ -176,7 +197,7 @@ size_t check_reopened(const Scenario& s, const std::string& dir, const ChildRun&
 
 // Finishes the scenario in-process and checks the end state.
 void finish(const Scenario& s, const std::string& dir, size_t from, const std::string& where) {
-  auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage);
+  auto r = ReplicaStore::open(dir, "vm", s.memory_bytes, kPage, s.disk_bytes);
   ASSERT_TRUE(r) << where;
   for (size_t i = from; i < s.messages.size(); ++i) {
     auto st = r->apply(s.messages[i].bytes);
@@ -196,18 +217,29 @@ class ReplicaCrashTest : public ::testing::Test {
   std::string dir_;
 };
 
+void kill_at_every_step(const Scenario& s, const std::string& dir_);
+
 TEST_F(ReplicaCrashTest, KilledAtEveryStepOfApplyAndResync) {
-  const Scenario s = Scenario::make(11, 64, 3, 3, 5, 32);
+  kill_at_every_step(Scenario::make(11, 64, 3, 3, 5, 32), dir_);
+}
+
+// The same with a replica disk: its writes are saved and applied inside the
+// same crash-safe step, so disk and RAM always reopen at the same epoch.
+TEST_F(ReplicaCrashTest, KilledAtEveryStepWithADisk) {
+  kill_at_every_step(Scenario::make(12, 64, 3, 3, 5, 32, 256 << 10), dir_);
+}
+
+void kill_at_every_step(const Scenario& s, const std::string& dir_) {
   uint64_t total_calls = 0;
   {
-    auto r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage);
+    auto r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage, s.disk_bytes);
     ASSERT_TRUE(r);
     r->set_step_hook([&](ApplyStep) { ++total_calls; });
     for (const auto& m : s.messages) ASSERT_TRUE(r->apply(m.bytes));
   }
   fs::remove_all(dir_);
   ASSERT_GT(total_calls, 50u);
-  RecordProperty("kill_points", std::to_string(total_calls));
+  ::testing::Test::RecordProperty("kill_points", std::to_string(total_calls));
   for (uint64_t k = 1; k <= total_calls; ++k) {
     const std::string where = fmt::format("killed at step call {}/{}", k, total_calls);
     ChildRun run = run_child(s, dir_, 0, k, std::nullopt);
@@ -215,7 +247,7 @@ TEST_F(ReplicaCrashTest, KilledAtEveryStepOfApplyAndResync) {
     const size_t from = check_reopened(s, dir_, run, where);
     finish(s, dir_, from, where);
     fs::remove_all(dir_);
-    if (HasFailure()) return;
+    if (::testing::Test::HasFailure()) return;
   }
 }
 
@@ -226,7 +258,7 @@ TEST_P(ReplicaRandomKillTest, KilledAtRandomMomentsThenResumed) {
   // How long one uninterrupted run takes, to spread the kills over it.
   std::chrono::microseconds span{0};
   {
-    auto r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage);
+    auto r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage, s.disk_bytes);
     ASSERT_TRUE(r);
     auto t0 = std::chrono::steady_clock::now();
     for (const auto& m : s.messages) ASSERT_TRUE(r->apply(m.bytes));
@@ -259,11 +291,29 @@ TEST_P(ReplicaRandomKillTest, KilledAtRandomMomentsThenResumed) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ReplicaRandomKillTest, ::testing::Values(1, 2, 3, 4, 5));
 
+TEST_F(ReplicaCrashTest, KilledAtRandomMomentsWithADisk) {
+  const Scenario s = Scenario::make(31, 512, 15, 15, 100, 256, 1 << 20);
+  std::mt19937_64 rng(31);
+  size_t from = 0;
+  for (int kills = 0; from < s.messages.size() && kills < 10; ++kills) {
+    const auto delay = std::chrono::microseconds(rng() % 20000);
+    const std::string where = fmt::format("disk kill {} after {} us", kills, delay.count());
+    ChildRun run = run_child(s, dir_, from, 0, delay);
+    if (!run.killed) {
+      from = s.messages.size();
+      break;
+    }
+    from = check_reopened(s, dir_, run, where);
+    if (HasFailure()) return;
+  }
+  finish(s, dir_, from, "disk random kills");
+}
+
 // Failover during a resync: the kept epoch comes back, in memory and on disk,
 // and nothing may build on it but a new full sync.
 TEST_F(ReplicaCrashTest, RollBackResyncRestoresTheKeptEpoch) {
   const Scenario s = Scenario::make(21, 64, 3, 2, 5, 32);
-  auto r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage);
+  auto r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage, s.disk_bytes);
   ASSERT_TRUE(r);
   for (size_t i = 0; i < 4; ++i) ASSERT_TRUE(r->apply(s.messages[i].bytes));  // A1..A3, 1 chunk
   ASSERT_TRUE(r->resyncing());
@@ -275,7 +325,7 @@ TEST_F(ReplicaCrashTest, RollBackResyncRestoresTheKeptEpoch) {
   EXPECT_TRUE(state_of(*r) == s.after[2]);
   EXPECT_EQ(r->resume_epoch(), 0u) << "a kept epoch is no base for deltas";
   r = make_error(ErrorCode::kInternal, "closed");
-  r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage);
+  r = ReplicaStore::open(dir_, "vm", s.memory_bytes, kPage, s.disk_bytes);
   ASSERT_TRUE(r);
   EXPECT_TRUE(state_of(*r) == s.after[2]) << r->recovery();
   EXPECT_EQ(r->resume_epoch(), 0u);

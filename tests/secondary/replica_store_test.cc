@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "common/file_util.h"
 #include "common/hash.h"
 #include "tests/secondary/test_primary.h"
 
@@ -371,6 +373,121 @@ TEST_F(ReplicaStoreFullDiskTest, ApplyFailsCleanlyAndRecovers) {
   EXPECT_EQ(fingerprint(*r), hash64(p.memory()));
   for (const auto& entry : fs::directory_iterator(dir_))
     EXPECT_NE(entry.path().extension(), ".tmp") << "leftover temp file " << entry.path();
+}
+
+// A replica disk that cannot take a checkpoint's writes (the filesystem is
+// full): clear error, RAM and disk stay at the last epoch, the disk is
+// reported unprotected until a checkpoint applies again.
+TEST_F(ReplicaStoreFullDiskTest, DiskWritesOnAFullFilesystemRollBack) {
+  constexpr uint64_t kDiskBytes = 4 << 20;  // sparse: larger than the tmpfs
+  auto r = ReplicaStore::open(dir_, "vm1", kMem, kPage, kDiskBytes);
+  ASSERT_TRUE(r) << r.error().to_string();
+  Primary p(9, kMem, kDiskBytes);
+  ASSERT_TRUE(r->apply(p.next(1, 0)));
+  p.applied();
+  ASSERT_TRUE(r->disk_consistent());
+  const uint64_t ram = fingerprint(*r);
+  auto image = read_file(r->disk_path());
+  ASSERT_TRUE(image);
+  const uint64_t disk = hash64(*image);
+  EXPECT_EQ(disk, hash64(p.disk()));
+  const DiskReplicaState state = r->disk_state();
+
+  // Epoch 2: 256 KiB of data where the disk still holds zeros (its undo
+  // record is then a hole, no bytes). Room is left for all but that data.
+  constexpr uint32_t kWrite = 256 << 10;
+  uint64_t offset = 0;
+  while (!std::all_of(p.disk().begin() + offset, p.disk().begin() + offset + kWrite,
+                      [](std::byte b) { return b == std::byte{0}; }))
+    offset += kWrite;
+  ASSERT_LT(offset, kDiskBytes);
+  DiskEpoch writes{.disk_size = kDiskBytes, .complete = true};
+  DiskWrite w{.seq = state.last_seq + 1, .offset = offset, .length = kWrite};
+  w.data.resize(w.length);
+  std::memset(w.data.data(), 0x5a, w.length);
+  writes.writes.push_back(std::move(w));
+  const std::vector<std::byte> device(40, std::byte{2});
+  std::vector<std::byte> e2;
+  ASSERT_TRUE(encode_checkpoint(
+      {.epoch = 2, .base_epoch = 1, .page_size = kPage, .device_state = device, .disk = &writes},
+      CompressionPolicy::kNone, e2));
+  const std::string filler = dir_ + "/filler";
+  const size_t filled = fill(filler);
+  fs::resize_file(filler, filled - (64 << 10));
+  auto st = r->apply(e2);
+  ASSERT_FALSE(st) << "256 KiB of disk writes fit in 64 KiB?";
+  EXPECT_NE(st.error().message.find("No space left"), std::string::npos) << st.error().to_string();
+  EXPECT_NE(st.error().message.find("vm1.disk"), std::string::npos) << st.error().to_string();
+  EXPECT_EQ(r->epoch(), 1u);
+  EXPECT_EQ(fingerprint(*r), ram);
+  image = read_file(r->disk_path());
+  ASSERT_TRUE(image);
+  EXPECT_EQ(hash64(*image), disk) << "the disk kept part of epoch 2";
+  EXPECT_EQ(r->disk_state().last_seq, state.last_seq);
+  EXPECT_FALSE(r->disk_consistent());
+  EXPECT_NE(r->disk_error().find("No space left"), std::string::npos) << r->disk_error();
+
+  // A reopen agrees (the failed change left nothing to recover).
+  r = make_error(ErrorCode::kInternal, "closed");
+  r = ReplicaStore::open(dir_, "vm1", kMem, kPage, kDiskBytes);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->epoch(), 1u);
+  image = read_file(r->disk_path());
+  ASSERT_TRUE(image);
+  EXPECT_EQ(hash64(*image), disk);
+
+  // Space comes back: the same checkpoint applies, the disk is protected again.
+  fs::remove(filler);
+  st = r->apply(e2);
+  ASSERT_TRUE(st) << st.error().to_string();
+  EXPECT_EQ(st->disk_bytes, kWrite);
+  EXPECT_TRUE(r->disk_consistent());
+  EXPECT_TRUE(r->disk_error().empty());
+  EXPECT_EQ(r->disk_state().last_seq, state.last_seq + 1);
+  EXPECT_EQ(r->disk_bytes_applied(), kWrite);
+}
+
+// The disk's bounds and sequence are checked before anything changes.
+constexpr uint64_t kOneMiB = 1 << 20;
+
+TEST_F(ReplicaStoreTest, DiskSizeMismatchAndSeqGapAreRefusedWithoutChange) {
+  constexpr uint64_t kDiskBytes = kOneMiB;
+  auto r = ReplicaStore::open(dir_, "vm1", kMem, kPage, kDiskBytes);
+  ASSERT_TRUE(r) << r.error().to_string();
+  Primary p(5, kMem, kDiskBytes);
+  ASSERT_TRUE(r->apply(p.next(1, 0)));
+  p.applied();
+  const uint64_t last = r->disk_state().last_seq;
+  const std::vector<std::byte> device(40, std::byte{3});
+  auto encode = [&](DiskEpoch disk) {
+    std::vector<std::byte> out;
+    EXPECT_TRUE(encode_checkpoint(
+        {.epoch = 2, .base_epoch = 1, .page_size = kPage, .device_state = device, .disk = &disk},
+        CompressionPolicy::kNone, out));
+    return out;
+  };
+  auto one_write = [&](uint64_t seq, bool complete, uint64_t disk_size = kOneMiB) {
+    DiskEpoch d{.disk_size = disk_size, .complete = complete};
+    d.writes.push_back({.seq = seq, .offset = 0, .length = 512, .kind = DiskWrite::Kind::kZeroes});
+    return encode(std::move(d));
+  };
+  auto st = r->apply(one_write(last + 1, true, 2 * kDiskBytes));
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("carries a disk of 2097152 bytes"), std::string::npos)
+      << st.error().to_string();
+  st = r->apply(one_write(last + 2, true));
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("writes lost"), std::string::npos) << st.error().to_string();
+  st = r->apply(encode({}));  // no disk section at all
+  ASSERT_FALSE(st);
+  EXPECT_EQ(r->epoch(), 1u);
+  EXPECT_EQ(r->disk_state().last_seq, last);
+  // A primary whose disk copy starts over may start a new sequence: the disk
+  // is then incomplete (not activatable) until a complete epoch follows.
+  st = r->apply(one_write(1, false));
+  ASSERT_TRUE(st) << st.error().to_string();
+  EXPECT_FALSE(r->disk_consistent());
+  EXPECT_EQ(r->disk_state().last_seq, 1u);
 }
 
 }  // namespace

@@ -18,8 +18,10 @@ class TestPrimary {
  public:
   static constexpr uint32_t kPage = 4096;
 
-  explicit TestPrimary(uint64_t seed, uint64_t memory_bytes = 64 * kPage)
-      : seed_(seed), rng_(seed), shadow_(memory_bytes), memory_(memory_bytes) {}
+  // `disk_bytes` > 0: every checkpoint also carries disk writes (data and
+  // zeroes) to the primary's own disk image, disk().
+  explicit TestPrimary(uint64_t seed, uint64_t memory_bytes = 64 * kPage, uint64_t disk_bytes = 0)
+      : seed_(seed), rng_(seed), shadow_(memory_bytes), memory_(memory_bytes), disk_(disk_bytes) {}
 
   // Dirties `n` random pages and encodes epoch `epoch` on `base`.
   std::vector<std::byte> next(uint64_t epoch, uint64_t base, size_t n = 5, uint8_t flags = 0,
@@ -60,8 +62,15 @@ class TestPrimary {
     return encode(0, 0, kFlagSyncChunk, pages, {});
   }
   // A restarted primary: same guest memory, its own epoch numbering (the tag
-  // goes into every device state from now on).
-  void set_history(uint64_t tag) { seed_ = tag; }
+  // goes into every device state from now on). Its disk copy starts over too:
+  // the next checkpoint carries the whole disk as writes from seq 1, marked
+  // incomplete (as QEMU's mirror does before BLOCK_JOB_READY).
+  void set_history(uint64_t tag) {
+    seed_ = tag;
+    next_seq_ = 1;
+    copy_disk_ = true;
+  }
+  const std::vector<std::byte>& disk() const { return disk_; }
   // The replica applied the last checkpoint: the shadow follows.
   void applied() { shadow_ = memory_; }
   const std::vector<std::byte>& memory() const { return memory_; }
@@ -85,14 +94,55 @@ class TestPrimary {
                        .base_pages = base_pages,
                        .device_state = (flags & kFlagSyncChunk) ? std::span<const std::byte>{}
                                                                 : std::span(device_)};
+    DiskEpoch disk{.disk_size = disk_.size(), .complete = true};
+    if (!(flags & kFlagSyncChunk) && !disk_.empty()) disk.writes = disk_writes(disk.complete);
+    if (!disk_.empty()) in.disk = &disk;
     std::vector<std::byte> out;
-    EXPECT_TRUE(encode_checkpoint(in, CompressionPolicy::kAuto, out));
+    auto st = encode_checkpoint(in, CompressionPolicy::kAuto, out);
+    EXPECT_TRUE(st) << st.error().to_string();
     return out;
+  }
+
+  // A few writes of 512 B..16 KiB, one in three zeroes, after the full copy
+  // a restart asks for (which leaves the epoch incomplete).
+  std::vector<DiskWrite> disk_writes(bool& complete) {
+    std::vector<DiskWrite> writes;
+    auto add = [&](uint64_t offset, uint32_t length, bool zeroes) {
+      DiskWrite w{.seq = next_seq_++, .offset = offset, .length = length};
+      if (zeroes) {
+        w.kind = DiskWrite::Kind::kZeroes;
+        std::memset(disk_.data() + offset, 0, length);
+      } else {
+        w.data.resize(length);
+        std::memcpy(w.data.data(), disk_.data() + offset, length);
+      }
+      writes.push_back(std::move(w));
+    };
+    if (copy_disk_) {
+      for (uint64_t at = 0; at < disk_.size(); at += 32768)
+        add(at, static_cast<uint32_t>(std::min<uint64_t>(32768, disk_.size() - at)), false);
+      complete = copy_disk_ = false;
+    }
+    const uint64_t sectors = disk_.size() / 512;
+    for (int i = 0; i < 3; ++i) {
+      const uint64_t first = rng_() % sectors;
+      const auto length =
+          static_cast<uint32_t>(512 * std::min<uint64_t>(1 + rng_() % 32, sectors - first));
+      const bool zeroes = rng_() % 3 == 0;
+      if (!zeroes)
+        for (uint32_t b = 0; b < length; b += 64)
+          disk_[first * 512 + b] = static_cast<std::byte>(rng_() | 1);
+      add(first * 512, length, zeroes);
+    }
+    return writes;
   }
 
   uint64_t seed_;
   std::mt19937_64 rng_;
   std::vector<std::byte> shadow_, memory_, device_;
+  std::vector<std::byte> disk_;
+  uint64_t next_seq_ = 1;
+  bool copy_disk_ = false;
 };
 
 }  // namespace ftd

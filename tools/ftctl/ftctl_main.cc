@@ -87,6 +87,11 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
           {"sync_pages_skipped", s.sync_pages_skipped()},
           {"sync_bytes_saved", s.sync_bytes_saved()},
           {"last_migration", s.last_migration()},
+          {"disk_bytes", s.disk_bytes()},
+          {"disk_protected", s.disk_protected()},
+          {"disk_detail", s.disk_detail()},
+          {"disk_bytes_applied", s.disk_bytes_applied()},
+          {"disk_last_seq", s.disk_last_seq()},
           {"peer", s.peer()},
           {"detail", s.detail()},
           {"failover", to_json(s.failover())}};
@@ -118,6 +123,13 @@ void print_table(const ftd::v1::StatusReply& r) {
                    human_bytes(static_cast<double>(s.undo_bytes())));
       if (!s.replica_recovery().empty()) fmt::print("  replica opened: {}\n", s.replica_recovery());
     }
+    if (s.disk_bytes() > 0)
+      fmt::print("  disk {}  {}  last write seq {}  {} {}{}\n",
+                 human_bytes(static_cast<double>(s.disk_bytes())),
+                 s.disk_protected() ? "protected" : "NOT protected", s.disk_last_seq(),
+                 human_bytes(static_cast<double>(s.disk_bytes_applied())),
+                 s.role() == "primary" ? "captured" : "applied",
+                 s.disk_detail().empty() ? "" : "  (" + s.disk_detail() + ")");
     if (!s.peer().empty()) fmt::print("  peer {}\n", s.peer());
     if (!s.last_migration().empty()) fmt::print("  last migration: {}\n", s.last_migration());
     if (!s.detail().empty()) fmt::print("  {}\n", s.detail());
