@@ -44,6 +44,11 @@ void StatsRecorder::record_apply(uint64_t apply_us) {
   last_apply_us_ = apply_us;
 }
 
+void StatsRecorder::record_trigger(bool by_output) {
+  std::lock_guard lock(mu_);
+  ++(by_output ? by_output_ : by_timer_);
+}
+
 void StatsRecorder::record_backpressure() {
   std::lock_guard lock(mu_);
   ++backpressure_;
@@ -86,6 +91,8 @@ void StatsRecorder::fill(PipelineStats& s) const {
   s.pause_buckets = pause_buckets_;
   s.last_apply_us = last_apply_us_;
   s.backpressure_waits = backpressure_;
+  s.checkpoints_by_output = by_output_;
+  s.checkpoints_by_timer = by_timer_;
   s.sync_progress = sync_progress_;
   s.synced = synced_;
   s.sync_pages_sent = sync_pages_sent_;
