@@ -26,7 +26,7 @@ void add_pipeline_options(CLI::App& app, PipelineOptions& o) {
   app.add_option("--epoch-policy", o.epoch_policy,
                  "when to checkpoint: fixed (every --epoch-ms) or output-driven (as soon as "
                  "guest output waits and the previous checkpoint is acknowledged, at least "
-                 "--epoch-min-ms apart, at most --epoch-max-ms)")
+                 "--epoch-min-ms apart, at most --epoch-max-ms; the default)")
       ->check(CLI::IsMember({"fixed", "output-driven"}));
   app.add_option("--epoch-min-ms", o.epoch_min_ms,
                  "output-driven: shortest gap between checkpoints (ms)")

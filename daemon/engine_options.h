@@ -17,7 +17,9 @@ namespace ftd {
 
 struct PipelineOptions {
   int epoch_ms = 40;  // fixed: the interval; output-driven: the max unless --epoch-max-ms
-  std::string epoch_policy = "fixed";  // fixed | output-driven (checkpoint/epoch_policy.h)
+  // fixed | output-driven (checkpoint/epoch_policy.h). output-driven by
+  // measurement: bench/results/qemu_policy.json, docs/latency.md.
+  std::string epoch_policy = "output-driven";
   int epoch_min_ms = 5;
   int epoch_max_ms = 0;  // 0: --epoch-ms
   size_t max_inflight = 4;

@@ -112,15 +112,20 @@ TEST(EpochPolicy, OutputDrivenAddsNoCheckpointsWithoutOutput) {
 
 TEST(EpochPolicy, InvertedBoundsAreRefusedAtStart) {
   TempDir work;
+  std::vector<std::string> argv = {built_binary("daemon/ftd")};
   auto args = flags("20");
-  args.insert(args.end(), {"--role", "primary", "--peer", "127.0.0.1:1", "--epoch-policy",
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--role", "primary", "--peer", "127.0.0.1:1", "--control",
+                           "unix:" + (work.path() / "r.ctl").string(), "--epoch-policy",
                            "output-driven", "--epoch-min-ms", "50", "--epoch-max-ms", "10"});
-  auto refused = Daemon::start(args, "unix:" + (work.path() / "r.ctl").string(),
-                               (work.path() / "r.log").string());
-  EXPECT_FALSE(refused);
-  EXPECT_NE(slurp(work.path() / "r.log").find("epoch max 10 ms is below epoch min 50 ms"),
-            std::string::npos)
-      << slurp(work.path() / "r.log");
+  const std::string log = (work.path() / "r.log").string();
+  auto ftd = Subprocess::spawn({.argv = argv, .log_path = log});
+  ASSERT_TRUE(ftd) << ftd.error().to_string();
+  auto code = ftd->wait(30s);
+  ASSERT_TRUE(code) << "ftd did not exit";
+  EXPECT_EQ(*code, 2) << slurp(log);
+  EXPECT_NE(slurp(log).find("epoch max 10 ms is below epoch min 50 ms"), std::string::npos)
+      << slurp(log);
 }
 
 }  // namespace
