@@ -29,7 +29,8 @@ void add_pipeline_options(CLI::App& app, PipelineOptions& o) {
                  "--epoch-min-ms apart, at most --epoch-max-ms; the default)")
       ->check(CLI::IsMember({"fixed", "output-driven"}));
   app.add_option("--epoch-min-ms", o.epoch_min_ms,
-                 "output-driven: shortest gap between checkpoints (ms)")
+                 "output-driven: shortest gap between checkpoints (ms; default 5, or the max "
+                 "if shorter)")
       ->check(CLI::Range(1, 60000));
   app.add_option("--epoch-max-ms", o.epoch_max_ms,
                  "output-driven: longest gap between checkpoints (ms; default --epoch-ms)")
@@ -86,7 +87,9 @@ PipelineConfig to_config(const PipelineOptions& o) {
   EpochPolicy epochs = EpochPolicy::fixed(std::chrono::milliseconds(o.epoch_ms));
   if (o.epoch_policy == "output-driven")
     epochs = {.kind = EpochPolicyKind::kOutputDriven,
-              .min = std::chrono::milliseconds(o.epoch_min_ms),
+              // An explicit --epoch-ms below 5 keeps working as the max.
+              .min = o.epoch_min_ms ? std::chrono::milliseconds(o.epoch_min_ms)
+                                    : std::min(std::chrono::milliseconds(5), max),
               .max = max};
   return {.epochs = epochs,
           .max_inflight = o.max_inflight,

@@ -20,7 +20,7 @@ struct PipelineOptions {
   // fixed | output-driven (checkpoint/epoch_policy.h). output-driven by
   // measurement: bench/results/qemu_policy.json, docs/latency.md.
   std::string epoch_policy = "output-driven";
-  int epoch_min_ms = 5;
+  int epoch_min_ms = 0;  // 0: 5 ms, or the max if that is shorter
   int epoch_max_ms = 0;  // 0: --epoch-ms
   size_t max_inflight = 4;
   std::string compression = "auto";
