@@ -238,7 +238,7 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
       std::make_unique<ReplicationClient>(fmt::format("127.0.0.1:{}", port), hello, security);
 
   PipelineConfig pc;
-  pc.epoch_interval = std::chrono::milliseconds(1000 / spec.ckpt_per_sec);
+  pc.epochs = EpochPolicy::fixed(std::chrono::milliseconds(1000 / spec.ckpt_per_sec));
   FTD_ASSIGN_OR_RETURN(rig.pipeline, CheckpointPipeline::create(*rig.probe, *rig.client, pc));
   auto* pipeline = rig.pipeline.get();
   auto* acks = &rig.acks;

@@ -54,7 +54,9 @@ struct Options {
   double window_s = 10;
   double bench_window_s = 8;
   int ping_interval_ms = 20;
-  int epoch_ms = 50;
+  int epoch_ms = 50;  // fixed: the interval; output-driven: the max
+  int epoch_min_ms = 5;
+  std::vector<std::string> epoch_policies{"fixed"};  // each cell runs once per policy
   unsigned scan_threads = 2;
   bool no_slowdown = false;
   bool no_failover = false;
@@ -174,8 +176,19 @@ Json protected_window(Rig& rig, double window_s, std::optional<Pinger>& pinger,
           {"raw_bytes_per_sec", static_cast<double>(raw) / dt},
           {"compression_ratio", sent ? static_cast<double>(raw) / static_cast<double>(sent) : 0},
           {"backpressure_waits", s1.backpressure_waits - s0.backpressure_waits},
+          {"checkpoints_by_output", s1.checkpoints_by_output - s0.checkpoints_by_output},
+          {"checkpoints_by_timer", s1.checkpoints_by_timer - s0.checkpoints_by_timer},
           {"lag_epochs_end", s1.lag_epochs},
           {"busy_fraction", mean(total) * static_cast<double>(samples.size()) / (dt * 1000)}};
+}
+
+EpochPolicy epoch_policy(const Options& o, const std::string& name) {
+  const auto max = std::chrono::milliseconds(o.epoch_ms);
+  if (name == "output-driven")
+    return {.kind = EpochPolicyKind::kOutputDriven,
+            .min = std::chrono::milliseconds(o.epoch_min_ms),
+            .max = max};
+  return EpochPolicy::fixed(max);
 }
 
 std::string memload_knob(const Options& o, uint64_t guest_mib) {
@@ -205,11 +218,11 @@ Result<Json> qemu_migration(QmpClient& qmp) {
 // Phase 1: protected steady window, failover, unprotected baseline on the
 // activated standby, QEMU's migration of it.
 Status protected_run(const Options& o, uint64_t mib, bool memload, TrackerKind tracker,
-                     const std::string& tag, Json& cell) {
+                     const EpochPolicy& epochs, const std::string& tag, Json& cell) {
   RigConfig rc{.guest_dir = o.guest_dir,
                .memory_mib = mib,
                .append = guest_append(o, mib, memload, false),
-               .epoch = std::chrono::milliseconds(o.epoch_ms),
+               .epochs = epochs,
                .scan_threads = o.scan_threads,
                .tag = tag,
                .tracker = tracker};
@@ -306,11 +319,11 @@ Status protected_run(const Options& o, uint64_t mib, bool memload, TrackerKind t
 
 // Phase 2: the guest's CPU+memory loop, unprotected then protected, one QEMU.
 Status slowdown_run(const Options& o, uint64_t mib, bool memload, TrackerKind tracker,
-                    const std::string& tag, Json& cell) {
+                    const EpochPolicy& epochs, const std::string& tag, Json& cell) {
   RigConfig rc{.guest_dir = o.guest_dir,
                .memory_mib = mib,
                .append = guest_append(o, mib, memload, true),
-               .epoch = std::chrono::milliseconds(o.epoch_ms),
+               .epochs = epochs,
                .scan_threads = o.scan_threads,
                .tag = tag + "b",
                .tracker = tracker};
@@ -318,24 +331,35 @@ Status slowdown_run(const Options& o, uint64_t mib, bool memload, TrackerKind tr
   FTD_TRY(rig->boot(std::chrono::seconds(120)));
   if (memload) FTD_TRY(check_memload(*rig));
   FTD_TRY(rig->primary_serial().wait_for("ftd-bench iter=2 ", 60s));
+  // Ping in both windows: the guest's replies are the output an output-driven
+  // policy checkpoints for, so its extra pauses show in the slowdown.
+  std::optional<Pinger> pinger;
+  FTD_ASSIGN_OR_RETURN(pinger, Pinger::open(rig->netns(), kGuestIp));
   const auto window = std::chrono::milliseconds(static_cast<int64_t>(o.bench_window_s * 1000));
+  auto unprot_ping = std::async(std::launch::async, [&] {
+    return pinger->run(std::chrono::milliseconds(o.ping_interval_ms), window);
+  });
   const auto u0 = Clock::now();
   std::this_thread::sleep_for(window);
   const auto u1 = Clock::now();
+  unprot_ping.get();
   const BenchIterations unprot = bench_iterations(rig->primary_serial().lines(), u0, u1);
 
   FTD_ASSIGN_OR_RETURN(double sync_s, rig->protect());
   double warm_s = 0;
   const bool steady = rig->wait_steady(30.0 + mib / 16.0, warm_s);
-  std::optional<Pinger> no_ping;
   BenchIterations prot;
-  Json pauses = protected_window(*rig, o.bench_window_s, no_ping, 0, nullptr, &prot);
+  PingResult ping_prot;
+  Json pauses =
+      protected_window(*rig, o.bench_window_s, pinger, o.ping_interval_ms, &ping_prot, &prot);
   Json s{{"bench_knob", o.bench_knob},
          {"unprotected", bench_json(unprot)},
          {"protected", bench_json(prot)},
          {"initial_sync_s", sync_s},
          {"warmup_s", warm_s},
          {"reached_steady_state", steady},
+         {"ping_interval_ms", o.ping_interval_ms},
+         {"protected_ping", ping_json(ping_prot)},
          {"protection_during_bench", pauses}};
   if (unprot.host_ms_mean > 0 && prot.host_ms_mean > 0) {
     s["slowdown_host_clock"] = prot.host_ms_mean / unprot.host_ms_mean;
@@ -363,7 +387,9 @@ void print_cell(const Json& c) {
     }
     return p->is_number() ? p->get<double>() : 0.0;
   };
-  fmt::print("{:>10} ", c.value("tracker", ""));
+  fmt::print("{:>10} {:>13} added ping p50 {:.1f} p99 {:.1f} ms | ", c.value("tracker", ""),
+             c.value("epoch_policy", ""), g(c, {"latency", "added_p50_ms"}),
+             g(c, {"latency", "added_p99_ms"}));
   fmt::print(
       "{:>4} MiB {:>8}: pause p50 {:.1f} p99 {:.1f} ms (stop {:.1f} scan {:.1f} dev {:.1f} cont "
       "{:.1f}) ckpt/s {:.1f} wire {:.2f} MB/s | ping p50 {:.2f}->{:.2f} ms | failover answer "
@@ -394,6 +420,11 @@ Status write_doc(const Options& o, const Json& machine, const Json& cells, doubl
               "per cell: scan = page scanner (xxh3 of shared guest RAM); uffd-wp = async "
               "userfaultfd write-protect + PAGEMAP_SCAN (tracking/), audited every 100 epochs"},
              {"epoch_ms", o.epoch_ms},
+             {"epoch_policies",
+              "per cell: fixed = checkpoint every epoch_ms; output-driven = as soon as guest "
+              "output waits and the previous checkpoint is acked, >= epoch_min_ms apart, at most "
+              "epoch_ms (checkpoint/epoch_policy.h)"},
+             {"epoch_min_ms", o.epoch_min_ms},
              {"scan_threads", o.scan_threads},
              {"transport", "real gRPC Replicate stream on 127.0.0.1, one process"},
              {"secondary", "SecondaryVm, replica in /dev/shm, standby QEMU prelaunched on it"},
@@ -418,7 +449,8 @@ Status write_doc(const Options& o, const Json& machine, const Json& cells, doubl
                 "SecondaryVm::failover() call to first ICMP echo reply from the activated "
                 "guest (host-loss detection not included)"},
                {"slowdown",
-                "mean host-clock time per ftd-bench iteration, protected / unprotected, same QEMU"},
+                "mean host-clock time per ftd-bench iteration, protected / unprotected, same QEMU; "
+                "ping runs in both windows"},
                {"qemu_migration",
                 "QEMU's own migration of the same guest (after failover) to exec:cat > "
                 "/dev/null, max-bandwidth unthrottled; live = precopy (downtime from "
@@ -452,7 +484,14 @@ int run(int argc, char** argv) {
   app.add_option("--bench-window-s", o.bench_window_s, "slowdown window each way (s)")
       ->check(CLI::Range(1.0, 600.0));
   app.add_option("--ping-interval-ms", o.ping_interval_ms)->check(CLI::Range(1, 1000));
-  app.add_option("--epoch-ms", o.epoch_ms, "checkpoint interval")->check(CLI::Range(5, 10000));
+  app.add_option("--epoch-ms", o.epoch_ms, "checkpoint interval (output-driven: the max)")
+      ->check(CLI::Range(5, 10000));
+  app.add_option("--epoch-min-ms", o.epoch_min_ms, "output-driven: shortest checkpoint gap")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--epoch-policies", o.epoch_policies,
+                 "epoch policies to compare (fixed,output-driven), each cell once per policy")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"fixed", "output-driven"}));
   app.add_option("--scan-threads", o.scan_threads)->check(CLI::Range(1u, 64u));
   app.add_flag("--no-slowdown", o.no_slowdown, "skip the ftd.bench runs");
   app.add_flag("--no-failover", o.no_failover,
@@ -487,37 +526,40 @@ int run(int argc, char** argv) {
   int n = 0;
   for (uint64_t mib : o.sizes_mib)
     for (const auto& load : o.loads)
-      for (const auto& tracker_name : o.trackers) {
-        const bool memload = load == "memload";
-        const TrackerKind tracker = parse_tracker_kind(tracker_name).value();
-        const std::string tag = fmt::format("c{}", n++);
-        Json cell{{"size_mib", mib},
-                  {"load", load},
-                  {"tracker", tracker_name},
-                  {"memload_knob", memload ? memload_knob(o, mib) : ""},
-                  {"loadavg_before", loadavg()}};
-        Json errors = Json::array();
-        const auto c0 = Clock::now();
-        if (auto st = protected_run(o, mib, memload, tracker, tag, cell); !st)
-          errors.push_back("protected run: " + st.error().to_string());
-        cell["loadavg_after_protected"] = loadavg();
-        if (!o.no_slowdown)
-          if (auto st = slowdown_run(o, mib, memload, tracker, tag, cell); !st)
-            errors.push_back("slowdown run: " + st.error().to_string());
-        cell["loadavg_after"] = loadavg();
-        cell["cell_s"] = secs(c0, Clock::now());
-        cell["errors"] = errors;
-        any_error |= !errors.empty();
-        for (const auto& e : errors)
-          fmt::print(stderr, "{} MiB {}: ERROR {}\n", mib, load, e.get<std::string>());
-        print_cell(cell);
-        cells.push_back(std::move(cell));
-        machine["loadavg_at_end"] = loadavg();
-        if (auto st = write_doc(o, machine, cells, secs(t_bench, Clock::now())); !st) {
-          fmt::print(stderr, "qemu_bench: {}\n", st.error().to_string());
-          return 1;
+      for (const auto& tracker_name : o.trackers)
+        for (const auto& policy_name : o.epoch_policies) {
+          const bool memload = load == "memload";
+          const EpochPolicy epochs = epoch_policy(o, policy_name);
+          const TrackerKind tracker = parse_tracker_kind(tracker_name).value();
+          const std::string tag = fmt::format("c{}", n++);
+          Json cell{{"size_mib", mib},
+                    {"load", load},
+                    {"tracker", tracker_name},
+                    {"epoch_policy", policy_name},
+                    {"memload_knob", memload ? memload_knob(o, mib) : ""},
+                    {"loadavg_before", loadavg()}};
+          Json errors = Json::array();
+          const auto c0 = Clock::now();
+          if (auto st = protected_run(o, mib, memload, tracker, epochs, tag, cell); !st)
+            errors.push_back("protected run: " + st.error().to_string());
+          cell["loadavg_after_protected"] = loadavg();
+          if (!o.no_slowdown)
+            if (auto st = slowdown_run(o, mib, memload, tracker, epochs, tag, cell); !st)
+              errors.push_back("slowdown run: " + st.error().to_string());
+          cell["loadavg_after"] = loadavg();
+          cell["cell_s"] = secs(c0, Clock::now());
+          cell["errors"] = errors;
+          any_error |= !errors.empty();
+          for (const auto& e : errors)
+            fmt::print(stderr, "{} MiB {}: ERROR {}\n", mib, load, e.get<std::string>());
+          print_cell(cell);
+          cells.push_back(std::move(cell));
+          machine["loadavg_at_end"] = loadavg();
+          if (auto st = write_doc(o, machine, cells, secs(t_bench, Clock::now())); !st) {
+            fmt::print(stderr, "qemu_bench: {}\n", st.error().to_string());
+            return 1;
+          }
         }
-      }
   fmt::print("total {:.0f} s; loadavg {}; wrote {}\n", secs(t_bench, Clock::now()), loadavg(),
              o.out);
   return any_error ? 1 : 0;

@@ -106,7 +106,7 @@ Result<double> Rig::protect() {
   client_ = std::make_unique<ReplicationClient>(fmt::format("127.0.0.1:{}", port_), hello);
 
   PipelineConfig pc;
-  pc.epoch_interval = config_.epoch;
+  pc.epochs = config_.epochs;
   pc.scan_threads = config_.scan_threads;
   FTD_ASSIGN_OR_RETURN(pipeline_, CheckpointPipeline::create(*probe_, *client_, pc));
   pipeline_->add_output_gate(gate_.get());

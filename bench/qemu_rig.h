@@ -36,7 +36,7 @@ struct RigConfig {
   std::string guest_dir;  // vmlinuz + initrd.img
   uint64_t memory_mib = 128;
   std::string append;  // guest kernel command line
-  std::chrono::milliseconds epoch{50};
+  EpochPolicy epochs = EpochPolicy::fixed(std::chrono::milliseconds(50));
   unsigned scan_threads = 2;
   std::string tag;                           // unique per rig (names of files, namespace)
   TrackerKind tracker = TrackerKind::kScan;  // dirty tracker QmpEngine must use
@@ -95,7 +95,7 @@ class Rig {
   QemuConfig primary_config_, standby_config_;
   net::NetNamespace ns_;
   net::Bridge bridge_;
-  std::unique_ptr<NetworkGate> gate_;     // the primary NIC's proxy as output gate
+  std::unique_ptr<NetworkGate> gate_;   // the primary NIC's proxy as output gate
   QemuActivator* activator_ = nullptr;  // owned by vm_; owns the standby NIC's proxy
   std::unique_ptr<SecondaryVm> vm_;
   std::unique_ptr<ReplicationService> service_;

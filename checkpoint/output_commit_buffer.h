@@ -35,6 +35,7 @@ class OutputCommitBuffer {
   uint64_t push(T item) FTD_EXCLUDES(mu_, release_mu_) {
     bool held = false, alone = false;
     uint64_t epoch = 0;
+    std::function<void()> on_held;
     {
       MutexLock lock(mu_);
       if (!passthrough_) {
@@ -42,9 +43,11 @@ class OutputCommitBuffer {
         held = true;
         alone = static_cast<bool>(release_unacked_);
         epoch = open_epoch_;
+        on_held = on_held_;
       }
     }
     if (held) {
+      if (on_held) on_held();  // outside mu_: the listener takes the pipeline's lock
       if (alone) release_unacked();
       return epoch;
     }
@@ -54,6 +57,13 @@ class OutputCommitBuffer {
     MutexLock lock(mu_);
     ++released_;
     return open_epoch_;
+  }
+
+  // Called after every push() that held its item, outside this buffer's
+  // locks (the output-driven checkpoint policy wakes on it).
+  void set_on_held(std::function<void()> listener) FTD_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    on_held_ = std::move(listener);
   }
 
   // Closes the open epoch; later items belong to the returned (next) epoch.
@@ -198,6 +208,7 @@ class OutputCommitBuffer {
   bool passthrough_ FTD_GUARDED_BY(mu_) = false;
   bool fenced_ FTD_GUARDED_BY(mu_) = false;
   std::function<bool()> release_unacked_ FTD_GUARDED_BY(mu_);
+  std::function<void()> on_held_ FTD_GUARDED_BY(mu_);
 };
 
 }  // namespace ftd

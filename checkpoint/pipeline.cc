@@ -60,6 +60,56 @@ CheckpointPipeline::~CheckpointPipeline() {
   if (ship_thread_.joinable()) ship_thread_.join();
 }
 
+void CheckpointPipeline::add_output_gate(OutputGate* gate) {
+  gates_.push_back(gate);
+  gate->set_output_listener([this] { on_output(); });
+}
+
+void CheckpointPipeline::on_output() {
+  if (output_waiting_.fetch_add(1) != 0) return;  // the loop was woken for this epoch already
+  output_waiting_since_ns_ = Clock::now().time_since_epoch().count();
+  if (config_.epochs.kind != EpochPolicyKind::kOutputDriven) return;
+  // Taking mu_ orders this wake-up with the loop's check-then-wait: the loop
+  // either saw the count, or is already waiting and gets the notify.
+  { MutexLock lock(mu_); }
+  cv_.notify_all();
+}
+
+EpochSignals CheckpointPipeline::epoch_signals(Clock::time_point now,
+                                               Clock::time_point last_checkpoint) const {
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  EpochSignals s;
+  s.since_last = duration_cast<microseconds>(now - last_checkpoint);
+  s.output_waiting = output_waiting_.load();
+  if (s.output_waiting > 0) {
+    const Clock::time_point since{Clock::duration(output_waiting_since_ns_.load())};
+    s.oldest_output_age = duration_cast<microseconds>(now - since);
+  }
+  s.previous_acked = acked_epoch_.load() >= captured_epoch_.load();
+  return s;
+}
+
+std::optional<CheckpointTrigger> CheckpointPipeline::wait_for_trigger(
+    Clock::time_point last_checkpoint, Clock::time_point not_before) {
+  // A condition variable, not a short sleep-and-poll: on_output() and on_ack()
+  // notify cv_, so the checkpoint starts within a wake-up of the output (a
+  // 1 ms poll would add up to 1 ms to every response and burn CPU the guest
+  // needs). mu_ is held only while deciding, never across the pause.
+  MutexLock lock(mu_);
+  while (true) {
+    if (stopping_ || loop_stopping_) return std::nullopt;
+    const auto now = Clock::now();
+    if (now < not_before) {
+      cv_.wait_until(mu_, not_before);
+      continue;
+    }
+    const EpochDecision d = decide_epoch(config_.epochs, epoch_signals(now, last_checkpoint));
+    if (d.trigger != CheckpointTrigger::kNone) return d.trigger;
+    cv_.wait_until(mu_, now + d.wait);
+  }
+}
+
 std::vector<uint64_t> CheckpointPipeline::retained_epochs() const {
   std::vector<uint64_t> epochs;
   epochs.reserve(unacked_pages_.size());
@@ -413,6 +463,10 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
   if (dev) {
     c.device_state = std::move(*dev);
     c.epoch = captured_epoch_.load() + 1;
+    // Reset before the gates close the epoch: an item pushed in between counts
+    // as waiting although this checkpoint covers it (at worst one early
+    // checkpoint), never the other way round (output left waiting unseen).
+    output_waiting_ = 0;
     // Output produced from now on belongs to the next epoch and waits for its ack.
     for (OutputGate* g : gates_) {
       g->advance_epoch();
@@ -606,24 +660,25 @@ void CheckpointPipeline::start() {
     MutexLock lock(mu_);
     loop_stopping_ = false;
   }
+  spdlog::info("checkpoint.policy policy={} min_ms={} max_ms={}", to_string(config_.epochs.kind),
+               config_.epochs.min.count(), config_.epochs.max.count());
   loop_thread_ = std::thread([this] {
-    auto next = Clock::now();
+    // The first step (the initial sync) starts at once, as it always did.
+    Clock::time_point last = Clock::now() - config_.epochs.max, not_before{};
     Clock::time_point last_warn{};
     while (true) {
-      {
-        MutexLock lock(mu_);
-        while (!stopping_ && !loop_stopping_)
-          if (!cv_.wait_until(mu_, next)) break;
-        if (stopping_ || loop_stopping_) return;
-      }
-      next = Clock::now() + config_.epoch_interval;
+      const std::optional<CheckpointTrigger> trigger = wait_for_trigger(last, not_before);
+      if (!trigger) return;
+      last = Clock::now();
       if (auto st = step(); !st) {
         if (Clock::now() - last_warn > std::chrono::seconds(2)) {
           spdlog::warn("checkpoint.skipped error=\"{}\"", st.error().to_string());
           last_warn = Clock::now();
         }
-        next = Clock::now() + std::chrono::milliseconds(50);
+        not_before = Clock::now() + std::chrono::milliseconds(50);
+        continue;
       }
+      stats_.record_trigger(*trigger == CheckpointTrigger::kOutput);
     }
   });
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "checkpoint/codec.h"
+#include "checkpoint/epoch_policy.h"
 #include "checkpoint/guest_engine.h"
 #include "checkpoint/page_digests.h"
 #include "checkpoint/page_scanner.h"
@@ -40,7 +41,7 @@
 namespace ftd {
 
 struct PipelineConfig {
-  std::chrono::milliseconds epoch_interval{40};
+  EpochPolicy epochs = EpochPolicy::fixed(std::chrono::milliseconds(40));
   size_t max_inflight = 4;
   CompressionPolicy compression = CompressionPolicy::kAuto;
   unsigned scan_threads = 2;
@@ -50,6 +51,8 @@ struct PipelineConfig {
 
 class CheckpointPipeline {
  public:
+  using Clock = std::chrono::steady_clock;
+
   static Result<std::unique_ptr<CheckpointPipeline>> create(GuestEngine& engine,
                                                             CheckpointTransport& transport,
                                                             PipelineConfig config);
@@ -58,7 +61,7 @@ class CheckpointPipeline {
   CheckpointPipeline& operator=(const CheckpointPipeline&) = delete;
 
   // Before start()/step() only: the gate list is read without a lock.
-  void add_output_gate(OutputGate* gate) { gates_.push_back(gate); }
+  void add_output_gate(OutputGate* gate);
 
   // A (re)connected secondary reports the epoch its replica is at. Decides
   // what the next checkpoint must carry: nothing extra (in step), the pages of
@@ -82,7 +85,7 @@ class CheckpointPipeline {
   // Let a guest paused by final_checkpoint() run again (handover refused).
   Status resume_after_final();
 
-  // The loop: step() every epoch_interval, until stop().
+  // The loop: step() whenever the epoch policy says so, until stop().
   void start();
   void stop();
 
@@ -148,6 +151,14 @@ class CheckpointPipeline {
   std::shared_ptr<const DiskEpoch> take_disk_writes(std::vector<DiskWrite> extra,
                                                     const std::optional<std::string>& disk_error);
   bool wait_for_room() FTD_EXCLUDES(mu_);
+  // A gate held output (its producer's thread): wakes the loop on the first
+  // item since the last capture.
+  void on_output() FTD_EXCLUDES(mu_);
+  EpochSignals epoch_signals(Clock::time_point now, Clock::time_point last_checkpoint) const;
+  // The loop thread: waits (without polling) until the policy triggers a
+  // checkpoint or the loop stops (nullopt).
+  std::optional<CheckpointTrigger> wait_for_trigger(Clock::time_point last_checkpoint,
+                                                    Clock::time_point not_before) FTD_EXCLUDES(mu_);
   // Waits until everything queued has been sent (or the stream broke).
   bool wait_until_shipped() FTD_EXCLUDES(mu_);
   std::vector<uint64_t> retained_epochs() const FTD_REQUIRES(mu_);
@@ -201,6 +212,10 @@ class CheckpointPipeline {
   std::atomic<uint64_t> captured_epoch_{0};
   std::atomic<uint64_t> acked_epoch_{0};
   std::atomic<uint64_t> first_epoch_after_sync_{0};  // 0: no sync completed (or a new one due)
+  // Output held since the last capture (reset while the guest is paused):
+  // atomics, so neither a producer nor the pause waits for mu_ to update them.
+  std::atomic<uint64_t> output_waiting_{0};
+  std::atomic<int64_t> output_waiting_since_ns_{0};  // steady clock; valid when output_waiting_ > 0
   StatsRecorder stats_;                              // thread-safe on its own
 
   std::thread loop_thread_;

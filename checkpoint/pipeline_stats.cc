@@ -77,6 +77,11 @@ PlanSamples StatsRecorder::samples_since(Clock::time_point since) const {
           values_since(plan_commits_, since)};
 }
 
+void StatsRecorder::record_trigger(bool by_output) {
+  std::lock_guard lock(mu_);
+  ++(by_output ? by_output_ : by_timer_);
+}
+
 void StatsRecorder::record_backpressure() {
   std::lock_guard lock(mu_);
   ++backpressure_;
@@ -119,6 +124,8 @@ void StatsRecorder::fill(PipelineStats& s) const {
   s.pause_buckets = pause_buckets_;
   s.last_apply_us = last_apply_us_;
   s.backpressure_waits = backpressure_;
+  s.checkpoints_by_output = by_output_;
+  s.checkpoints_by_timer = by_timer_;
   s.sync_progress = sync_progress_;
   s.synced = synced_;
   s.sync_pages_sent = sync_pages_sent_;

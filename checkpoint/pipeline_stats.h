@@ -73,6 +73,8 @@ struct PipelineStats {
   double lag_ms = 0;  // age of the oldest unacknowledged checkpoint
   uint64_t last_apply_us = 0;
   uint64_t backpressure_waits = 0;
+  // Which rule started each checkpoint of the loop (checkpoint/epoch_policy.h).
+  uint64_t checkpoints_by_output = 0, checkpoints_by_timer = 0;
   double sync_progress = 0;  // 0..1
   bool synced = false;
   uint64_t sync_pages_sent = 0, sync_pages_skipped = 0;  // last full sync (differential)
@@ -91,6 +93,7 @@ class StatsRecorder {
   void record_commit(uint64_t us);
   void record_apply(uint64_t apply_us);
   void record_backpressure();
+  void record_trigger(bool by_output);
   void set_sync_progress(double p, bool done);
   void set_sync_pages(uint64_t sent, uint64_t skipped);
 
@@ -116,6 +119,7 @@ class StatsRecorder {
   Timed<uint64_t> plan_commits_;
   PauseBuckets pause_buckets_;
   uint64_t checkpoints_ = 0, raw_ = 0, sent_ = 0, last_apply_us_ = 0, backpressure_ = 0;
+  uint64_t by_output_ = 0, by_timer_ = 0;
   double sync_progress_ = 0;
   uint64_t sync_pages_sent_ = 0, sync_pages_skipped_ = 0;
   bool synced_ = false;

@@ -26,6 +26,9 @@ class OutputGate {
     uint64_t held = 0;
     uint64_t released = 0;
     uint64_t dropped = 0;
+    // How long released items were held (recent window): the added latency.
+    uint64_t hold_samples = 0;
+    double hold_p50_us = 0, hold_p99_us = 0;
   };
   virtual ~OutputGate() = default;
   virtual void advance_epoch() = 0;         // called while the guest is paused
@@ -39,6 +42,9 @@ class OutputGate {
   // Failover decided the primary runs alone: release without acks while
   // `allowed()` holds, asked before every release; nullptr: hold again.
   virtual void set_release_unacked(std::function<bool()> allowed) = 0;
+  // Output arrived and is held: `listener` runs on the producer's thread,
+  // outside the gate's locks (the output-driven epoch policy wakes on it).
+  virtual void set_output_listener(std::function<void()> listener) = 0;
   virtual void fence() = 0;  // lost arbitration: drop held output, never release again
   virtual Stats stats() const = 0;
 };

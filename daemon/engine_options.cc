@@ -22,7 +22,20 @@ SyntheticEngine::Config synthetic_config(const EngineOptions& o) {
 }  // namespace
 
 void add_pipeline_options(CLI::App& app, PipelineOptions& o) {
-  app.add_option("--epoch-ms", o.epoch_ms, "checkpoint interval in milliseconds")
+  app.add_option("--epoch-ms", o.epoch_ms,
+                 "checkpoint interval in milliseconds (output-driven: the default max interval)")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--epoch-policy", o.epoch_policy,
+                 "when to checkpoint: fixed (every --epoch-ms) or output-driven (as soon as "
+                 "guest output waits and the previous checkpoint is acknowledged, at least "
+                 "--epoch-min-ms apart, at most --epoch-max-ms; the default)")
+      ->check(CLI::IsMember({"fixed", "output-driven"}));
+  app.add_option("--epoch-min-ms", o.epoch_min_ms,
+                 "output-driven: shortest gap between checkpoints (ms; default 5, or the max "
+                 "if shorter)")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--epoch-max-ms", o.epoch_max_ms,
+                 "output-driven: longest gap between checkpoints (ms; default --epoch-ms)")
       ->check(CLI::Range(1, 60000));
   app.add_option("--max-inflight", o.max_inflight,
                  "checkpoints captured but not yet acknowledged before epochs stretch");
@@ -81,10 +94,27 @@ PipelineConfig to_config(const PipelineOptions& o) {
   if (o.compression == "none") c = CompressionPolicy::kNone;
   if (o.compression == "lz4") c = CompressionPolicy::kLz4;
   if (o.compression == "zstd") c = CompressionPolicy::kZstd;
-  return {.epoch_interval = std::chrono::milliseconds(o.epoch_ms),
+  const auto max = std::chrono::milliseconds(o.epoch_max_ms ? o.epoch_max_ms : o.epoch_ms);
+  EpochPolicy epochs = EpochPolicy::fixed(std::chrono::milliseconds(o.epoch_ms));
+  if (o.epoch_policy == "output-driven")
+    epochs = {.kind = EpochPolicyKind::kOutputDriven,
+              // An explicit --epoch-ms below 5 keeps working as the max.
+              .min = o.epoch_min_ms ? std::chrono::milliseconds(o.epoch_min_ms)
+                                    : std::min(std::chrono::milliseconds(5), max),
+              .max = max};
+  return {.epochs = epochs,
           .max_inflight = o.max_inflight,
           .compression = c,
           .scan_threads = o.scan_threads};
+}
+
+Status check_pipeline_options(const PipelineOptions& o) {
+  if (o.epoch_policy == "fixed" && o.epoch_max_ms != 0 && o.epoch_max_ms != o.epoch_ms)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--epoch-max-ms {} with --epoch-policy fixed: the fixed interval is "
+                      "--epoch-ms ({})",
+                      o.epoch_max_ms, o.epoch_ms);
+  return check_epoch_policy(to_config(o).epochs);
 }
 
 Result<std::unique_ptr<GuestEngine>> build_primary_engine(

@@ -16,7 +16,12 @@
 namespace ftd {
 
 struct PipelineOptions {
-  int epoch_ms = 40;
+  int epoch_ms = 40;  // fixed: the interval; output-driven: the max unless --epoch-max-ms
+  // fixed | output-driven (checkpoint/epoch_policy.h). output-driven by
+  // measurement: bench/results/qemu_policy.json, docs/latency.md.
+  std::string epoch_policy = "output-driven";
+  int epoch_min_ms = 0;  // 0: 5 ms, or the max if that is shorter
+  int epoch_max_ms = 0;  // 0: --epoch-ms
   size_t max_inflight = 4;
   std::string compression = "auto";
   unsigned scan_threads = 2;
@@ -58,6 +63,8 @@ struct EngineOptions {
 void add_pipeline_options(CLI::App& app, PipelineOptions& o);
 void add_engine_options(CLI::App& app, EngineOptions& o);
 PipelineConfig to_config(const PipelineOptions& o);
+// The epoch flags make a usable policy (min <= max).
+Status check_pipeline_options(const PipelineOptions& o);
 
 // Builds the primary's engine; output gates it feeds are appended to `gates`.
 Result<std::unique_ptr<GuestEngine>> build_primary_engine(

@@ -270,6 +270,10 @@ int main(int argc, char** argv) {
     spdlog::critical("--listen is required for the secondary");
     return 2;
   }
+  if (auto st = check_pipeline_options(o.pipeline); !st) {
+    spdlog::critical("options.refused {}", st.error().message);
+    return 2;
+  }
   if (auto st = check_engine_options(o.engine, o.role); !st) {
     spdlog::critical("options.refused {}", st.error().message);
     return 2;

@@ -14,10 +14,10 @@
 #include <utility>
 
 #include "checkpoint/output_commit_buffer.h"
+#include "common/hold_time_stats.h"
 #include "common/log.h"
 #include "common/mutex.h"
 #include "net/frame_stream.h"
-#include "net/hold_time_stats.h"
 
 namespace ftd::net {
 namespace {
@@ -404,6 +404,10 @@ size_t NetworkProxy::fence() {
   size_t n = impl_->buffer.fence(count_dropped(*impl_));
   spdlog::warn("net.proxy.fenced tap={} dropped_frames={}", impl_->tap.name(), n);
   return n;
+}
+
+void NetworkProxy::set_output_listener(std::function<void()> listener) {
+  impl_->buffer.set_on_held(std::move(listener));
 }
 
 void NetworkProxy::set_release_unacked(std::function<bool()> allowed) {

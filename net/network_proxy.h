@@ -91,6 +91,8 @@ class NetworkProxy {
   // nullptr holds again. fence(): drop held frames, never release again.
   void set_release_unacked(std::function<bool()> allowed);
   size_t fence();
+  // Runs after every frame the proxy holds (OutputCommitBuffer::set_on_held).
+  void set_output_listener(std::function<void()> listener);
 
   NetworkProxyStats stats() const;
   // Waits until at least `connections` QEMU connections were accepted and one is live.

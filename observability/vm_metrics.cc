@@ -44,6 +44,18 @@ const std::vector<Row>& rows() {
        [](auto& s) { return s.lag_ms() / 1e3; }, true},
       {"ftd_output_held", Type::kGauge, "Guest output items held until their epoch is acked.",
        [](auto& s) { return num(s.output_held()); }, true},
+      {"ftd_output_hold_p50_seconds", Type::kGauge,
+       "Median time released output was held (the latency output commit adds), recent window.",
+       [](auto& s) { return s.output_hold_p50_ms() / 1e3; }, true},
+      {"ftd_output_hold_p99_seconds", Type::kGauge,
+       "99th percentile time released output was held, recent window.",
+       [](auto& s) { return s.output_hold_p99_ms() / 1e3; }, true},
+      {"ftd_epoch_min_seconds", Type::kGauge,
+       "Shortest gap between checkpoints the epoch policy allows (fixed: the interval).",
+       [](auto& s) { return s.epoch_min_ms() / 1e3; }, true},
+      {"ftd_epoch_max_seconds", Type::kGauge,
+       "Longest gap between checkpoints (fixed: the interval).",
+       [](auto& s) { return s.epoch_max_ms() / 1e3; }, true},
       {"ftd_output_released", Type::kCounter, "Guest output items released after their ack.",
        [](auto& s) { return num(s.output_released()); }, true},
       {"ftd_wire_bytes", Type::kCounter,
@@ -100,8 +112,22 @@ MetricFamily info_family(const v1::StatusReply& status) {
              {"role", s.role()},
              {"engine", s.engine()},
              {"state", std::string(state_name(s.state()))},
-             {"peer", s.peer()}},
+             {"peer", s.peer()},
+             {"epoch_policy", s.epoch_policy()}},
             1);
+  return f;
+}
+
+MetricFamily trigger_family(const v1::StatusReply& status) {
+  MetricFamily f{"ftd_checkpoint_triggers",
+                 "Checkpoints by the rule that started them: output waiting (output-driven "
+                 "policy) or the interval timer.",
+                 Type::kCounter};
+  for (const auto& s : status.vms()) {
+    if (s.role() != "primary") continue;
+    f.counter({{"vm", s.name()}, {"trigger", "output"}}, num(s.checkpoints_by_output()));
+    f.counter({{"vm", s.name()}, {"trigger", "timer"}}, num(s.checkpoints_by_timer()));
+  }
   return f;
 }
 
@@ -187,6 +213,7 @@ std::vector<MetricFamily> vm_metric_families(const v1::StatusReply& status,
     out.push_back(std::move(f));
   }
   out.push_back(pause_family(status));
+  out.push_back(trigger_family(status));
   for (auto& f : failover_families(status)) out.push_back(std::move(f));
   for (auto& f : event_families(status, events)) out.push_back(std::move(f));
   return out;

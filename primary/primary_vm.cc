@@ -87,9 +87,12 @@ Status PrimaryVm::protect() {
           },
   });
   pipeline_->start();
-  spdlog::info("vm.protect vm={} peer={} engine={} memory_bytes={} epoch_ms={}", config_.vm_name,
-               config_.peer, engine_->name(), engine_->memory().size(),
-               config_.pipeline.epoch_interval.count());
+  spdlog::info(
+      "vm.protect vm={} peer={} engine={} memory_bytes={} epoch_policy={} epoch_min_ms={} "
+      "epoch_max_ms={}",
+      config_.vm_name, config_.peer, engine_->name(), engine_->memory().size(),
+      to_string(config_.pipeline.epochs.kind), config_.pipeline.epochs.min.count(),
+      config_.pipeline.epochs.max.count());
   return ok();
 }
 
@@ -315,11 +318,16 @@ v1::VmStatus PrimaryVm::status() const {
   s.set_compression_ratio(p.compression_ratio);
   s.set_lag_epochs(p.lag_epochs);
   s.set_lag_ms(p.lag_ms);
-  uint64_t held = 0, released = 0;
+  uint64_t held = 0, released = 0, hold_samples = 0;
   for (auto& g : gates_) {
     auto gs = g->stats();
     held += gs.held;
     released += gs.released;
+    if (gs.hold_samples > hold_samples) {  // the busiest gate speaks for the VM's output
+      hold_samples = gs.hold_samples;
+      s.set_output_hold_p50_ms(gs.hold_p50_us / 1e3);
+      s.set_output_hold_p99_ms(gs.hold_p99_us / 1e3);
+    }
   }
   s.set_output_held(held);
   s.set_output_released(released);
@@ -336,6 +344,11 @@ v1::VmStatus PrimaryVm::status() const {
   for (uint64_t c : p.pause_buckets.counts) h->add_counts(c);
   h->set_sum_us(p.pause_buckets.sum_us);
   h->set_count(p.pause_buckets.count);
+  s.set_epoch_policy(std::string(to_string(config_.pipeline.epochs.kind)));
+  s.set_epoch_min_ms(static_cast<uint64_t>(config_.pipeline.epochs.min.count()));
+  s.set_epoch_max_ms(static_cast<uint64_t>(config_.pipeline.epochs.max.count()));
+  s.set_checkpoints_by_output(p.checkpoints_by_output);
+  s.set_checkpoints_by_timer(p.checkpoints_by_timer);
   s.set_sync_pages_sent(p.sync_pages_sent);
   s.set_sync_pages_skipped(p.sync_pages_skipped);
   s.set_sync_bytes_saved(p.sync_pages_skipped * engine_->page_size());

@@ -21,10 +21,14 @@ class NetworkGate final : public OutputGate {
   void set_release_unacked(std::function<bool()> allowed) override {
     proxy_->set_release_unacked(std::move(allowed));
   }
+  void set_output_listener(std::function<void()> listener) override {
+    proxy_->set_output_listener(std::move(listener));
+  }
   void fence() override { proxy_->fence(); }
   Stats stats() const override {
     auto s = proxy_->stats();
-    return {s.frames_held, s.frames_released, s.frames_dropped};
+    return {s.frames_held,  s.frames_released, s.frames_dropped,
+            s.hold_samples, s.hold_p50_us,     s.hold_p99_us};
   }
 
   net::NetworkProxy& proxy() { return *proxy_; }

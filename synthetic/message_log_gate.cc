@@ -14,7 +14,14 @@ Result<std::unique_ptr<MessageLogGate>> MessageLogGate::open(const std::string& 
 }
 
 MessageLogGate::MessageLogGate(UniqueFd fd)
-    : fd_(std::move(fd)), buffer_([this](uint64_t&& m) { append(fmt::format("msg {}\n", m)); }) {}
+    : fd_(std::move(fd)), buffer_([this](Message&& m) { release(m); }) {}
+
+void MessageLogGate::release(const Message& m) {
+  append(fmt::format("msg {}\n", m.number));
+  const auto held = std::chrono::steady_clock::now() - m.pushed;
+  MutexLock lock(hold_mu_);
+  hold_times_.add(std::chrono::duration<double, std::micro>(held).count());
+}
 
 void MessageLogGate::append(const std::string& line) {
   // One write() per line: it reaches the page cache at once, so a SIGKILL
@@ -30,7 +37,9 @@ void MessageLogGate::commit(uint64_t epoch) {
 
 OutputGate::Stats MessageLogGate::stats() const {
   auto s = buffer_.stats();
-  return {s.held, s.released, s.dropped};
+  MutexLock lock(hold_mu_);
+  const HoldTimeStats::Summary h = hold_times_.summary();
+  return {s.held, s.released, s.dropped, h.count, h.p50_us, h.p99_us};
 }
 
 }  // namespace ftd

@@ -185,6 +185,9 @@ class MessageGate : public OutputGate {
   void fence() override {
     buffer_.fence([](uint64_t&&) {});
   }
+  void set_output_listener(std::function<void()> listener) override {
+    buffer_.set_on_held(std::move(listener));
+  }
   Stats stats() const override {
     auto s = buffer_.stats();
     return {.held = s.held, .released = s.released, .dropped = s.dropped};
@@ -284,7 +287,7 @@ class Rig {
     if (o.scan) scan_engine_ = std::make_unique<NoDirtyLogEngine>(*engine_);
     if (o.wrapper) scan_engine_ = o.wrapper(*engine_);
     GuestEngine& g = scan_engine_ ? *scan_engine_ : static_cast<GuestEngine&>(*engine_);
-    PipelineConfig pc{.epoch_interval = 10ms,
+    PipelineConfig pc{.epochs = EpochPolicy::fixed(10ms),
                       .max_inflight = o.max_inflight,
                       .compression = o.compression,
                       .scan_threads = 2,
@@ -698,7 +701,8 @@ TEST(Pipeline, SyncCopyOfTransientContentIsResent) {
       LoopbackTransport transport(*replica);
       auto p = CheckpointPipeline::create(
           engine, transport,
-          PipelineConfig{.epoch_interval = 10ms, .scan_threads = 2, .sync_chunk_pages = 64});
+          PipelineConfig{
+              .epochs = EpochPolicy::fixed(10ms), .scan_threads = 2, .sync_chunk_pages = 64});
       ASSERT_TRUE(p) << p.error().to_string();
       transport.attach(p->get());
       engine.arm();

@@ -92,6 +92,13 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
           {"disk_detail", s.disk_detail()},
           {"disk_bytes_applied", s.disk_bytes_applied()},
           {"disk_last_seq", s.disk_last_seq()},
+          {"epoch_policy", s.epoch_policy()},
+          {"epoch_min_ms", s.epoch_min_ms()},
+          {"epoch_max_ms", s.epoch_max_ms()},
+          {"checkpoints_by_output", s.checkpoints_by_output()},
+          {"checkpoints_by_timer", s.checkpoints_by_timer()},
+          {"output_hold_p50_ms", s.output_hold_p50_ms()},
+          {"output_hold_p99_ms", s.output_hold_p99_ms()},
           {"peer", s.peer()},
           {"detail", s.detail()},
           {"failover", to_json(s.failover())}};
@@ -110,7 +117,15 @@ void print_table(const ftd::v1::StatusReply& r) {
       fmt::print("  wire {}/s  compression {:.1f}x  dirty pages last {}  apply {:.2f} ms\n",
                  human_bytes(s.bytes_per_sec()), s.compression_ratio(), s.dirty_pages_last(),
                  s.apply_us_last() / 1e3);
-      fmt::print("  output held {}  released {}\n", s.output_held(), s.output_released());
+      fmt::print("  output held {}  released {}  hold p50 {:.2f} ms  p99 {:.2f} ms\n",
+                 s.output_held(), s.output_released(), s.output_hold_p50_ms(),
+                 s.output_hold_p99_ms());
+      if (s.epoch_policy() == "output-driven")
+        fmt::print("  epochs output-driven {}..{} ms  checkpoints by output {}  by timer {}\n",
+                   s.epoch_min_ms(), s.epoch_max_ms(), s.checkpoints_by_output(),
+                   s.checkpoints_by_timer());
+      else
+        fmt::print("  epochs fixed {} ms\n", s.epoch_max_ms());
       if (s.sync_pages_sent() + s.sync_pages_skipped() > 0)
         fmt::print("  last sync: {} pages sent, {} equal on the replica (saved {})\n",
                    s.sync_pages_sent(), s.sync_pages_skipped(),

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace ftd::net {
+namespace ftd {
 
 class HoldTimeStats {
  public:
@@ -51,4 +51,4 @@ class HoldTimeStats {
   uint64_t count_ = 0;
 };
 
-}  // namespace ftd::net
+}  // namespace ftd
