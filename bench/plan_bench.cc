@@ -121,7 +121,7 @@ Result<std::unique_ptr<Rig>> protected_rig(const Options& o, uint64_t mib, bool 
   RigConfig rc{.guest_dir = o.guest_dir,
                .memory_mib = mib,
                .append = guest_append(o, mib, memload),
-               .epoch = std::chrono::milliseconds(epoch_ms),
+               .epochs = EpochPolicy::fixed(std::chrono::milliseconds(epoch_ms)),
                .tag = tag};
   FTD_ASSIGN_OR_RETURN(auto rig, Rig::create(rc));
   FTD_ASSIGN_OR_RETURN(double boot_s, rig->boot(std::chrono::seconds(120)));

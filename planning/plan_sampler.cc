@@ -121,7 +121,7 @@ Result<PlanInputs> sample_plan_inputs(const CheckpointPipeline& pipeline,
   const uint32_t page_size = 4096;
   FTD_ASSIGN_OR_RETURN(PlanInputs in,
                        summarise(pipeline.plan_samples_since(t0), window_s,
-                                 static_cast<double>(pipeline.config().epoch_interval.count()),
+                                 static_cast<double>(pipeline.config().epochs.max.count()),
                                  ram.size(), page_size, options));
   // Read while the guest runs: a racy count, good enough for an estimate.
   in.zero_page_fraction = zero_page_fraction(ram, page_size);
