@@ -71,6 +71,7 @@ v1::StatusReply pair_snapshot() {
   p->set_engine("synthetic");
   p->set_state(v1::VM_STATE_PROTECTED);
   p->set_peer("127.0.0.1:7400");
+  p->set_epoch_policy("output-driven");
   p->set_checkpoints_total(42);
   p->set_lag_ms(12.5);
   p->set_output_held(3);
@@ -100,7 +101,7 @@ TEST(VmMetrics, RendersTheSnapshotPerVm) {
            "ftd_vm_state{vm=\"web1\",state=\"degraded\"} 0\n",
            "ftd_vm_state{vm=\"db1\",state=\"waiting\"} 1\n",
            "ftd_vm_info{vm=\"web1\",role=\"primary\",engine=\"synthetic\","
-           "state=\"protected\",peer=\"127.0.0.1:7400\"} 1\n",
+           "state=\"protected\",peer=\"127.0.0.1:7400\",epoch_policy=\"output-driven\"} 1\n",
            "ftd_pause_seconds_bucket{vm=\"web1\",le=\"0.001\"} 40\n",
            "ftd_pause_seconds_bucket{vm=\"web1\",le=\"+Inf\"} 42\n",
            "ftd_pause_seconds_sum{vm=\"web1\"} 0.009\n",
