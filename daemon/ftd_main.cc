@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/crash_report.h"
 #include "common/log.h"
 #include "common/service_notify.h"
 #include "common/version.h"
@@ -219,6 +220,7 @@ int run_secondary(const Options& o, std::shared_ptr<EventJournal> events, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_crash_report(argv[0]);
   CLI::App app{"ftd: fault-tolerance replication daemon for QEMU/KVM virtual machines"};
   app.set_config("--config", "", "read options from this TOML/INI file");
   app.set_version_flag("--version", std::string("ftd ") + kVersion);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/crash_report.h"
 #include "common/log.h"
 #include "common/service_notify.h"
 #include "common/version.h"
@@ -14,6 +15,7 @@
 #include "witness/witness_service.h"
 
 int main(int argc, char** argv) {
+  ftd::install_crash_report(argv[0]);
   CLI::App app{"ftd-witness: lease arbiter for ftd VM pairs"};
   app.set_version_flag("--version", std::string("ftd-witness ") + ftd::kVersion);
   std::string listen = "0.0.0.0:7500", state_dir, keys_path, log_level = "info";
