@@ -32,10 +32,9 @@ class OutputCommitBuffer {
       : sink_(std::move(sink)), open_epoch_(first_epoch) {}
 
   // Holds `item` under the currently open epoch. Returns that epoch.
-  uint64_t push(T item) FTD_EXCLUDES(mu_, release_mu_) {
+  uint64_t push(T item) FTD_EXCLUDES(mu_, release_mu_, listener_mu_) {
     bool held = false, alone = false;
     uint64_t epoch = 0;
-    std::function<void()> on_held;
     {
       MutexLock lock(mu_);
       if (!passthrough_) {
@@ -43,11 +42,16 @@ class OutputCommitBuffer {
         held = true;
         alone = static_cast<bool>(release_unacked_);
         epoch = open_epoch_;
-        on_held = on_held_;
       }
     }
     if (held) {
-      if (on_held) on_held();  // outside mu_: the listener takes the pipeline's lock
+      {
+        // Outside mu_ (the listener takes the pipeline's lock), under
+        // listener_mu_: set_on_held() waits for a call in flight, so the
+        // listener's owner may die once it has cleared it.
+        MutexLock lock(listener_mu_);
+        if (on_held_) on_held_();
+      }
       if (alone) release_unacked();
       return epoch;
     }
@@ -59,10 +63,11 @@ class OutputCommitBuffer {
     return open_epoch_;
   }
 
-  // Called after every push() that held its item, outside this buffer's
-  // locks (the output-driven checkpoint policy wakes on it).
-  void set_on_held(std::function<void()> listener) FTD_EXCLUDES(mu_) {
-    MutexLock lock(mu_);
+  // Called after every push() that held its item, outside mu_ (the
+  // output-driven checkpoint policy wakes on it). Returns once no call of the
+  // previous listener is running: clear it before its owner goes away.
+  void set_on_held(std::function<void()> listener) FTD_EXCLUDES(mu_, listener_mu_) {
+    MutexLock lock(listener_mu_);
     on_held_ = std::move(listener);
   }
 
@@ -208,7 +213,8 @@ class OutputCommitBuffer {
   bool passthrough_ FTD_GUARDED_BY(mu_) = false;
   bool fenced_ FTD_GUARDED_BY(mu_) = false;
   std::function<bool()> release_unacked_ FTD_GUARDED_BY(mu_);
-  std::function<void()> on_held_ FTD_GUARDED_BY(mu_);
+  Mutex listener_mu_;  // never held with mu_
+  std::function<void()> on_held_ FTD_GUARDED_BY(listener_mu_);
 };
 
 }  // namespace ftd

@@ -51,6 +51,9 @@ CheckpointPipeline::CheckpointPipeline(GuestEngine& engine, CheckpointTransport&
 }
 
 CheckpointPipeline::~CheckpointPipeline() {
+  // The gates outlive the pipeline (a re-protected VM keeps its NIC): after
+  // this no gate calls into it, not even a call that was in flight.
+  for (OutputGate* g : gates_) g->set_output_listener(nullptr);
   stop();
   {
     MutexLock lock(mu_);

@@ -43,7 +43,12 @@ PrimaryVm::~PrimaryVm() {
 RunningGuest PrimaryVm::release(std::unique_ptr<PrimaryVm> vm) {
   vm->pipeline_->stop();
   vm->client_->stop();
-  for (auto& g : vm->gates_) g->set_passthrough();
+  for (auto& g : vm->gates_) {
+    g->set_passthrough();
+    // run_alone's predicate asks this VM's failover monitor, which dies with
+    // it; clearing waits for a call in flight. The guest keeps its gates.
+    g->set_release_unacked(nullptr);
+  }
   spdlog::warn("vm.released vm={} peer={} state={} output=passthrough", vm->config_.vm_name,
                vm->config_.peer, to_string(vm->state()));
   RunningGuest guest{.engine = std::move(vm->engine_), .gates = std::move(vm->gates_)};

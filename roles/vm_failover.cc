@@ -11,6 +11,10 @@ int64_t age_ms(const std::optional<std::chrono::milliseconds>& a) { return a ? a
 
 }  // namespace
 
+VmFailover::~VmFailover() {
+  if (monitor_for_gates_) monitor_for_gates_->store(nullptr);
+}
+
 Result<std::unique_ptr<VmFailover>> VmFailover::for_primary(const FailoverOptions& o,
                                                             PrimaryVm& vm) {
   auto f = std::make_unique<VmFailover>();
@@ -18,6 +22,7 @@ Result<std::unique_ptr<VmFailover>> VmFailover::for_primary(const FailoverOption
   // exists once build_failover returns, and no callback runs before that
   // (callbacks need a lost peer, which needs a first contact).
   auto monitor = std::make_shared<std::atomic<const FailoverMonitor*>>(nullptr);
+  f->monitor_for_gates_ = monitor;
   FailoverCallbacks cb;
   cb.go_degraded = [&vm, monitor]() {
     return vm.run_alone([monitor] {

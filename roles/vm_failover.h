@@ -4,6 +4,7 @@
 // heartbeat. Also turns the monitor's status into the control API's message.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "failover/failover_options.h"
@@ -30,8 +31,13 @@ class VmFailover {
   Result<bool> regain_after_handover();
   Status claim_for_handover();
 
+  // The primary's gates may still hold run_alone's predicate, which asks the
+  // monitor: from here on it answers "no" instead of reaching a dead monitor.
+  ~VmFailover();
+
  private:
   FailoverParts parts_;
+  std::shared_ptr<std::atomic<const FailoverMonitor*>> monitor_for_gates_;
 };
 
 // What `ftctl status` shows when no heartbeat link is configured.

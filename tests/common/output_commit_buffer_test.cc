@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <thread>
 
 namespace ftd {
@@ -132,6 +134,59 @@ TEST(OutputCommitBuffer, ConcurrentProducersAndCommitsNeverReorder) {
   buf.commit(e + 1);
   ASSERT_EQ(out.size(), 100000u);
   for (int i = 0; i < 100000; ++i) ASSERT_EQ(out[i], i);
+}
+
+// The listener's owner (the checkpoint pipeline) may die right after it
+// cleared the listener: clearing waits for a call that is in flight.
+TEST(OutputCommitBuffer, ClearingTheListenerWaitsForACallInFlight) {
+  OutputCommitBuffer<int> buf([](int&&) {});
+  std::promise<void> entered, leave;
+  std::shared_future<void> may_leave = leave.get_future().share();
+  std::atomic<bool> listener_done{false};
+  buf.set_on_held([&] {
+    entered.set_value();
+    may_leave.wait();
+    listener_done = true;
+  });
+  std::thread producer([&] { buf.push(1); });
+  entered.get_future().wait();
+  auto cleared = std::async(std::launch::async, [&] { buf.set_on_held(nullptr); });
+  EXPECT_EQ(cleared.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout)
+      << "set_on_held(nullptr) returned while the old listener was still running";
+  leave.set_value();
+  cleared.get();
+  EXPECT_TRUE(listener_done);
+  producer.join();
+  buf.push(2);  // no listener any more: nothing to call
+  EXPECT_EQ(buf.stats().held, 2u);
+}
+
+// Same for run_alone's predicate (it asks a failover monitor that dies with
+// the VM's protection).
+TEST(OutputCommitBuffer, ClearingTheRunAlonePredicateWaitsForACallInFlight) {
+  OutputCommitBuffer<int> buf([](int&&) {});
+  std::promise<void> entered, leave;
+  std::shared_future<void> may_leave = leave.get_future().share();
+  std::atomic<int> calls{0};
+  buf.push(1);
+  std::thread alone([&] {
+    buf.set_release_unacked([&] {
+      if (calls++ == 0) {
+        entered.set_value();
+        may_leave.wait();
+      }
+      return false;
+    });
+  });
+  entered.get_future().wait();
+  auto cleared = std::async(std::launch::async, [&] { buf.set_release_unacked(nullptr); });
+  EXPECT_EQ(cleared.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  leave.set_value();
+  cleared.get();
+  alone.join();
+  const int before = calls;
+  buf.push(2);
+  EXPECT_EQ(calls, before) << "a cleared predicate was called";
 }
 
 }  // namespace
