@@ -46,15 +46,9 @@ case "$BENCH" in
 esac
 
 if [ "$(knob disklog)" = 1 ]; then
-  # The ext4 disk (virtio-blk, /dev/vda) with the durable record log on port 7001.
-  i=0
-  while [ ! -e /dev/vda ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  # The ext4 disk (virtio-blk) with the durable record log on port 7001.
   mkdir -p /mnt
-  if mount -t ext4 /dev/vda /mnt; then
-    /bin/ftd-guest-disklog 7001 /mnt/records.log /mnt &
-  else
-    echo "ftd-init mount /dev/vda failed"
-  fi
+  /bin/ftd-guest-disklog 7001 /dev/vda /mnt &
 fi
 
 echo "FTD-GUEST-READY ip=${IP:-none} kernel=$(uname -r)"

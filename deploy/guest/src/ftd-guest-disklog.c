@@ -1,12 +1,14 @@
-/* ftd-guest-disklog <port> <file> <mountpoint>: a durable record log for the
- * disk replication tests. While a TCP client is connected it appends numbered
- * 64-byte records to <file> ("ftd-rec <n, 20 digits>" padded with '.', '\n'),
- * fsyncs each one and only then tells the client "fsynced <n>\n": every number
- * a client has read is on the disk. Numbering continues from the records
- * already in the file (a rebooted guest, or a new connection).
- * The client sends 'q' to stop: the program closes the file, unmounts
- * <mountpoint> (a clean filesystem for a host-side fsck) and answers
- * "unmounted <n>\n" (or "umount-failed <errno>\n"), then exits. */
+/* ftd-guest-disklog <port> <device> <mountpoint>: a durable record log for
+ * the disk replication tests. It mounts <device> (ext4) on <mountpoint>; while
+ * a TCP client is connected it appends numbered 64-byte records to
+ * <mountpoint>/records.log ("ftd-rec <n, 20 digits>" padded with '.', '\n'),
+ * fsyncs each one and only then tells the client "fsynced <n>\n": every
+ * number a client has read is on the disk. Numbering continues from the
+ * records already in the file (a rebooted guest, or a new connection).
+ * The client sends 'q' to quiesce: the program closes the file, unmounts
+ * (a clean filesystem, no more writes: a host can compare or fsck images)
+ * and answers "unmounted <n>\n" (or "umount-failed <errno>\n"); the next
+ * client mounts it again. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,18 +55,30 @@ static int append_record(int file, unsigned long long n) {
   return fsync(file);
 }
 
+static int open_log(const char* device, const char* mountpoint, unsigned long long* n) {
+  char path[256];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/records.log", mountpoint);
+  if (mount(device, mountpoint, "ext4", 0, NULL) != 0) return -1;
+  int file = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (file < 0 || fstat(file, &st) != 0) return -1;
+  *n = (unsigned long long)st.st_size / kRecordBytes;
+  return file;
+}
+
 int main(int argc, char** argv) {
   if (argc != 4) {
-    console("ftd-disklog usage: ftd-guest-disklog <port> <file> <mountpoint>\n");
+    console("ftd-disklog usage: ftd-guest-disklog <port> <device> <mountpoint>\n");
     return 2;
   }
-  int file = open(argv[2], O_WRONLY | O_CREAT | O_APPEND, 0644);
-  struct stat st;
-  if (file < 0 || fstat(file, &st) != 0) {
-    console("ftd-disklog open %s failed errno=%d\n", argv[2], errno);
+  /* virtio-blk probes asynchronously: wait for the device node. */
+  for (int i = 0; i < 100 && access(argv[2], F_OK) != 0; ++i) usleep(50000);
+  unsigned long long n = 0;
+  int file = open_log(argv[2], argv[3], &n);
+  if (file < 0) {
+    console("ftd-disklog mount/open on %s failed errno=%d\n", argv[2], errno);
     return 1;
   }
-  unsigned long long n = (unsigned long long)st.st_size / kRecordBytes;
   int srv = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -77,22 +91,28 @@ int main(int argc, char** argv) {
   for (;;) {
     int c = accept(srv, NULL, NULL);
     if (c < 0) continue;
+    char line[64];
+    if (file < 0 && (file = open_log(argv[2], argv[3], &n)) < 0) {
+      snprintf(line, sizeof line, "mount-failed %d\n", errno);
+      console("ftd-disklog %s", line);
+      send_line(c, line);
+      close(c);
+      continue;
+    }
     console("ftd-disklog client records=%llu\n", n);
     int says = 0;
     while ((says = client_says(c)) == 0) {
       if (append_record(file, n + 1) != 0) {
         console("ftd-disklog write failed errno=%d record=%llu\n", errno, n + 1);
-        says = -1;
         break;
       }
       ++n;
-      char line[64];
       snprintf(line, sizeof line, "fsynced %llu\n", n);
       if (send_line(c, line) != 0) break;
     }
     if (says == 1) {
-      char line[64];
       close(file);
+      file = -1;
       sync();
       if (umount2(argv[3], 0) == 0)
         snprintf(line, sizeof line, "unmounted %llu\n", n);
@@ -100,8 +120,6 @@ int main(int argc, char** argv) {
         snprintf(line, sizeof line, "umount-failed %d\n", errno);
       console("ftd-disklog %s", line);
       send_line(c, line);
-      close(c);
-      return 0;
     }
     close(c);
   }
