@@ -39,6 +39,14 @@ class GuestEngine {
   // Size of the replicated disk in bytes (0: none), announced in the Hello so
   // that a secondary with another replica disk size refuses the stream.
   virtual uint64_t disk_bytes() const { return 0; }
+  // Called while paused, at the start of a full sync: the replica lost the
+  // disk writes of the epochs it never acknowledged. An engine that can
+  // starts its disk copy over (its epochs are incomplete until the copy
+  // finished), so the replica disk becomes consistent again; the others
+  // keep going, and the replica refuses the gap (never activatable with an
+  // inconsistent disk). True when a new copy started (or one that was never
+  // shipped goes on); an error: the disk is not protected any more.
+  virtual Result<bool> restart_disk_copy() { return false; }
 };
 
 }  // namespace ftd

@@ -296,6 +296,7 @@ Status CheckpointPipeline::initial_sync() {
   // reset) is re-sent later even if the copy already saw the new contents.
   FTD_TRY(engine_.pause());
   has_dirty_log_ = engine_.take_dirty_log().has_value();
+  restart_disk_copy();
   FTD_TRY(engine_.resume());
   if (!has_dirty_log_) {
     scanner_.reset();
@@ -497,6 +498,29 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
   return c;
 }
 
+void CheckpointPipeline::restart_disk_copy() {
+  // The writes of unacknowledged epochs were dropped with them (on_connected):
+  // only a new full copy makes the replica disk consistent again.
+  auto restarted = engine_.restart_disk_copy();
+  if (!restarted) {
+    mark_disk_unprotected(restarted.error().with_context("restart the disk copy").to_string());
+    return;
+  }
+  if (!*restarted) return;
+  MutexLock lock(mu_);
+  // A fresh full copy: an earlier loss of writes no longer applies.
+  disk_error_.reset();
+  disk_progress_.error.clear();
+}
+
+void CheckpointPipeline::mark_disk_unprotected(const std::string& why) {
+  spdlog::error("disk.unprotected epoch={} error=\"{}\"", captured_epoch_.load() + 1, why);
+  MutexLock lock(mu_);
+  if (!disk_error_) disk_error_ = why;
+  disk_progress_.error = *disk_error_;
+  disk_progress_.complete = false;
+}
+
 std::shared_ptr<const DiskEpoch> CheckpointPipeline::take_disk_writes(
     std::vector<DiskWrite> extra, const std::optional<std::string>& disk_error) {
   auto taken = engine_.take_disk_writes();
@@ -504,12 +528,7 @@ std::shared_ptr<const DiskEpoch> CheckpointPipeline::take_disk_writes(
     // The engine lost track of its writes: nothing it says about the disk can
     // be trusted from now on. The checkpoint still ships (the RAM stays
     // protected) with an incomplete disk, which the replica never activates.
-    const std::string why = taken.error().with_context("take disk writes").to_string();
-    spdlog::error("disk.unprotected epoch={} error=\"{}\"", captured_epoch_.load() + 1, why);
-    MutexLock lock(mu_);
-    if (!disk_error_) disk_error_ = why;
-    disk_progress_.error = *disk_error_;
-    disk_progress_.complete = false;
+    mark_disk_unprotected(taken.error().with_context("take disk writes").to_string());
     if (disk_size_ == 0) return nullptr;
     return std::make_shared<const DiskEpoch>(DiskEpoch{.disk_size = disk_size_});
   }

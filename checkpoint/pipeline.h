@@ -147,6 +147,10 @@ class CheckpointPipeline {
   void ship_loop();
   Status ship(Captured& c);
   void copy_pages(std::span<const uint32_t> pages, std::vector<std::byte>& out) const;
+  // Called while paused at the start of a full sync (engine_.restart_disk_copy).
+  void restart_disk_copy();
+  // Logs `why` and marks the disk not protected (sticky until a new copy).
+  void mark_disk_unprotected(const std::string& why);
   // Called while paused: the engine's disk writes, after `extra` (catch-up).
   std::shared_ptr<const DiskEpoch> take_disk_writes(std::vector<DiskWrite> extra,
                                                     const std::optional<std::string>& disk_error);

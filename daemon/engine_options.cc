@@ -143,23 +143,30 @@ Status check_engine_options(const EngineOptions& o, const std::string& role) {
     if (o.engine != "qmp" || role != "primary")
       return make_error(ErrorCode::kInvalidArgument,
                         "--disk needs --role primary --engine qmp (the secondary's replica disk "
-                        "comes from the checkpoints)");
+                        "comes from the checkpoints: give it --disk-mib)");
     FTD_TRY(parse_disk_spec(o.disk));
-    // The capture side is built (qemu/qmp_disk_capture.h), but checkpoints
-    // do not carry its writes to the replica yet: a primary started with a
-    // disk would claim a protection that does not hold.
-    return make_error(ErrorCode::kUnimplemented,
-                      "--disk: checkpoints do not carry disk writes to the secondary yet (issue "
-                      "9: replica side); refusing to run a disk that would not be protected");
+    // The predecessor's mirror job and NBD socket died with it: the writes
+    // the guest made meanwhile reached nobody, so nothing vouches for the
+    // replica disk, and the running mirror (if any) feeds a dead socket.
+    if (o.reattach)
+      return make_error(ErrorCode::kUnimplemented,
+                        "--reattach with --disk is not supported: the crashed daemon's disk "
+                        "mirror died with it (docs/disks.md); stop the guest and start ftd "
+                        "without --reattach");
   }
+  if (o.engine == "qmp" && role == "primary" && o.disk_mib != 0)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--disk-mib on a qmp primary: its disk is --disk PATH (the size is the "
+                      "image's); --disk-mib sizes a secondary's replica disk");
   return ok();
 }
 
-Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm) {
+Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm,
+                                                   const std::string& replica_dir) {
   if (o.engine == "synthetic")
     return std::unique_ptr<Activator>(
         std::make_unique<SyntheticActivator>(synthetic_config(o), o.verify_on_failover));
-  return build_qmp_activator(o, vm);
+  return build_qmp_activator(o, vm, replica_dir);
 }
 
 }  // namespace ftd

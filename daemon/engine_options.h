@@ -71,6 +71,8 @@ Result<std::unique_ptr<GuestEngine>> build_primary_engine(
     const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates);
 // Flag combinations the engines cannot honour (checked before anything starts).
 Status check_engine_options(const EngineOptions& o, const std::string& role);
-Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm);
+// `replica_dir`: where the replica (and its disk, with --disk-mib) lives.
+Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm,
+                                                   const std::string& replica_dir);
 
 }  // namespace ftd

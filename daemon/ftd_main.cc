@@ -137,7 +137,9 @@ ManagedVmConfig managed_config(const Options& o) {
   if (!o.listen.empty()) {
     c.advertise = advertised_address(o);
     c.replica = replica_config(o);
-    c.make_activator = [engine = o.engine, vm = o.vm] { return build_activator(engine, vm); };
+    c.make_activator = [engine = o.engine, vm = o.vm, dir = o.replica_dir] {
+      return build_activator(engine, vm, dir);
+    };
   }
   return c;
 }
@@ -199,7 +201,7 @@ int run_primary(const Options& o, std::shared_ptr<EventJournal> events, const si
 }
 
 int run_secondary(const Options& o, std::shared_ptr<EventJournal> events, const sigset_t& signals) {
-  auto activator = build_activator(o.engine, o.vm);
+  auto activator = build_activator(o.engine, o.vm, o.replica_dir);
   if (!activator) {
     spdlog::critical("activator.failed error=\"{}\"", activator.error().to_string());
     return 1;

@@ -12,6 +12,7 @@
 #include "qemu/qemu_identity.h"
 #include "qemu/qemu_reattach.h"
 #include "qemu/qmp_engine.h"
+#include "secondary/replica_disk.h"
 #include "tracking/uffd_preload_path.h"
 
 namespace ftd {
@@ -102,6 +103,12 @@ Result<QmpEngineOptions> engine_options(const EngineOptions& o) {
   return e;
 }
 
+// The guest disk's capture: ftd's NBD server in the run directory.
+QmpDiskCaptureOptions disk_capture(const EngineOptions& o, const Paths& p) {
+  return {.nbd_socket_path = p.run_dir + "/disk.nbd.sock",
+          .spill_dir = o.disk_spill_dir.empty() ? p.run_dir : o.disk_spill_dir};
+}
+
 // Every guest QEMU gets a userfaultfd (uffd-wp tracker), the standby too: it
 // may be protected after failover.
 std::string uffd_preload(const EngineOptions& o) {
@@ -123,9 +130,7 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
   FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
   if (!o.disk.empty()) {
     FTD_ASSIGN_OR_RETURN(config.disk, parse_disk_spec(o.disk));
-    qmp_options.disk =
-        QmpDiskCaptureOptions{.nbd_socket_path = p.run_dir + "/disk.nbd.sock",
-                              .spill_dir = o.disk_spill_dir.empty() ? p.run_dir : o.disk_spill_dir};
+    qmp_options.disk = disk_capture(o, p);
   }
   FTD_ASSIGN_OR_RETURN(QemuProcess qemu, primary_qemu(o, vm, config));
   // Output is held from the first frame on (a re-attached guest's secondary
@@ -144,11 +149,21 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
 }
 
 Result<std::unique_ptr<Activator>> build_qmp_activator(const EngineOptions& o,
-                                                       const std::string& vm) {
+                                                       const std::string& vm,
+                                                       const std::string& replica_dir) {
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
   config.uffd_preload_library = uffd_preload(o);
   FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
+  if (o.disk_mib > 0) {
+    // The replica disk (raw) under the primary's node names and device id,
+    // so that the device state loads. The standby reads nothing before it
+    // is activated; then the image holds the last committed epoch's disk.
+    config.disk = QemuDisk{.path = replica_disk_path(replica_dir, vm), .format = "raw"};
+    // Protected in turn after failover: the mirror copies it to the next
+    // secondary like any primary's disk.
+    qmp_options.disk = disk_capture(o, p);
+  }
   // Before failover the standby guest is stopped, so nothing flows; after it,
   // this host owns the VM and its output is not held (until re-protection).
   FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/true));

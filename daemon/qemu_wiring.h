@@ -20,7 +20,10 @@ Result<std::unique_ptr<GuestEngine>> build_qmp_engine(
 
 // A standby QEMU prelaunched on the replica file (in prepare()), with its NIC
 // on a pass-through proxy; activate() loads the device state and runs it.
+// With a replica disk (--disk-mib) the standby gets it as the guest's disk
+// (<replica_dir>/<vm>.disk, same node names and device as the primary's).
 Result<std::unique_ptr<Activator>> build_qmp_activator(const EngineOptions& o,
-                                                       const std::string& vm);
+                                                       const std::string& vm,
+                                                       const std::string& replica_dir);
 
 }  // namespace ftd

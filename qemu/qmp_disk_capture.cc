@@ -15,8 +15,8 @@ Result<std::unique_ptr<QmpDiskCapture>> QmpDiskCapture::start(QmpClient& qmp,
   auto log = std::make_unique<DiskWriteLog>(
       DiskWriteLogOptions{.memory_limit = options.memory_limit, .spill_dir = options.spill_dir});
   std::unique_ptr<QmpDiskCapture> capture(new QmpDiskCapture(size, std::move(log)));
-  DiskMirrorOptions mirror;
-  mirror.nbd_socket_path = options.nbd_socket_path;
+  capture->nbd_socket_path_ = options.nbd_socket_path;
+  DiskMirrorOptions mirror = capture->mirror_options(capture->generation_);
   FTD_ASSIGN_OR_RETURN(capture->server_, NbdServer::start({.socket_path = options.nbd_socket_path,
                                                            .export_name = mirror.export_name,
                                                            .export_size = size},
@@ -29,7 +29,46 @@ Result<std::unique_ptr<QmpDiskCapture>> QmpDiskCapture::start(QmpClient& qmp,
 
 QmpDiskCapture::~QmpDiskCapture() = default;
 
+DiskMirrorOptions QmpDiskCapture::mirror_options(uint64_t generation) const {
+  DiskMirrorOptions o;
+  o.nbd_socket_path = nbd_socket_path_;
+  if (generation > 1) {
+    o.job_id += fmt::format("-{}", generation);
+    o.target_node += fmt::format("-{}", generation);
+  }
+  return o;
+}
+
+Status QmpDiskCapture::restart(QmpClient& qmp) {
+  if (!taken_since_start_ && mirror_ && mirror_->phase() != MirrorPhase::kFailed) return ok();
+  const std::string old_job = mirror_ ? mirror_->options().job_id : "";
+  if (mirror_) mirror_->stop(qmp);
+  mirror_.reset();
+  {
+    MutexLock lock(status_mu_);
+    phase_ = MirrorPhase::kFailed;
+    failure_ = "restarting the disk copy";
+  }
+  FTD_ASSIGN_OR_RETURN(DiskMirror started, DiskMirror::start(qmp, mirror_options(++generation_)));
+  mirror_.emplace(std::move(started));
+  taken_since_start_ = false;
+  {
+    MutexLock lock(status_mu_);
+    phase_ = MirrorPhase::kCopying;
+    failure_.clear();
+  }
+  spdlog::warn(
+      "disk.copy_restarted old_job={} new_job={} reason=\"the replica lost unacknowledged "
+      "writes: a full copy makes its disk consistent again\"",
+      old_job, mirror_->options().job_id);
+  return ok();
+}
+
 Result<DiskEpoch> QmpDiskCapture::take(QmpClient& qmp) {
+  if (!mirror_)
+    return make_error(ErrorCode::kUnavailable,
+                      "disk not protected: no mirror job (restart failed)");
+  taken_since_start_ = true;
   // The job's state first, then the log: a job QEMU reports ready has had
   // every initial-copy write acknowledged, hence recorded (see refresh()).
   FTD_ASSIGN_OR_RETURN(MirrorPhase phase, mirror_->refresh(qmp));

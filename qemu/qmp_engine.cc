@@ -98,6 +98,12 @@ Result<DiskEpoch> QmpEngine::take_disk_writes() {
   return epoch;
 }
 
+Result<bool> QmpEngine::restart_disk_copy() {
+  if (!disk_) return false;
+  FTD_TRY(disk_->restart(qemu_.qmp()));
+  return true;
+}
+
 std::optional<DiskCaptureStatus> QmpEngine::disk_status() const {
   if (!disk_) return std::nullopt;
   return disk_->status();

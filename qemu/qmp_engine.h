@@ -69,6 +69,10 @@ class QmpEngine final : public GuestEngine {
   Result<DiskEpoch> take_disk_writes() override;
   // nullopt without disk capture.
   std::optional<DiskCaptureStatus> disk_status() const;
+  // The mirrored disk's size (0 without disk capture).
+  uint64_t disk_bytes() const override { return disk_ ? disk_->disk_size() : 0; }
+  // A new mirror job with a full copy (guest stopped: the pipeline's pause).
+  Result<bool> restart_disk_copy() override;
 
   const QmpCheckpointTimings& last_timings() const { return timings_; }
   uint64_t checkpoints() const { return captures_; }

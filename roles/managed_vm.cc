@@ -308,6 +308,16 @@ Result<v1::MigrateReply> ManagedVm::migrate(std::chrono::milliseconds sync_timeo
                       "VM '{}' is not protected from this host: nothing to migrate",
                       config_.vm_name);
   }
+  if (vm->engine().disk_bytes() > 0) {
+    // This host would become the secondary with its RAM seeded from the
+    // guest (ReplicaStore::seed), but its disk image is not the replica
+    // disk the new primary's writes would be mirrored into.
+    end();
+    return make_error(ErrorCode::kUnimplemented,
+                      "VM '{}' has a replicated disk: planned migration with a disk is not "
+                      "supported yet (docs/disks.md); use failover, then protect",
+                      config_.vm_name);
+  }
   if (sync_timeout.count() == 0) sync_timeout = config_.migrate_sync_timeout;
   // Without mu_: waits for sync, then the final checkpoint and the peer's activation.
   VmFailover* hooks = nullptr;

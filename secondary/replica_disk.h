@@ -19,6 +19,12 @@
 
 namespace ftd {
 
+// Where the replica disk of VM `vm_name` lives in a replica directory; the
+// standby QEMU is started on the same path.
+inline std::string replica_disk_path(const std::string& dir, const std::string& vm_name) {
+  return dir + "/" + vm_name + ".disk";
+}
+
 class ReplicaDisk {
  public:
   // Opens or creates the image with exactly `size` bytes. An existing image

@@ -53,7 +53,7 @@ Result<ReplicaStore> ReplicaStore::open(const std::string& dir, const std::strin
   FTD_ASSIGN_OR_RETURN(
       s.undo_, UndoLog::open(dir + "/" + vm_name + ".undo", page_size, memory_bytes / page_size));
   if (disk_bytes > 0) {
-    FTD_ASSIGN_OR_RETURN(s.disk_, ReplicaDisk::open(dir + "/" + vm_name + ".disk", disk_bytes));
+    FTD_ASSIGN_OR_RETURN(s.disk_, ReplicaDisk::open(replica_disk_path(dir, vm_name), disk_bytes));
     FTD_ASSIGN_OR_RETURN(s.disk_undo_, DiskUndoLog::open(dir + "/" + vm_name + ".disk.undo"));
   }
   FTD_TRY(s.recover());

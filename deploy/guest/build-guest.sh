@@ -1,7 +1,8 @@
 #!/bin/bash
 # build-guest.sh <outdir>: builds the ftd test guest into <outdir>:
 #   vmlinuz     Debian cloud kernel (linux-image-6.1.0-*-cloud-amd64-unsigned)
-#   initrd.img  busybox-static + /init (init.sh) + static guest programs + virtio-net modules
+#   initrd.img  busybox-static + /init (init.sh) + static guest programs + virtio-net,
+#               virtio-blk and ext4 modules
 #   stamp       input hash + kernel version; a build with a matching stamp is reused as is.
 # Needs: apt-get/apt-cache, dpkg, gcc + libc6-dev (static libc), busybox-static, cpio, gzip.
 set -euo pipefail
@@ -11,7 +12,7 @@ die() { echo "build-guest: $*" >&2; exit 1; }
 OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$HERE/src
-PROGRAMS="ftd-guest-svc ftd-guest-tick ftd-guest-memload ftd-guest-bench"
+PROGRAMS="ftd-guest-svc ftd-guest-tick ftd-guest-memload ftd-guest-bench ftd-guest-disklog"
 
 # Inputs: this script, /init, and every guest source file. Sorted for stability.
 INPUT_HASH=$( (cd "$HERE" && cat build-guest.sh init.sh && find src -type f | LC_ALL=C sort | xargs cat) \
@@ -87,6 +88,11 @@ add_module() {  # add_module <name>: appends its deps (deepest first) and itself
 }
 add_module virtio_pci
 add_module virtio_net
+# The disk (ftd.disklog): virtio-blk and ext4. ext4 asks the crypto API for
+# crc32c at mount time (no modules.dep edge): load the generic one first.
+add_module crc32c_generic
+add_module virtio_blk
+add_module ext4
 
 # --- root filesystem -----------------------------------------------------------
 cp /bin/busybox "$ROOT/bin/busybox"

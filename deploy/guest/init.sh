@@ -2,7 +2,7 @@
 # /init of the ftd test guest (busybox). Never exits: PID 1 exiting panics the kernel.
 # Kernel cmdline knobs (all optional), see README.md:
 #   ftd.ip=A.B.C.D/NN  ftd.gw=A.B.C.D  ftd.tick=1  ftd.memload=<MiB>:<pages_per_sec>
-#   ftd.bench=1|<MiB>:<passes>
+#   ftd.bench=1|<MiB>:<passes>  ftd.disklog=1
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -44,6 +44,12 @@ case "$BENCH" in
   *:*) /bin/ftd-guest-bench "${BENCH%%:*}" "${BENCH#*:}" & ;;
   *) echo "ftd-init bad ftd.bench=$BENCH (want 1 or <MiB>:<passes>)" ;;
 esac
+
+if [ "$(knob disklog)" = 1 ]; then
+  # The ext4 disk (virtio-blk) with the durable record log on port 7001.
+  mkdir -p /mnt
+  /bin/ftd-guest-disklog 7001 /dev/vda /mnt &
+fi
 
 echo "FTD-GUEST-READY ip=${IP:-none} kernel=$(uname -r)"
 while :; do sleep 3600; done

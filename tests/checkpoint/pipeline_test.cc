@@ -250,6 +250,31 @@ class DiskFailingEngine : public ForwardingEngine {
   int calls_ = 0;
 };
 
+// A guest whose disk capture fails at call `fail_at` and that can start its
+// disk copy over (as QmpEngine restarts its mirror): after a restart its
+// epochs say incomplete, as a mirror's do while it copies.
+class DiskRestartingEngine : public DiskFailingEngine {
+ public:
+  using DiskFailingEngine::DiskFailingEngine;
+  // Like QmpDiskCapture::restart: a copy nothing was taken from goes on.
+  Result<bool> restart_disk_copy() override {
+    ++restarts;
+    if (takes_ > 0) restarted_ = true;
+    return true;
+  }
+  Result<DiskEpoch> take_disk_writes() override {
+    ++takes_;
+    auto taken = DiskFailingEngine::take_disk_writes();
+    if (taken && restarted_) taken->complete = false;
+    return taken;
+  }
+  int restarts = 0;
+
+ private:
+  int takes_ = 0;
+  bool restarted_ = false;
+};
+
 SyntheticEngine::Config guest_config(uint64_t disk_bytes = 0) {
   SyntheticEngine::Config c;
   c.disk_bytes = disk_bytes;
@@ -798,6 +823,41 @@ TEST(PipelineDisk, DiskCaptureErrorMeansDiskNotProtected) {
   EXPECT_EQ(rig.replica().epoch(), rig.pipeline().last_captured_epoch()) << "RAM still protected";
   EXPECT_FALSE(rig.replica().disk_state().complete);
   EXPECT_FALSE(rig.replica().disk_consistent());
+}
+
+// A full sync drops the unacknowledged epochs' disk writes: the pipeline
+// asks the engine to start its disk copy over (once per full sync, with the
+// guest paused), and a restarted copy clears an earlier capture error.
+TEST(PipelineDisk, FullSyncRestartsTheDiskCopy) {
+  DiskRestartingEngine* engine = nullptr;
+  Rig rig({.max_inflight = 4, .disk_bytes = kDisk, .wrapper = [&](SyntheticEngine& e) {
+             auto w = std::make_unique<DiskRestartingEngine>(e, 5);
+             engine = w.get();
+             return w;
+           }});
+  rig.connect();
+  rig.steps(6);
+  ASSERT_TRUE(rig.settle());
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->restarts, 1) << "the first sync asks too (the engine knows it shipped nothing)";
+  EXPECT_FALSE(rig.pipeline().stats().disk.error.empty()) << "capture failed at call 5";
+  const uint64_t before = rig.transport().sends();
+  rig.transport().set_mode(LoopbackTransport::Mode::kBlackHole);
+  rig.steps(3);
+  ASSERT_TRUE(rig.transport().wait_sends(before + 3, 2000ms));
+  rig.pipeline().on_disconnected();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  ASSERT_TRUE(rig.replica().reset());
+  rig.connect();
+  rig.steps(4);
+  ASSERT_TRUE(rig.settle()) << (rig.transport().errors().empty() ? std::string("no apply error")
+                                                                 : rig.transport().errors()[0]);
+  EXPECT_EQ(engine->restarts, 2);
+  const auto s = rig.pipeline().stats();
+  EXPECT_TRUE(s.disk.error.empty()) << s.disk.error;
+  EXPECT_FALSE(s.disk.complete) << "the new copy is still running";
+  EXPECT_FALSE(rig.replica().disk_consistent());
+  EXPECT_EQ(rig.replica().epoch(), rig.pipeline().last_captured_epoch()) << "RAM protected";
 }
 
 }  // namespace

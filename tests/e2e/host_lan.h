@@ -35,6 +35,12 @@ class HostLan {
 
   // Network namespace of the host (run daemons there: Daemon::start(..., netns)).
   const std::string& ns(HostId h) const { return host(h).ns.name(); }
+  // Runs `fn` (returning Result/Status) on a thread inside the host's
+  // namespace: a socket made there stays there, usable from any thread.
+  template <typename F>
+  auto run_in(HostId h, F&& fn) const {
+    return host(h).ns.run(std::forward<F>(fn));
+  }
   // The host's IPv4 address, without prefix ("10.77.0.11").
   static std::string address(HostId h);
   // "pri", "sec", "arb", "client": for messages and rule names.

@@ -60,8 +60,10 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
   std::vector<std::string> a{
       "--vm", "vm0", "--engine", "qmp", "--memory-mib", std::to_string(options_.memory_mib),
       "--kernel", (*guest / "vmlinuz").string(), "--initrd", (*guest / "initrd.img").string(),
-      "--append", fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr), "--mac",
-      kGuestMac, "--bridge", lan_->vm_bridge(self), "--tap",
+      "--append",
+      fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1{}", kGuestCidr,
+                  options_.disk_mib > 0 ? " ftd.disklog=1" : ""),
+      "--mac", kGuestMac, "--bridge", lan_->vm_bridge(self), "--tap",
       self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(), "--run-dir", run_dir,
       "--heartbeat-link",
       fmt::format("{}={}", endpoint(self, kHeartbeatPort), endpoint(peer, kHeartbeatPort)),
@@ -80,6 +82,12 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
                        std::to_string(test::CorosyncCluster::nodeid(
                            self == HostId::kPrimary ? test::Host::kB : test::Host::kA)),
                        "--corosync-settle-ms", std::to_string(options_.corosync_settle_ms)});
+  }
+  if (options_.disk_mib > 0) {
+    if (primary)
+      a.insert(a.end(), {"--disk", disk_image()});
+    else
+      a.insert(a.end(), {"--disk-mib", std::to_string(options_.disk_mib)});
   }
   if (primary) {
     a.insert(a.end(), {"--role", "primary", "--peer", endpoint(peer, kReplicationPort),
@@ -115,6 +123,10 @@ Status ProtectedPair::start_all() {
                      fmt::format("vm0/pri {}\nvm0/sec {}\n", hex_key('a'), hex_key('b'))));
   if (options_.arbiter == "witness") FTD_TRY(restart_witness());
   if (options_.arbiter == "corosync") FTD_TRY(start_corosync());
+  if (options_.disk_mib > 0) {
+    FTD_TRY(run_command({"truncate", "-s", fmt::format("{}M", options_.disk_mib), disk_image()}));
+    FTD_TRY(run_command({"mkfs.ext4", "-q", "-F", disk_image()}));
+  }
 
   FTD_ASSIGN_OR_RETURN(Daemon sec, start_daemon(false));
   secondary_.emplace(std::move(sec));
@@ -156,6 +168,8 @@ Status ProtectedPair::start_corosync() {
   FTD_TRY(corosync_->run(test::Host::kB, {"mkdir", "-p", replica_dir()}));
   return ok();
 }
+
+std::string ProtectedPair::replica_disk() const { return replica_dir() + "/vm0.disk"; }
 
 std::string ProtectedPair::replica_dir() const {
   return corosync_ ? "/dev/shm/ftd-replica" : replica_.path().string();

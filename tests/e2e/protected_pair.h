@@ -38,6 +38,10 @@ struct PairOptions {
   // The primary also listens for replication and has a replica directory,
   // so that a planned migration can make it the secondary.
   bool migratable = false;
+  // > 0: the guest gets a disk: an image of this size with a fresh ext4
+  // (mkfs.ext4), `--disk` on the primary, `--disk-mib` on the secondary, and
+  // the guest's durable record log (ftd.disklog=1, port 7001) on it.
+  int disk_mib = 0;
   // Extra flags for both daemons (e.g. heartbeat settings).
   std::vector<std::string> extra_args;
 };
@@ -76,6 +80,9 @@ class ProtectedPair {
 
   std::string path(const std::string& name) const { return (work_.path() / name).string(); }
   std::string primary_run() const { return path("primary-run"); }
+  // The primary's disk image and the secondary's replica of it (disk_mib > 0).
+  std::string disk_image() const { return path("disk.img"); }
+  std::string replica_disk() const;
   std::string secondary_run() const { return path("secondary-run"); }
   // The last `max` bytes of a log in the work directory.
   std::string tail(const std::string& name, size_t max = 6000) const;

@@ -279,6 +279,52 @@ TEST_F(QmpDiskCaptureTest, MirrorFailureIsReportedAndSticks) {
   std::printf("reported: %s\n", epoch.error().to_string().c_str());
 }
 
+// A full resync restarts the copy (QmpEngine::restart_disk_copy, guest
+// stopped): the ready mirror is cancelled, a new job copies the whole disk
+// again (epochs incomplete until it is ready), and the writes of both jobs
+// replayed in order still give the primary's image. Also: disk_bytes() is
+// the node's size, and a restart before any take() keeps the first job.
+TEST_F(QmpDiskCaptureTest, RestartedCopyMakesTheReplicaWholeAgain) {
+  start(default_disk());
+  ASSERT_TRUE(engine_);
+  EXPECT_EQ(engine_->disk_bytes(), kDiskSize);
+  std::vector<std::byte> replica(kDiskSize);
+  auto take_until_ready = [&](const char* what) {
+    const auto deadline = Clock::now() + 60s;
+    for (;;) {
+      auto epoch = checkpoint();
+      ASSERT_TRUE(epoch) << what << ": " << epoch.error().to_string();
+      for (const DiskWrite& w : epoch->writes) apply_write(replica, w);
+      if (epoch->complete) return;
+      ASSERT_LT(Clock::now(), deadline) << what << ": the mirror never became ready";
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  ASSERT_TRUE(engine_->pause());
+  auto first = engine_->restart_disk_copy();  // nothing taken yet: the first job goes on
+  ASSERT_TRUE(engine_->resume());
+  ASSERT_TRUE(first) << first.error().to_string();
+  take_until_ready("first copy");
+  issue({.kind = DiskWrite::Kind::kData, .offset = 1 << 20, .length = 65536, .pattern = 0x5a});
+  auto lost = checkpoint();  // these writes never reach the replica: a full sync dropped them
+  ASSERT_TRUE(lost && lost->complete && !lost->writes.empty());
+  issue({.kind = DiskWrite::Kind::kData, .offset = 9 << 20, .length = 4096, .pattern = 0x33});
+
+  ASSERT_TRUE(engine_->pause());
+  auto restarted = engine_->restart_disk_copy();
+  ASSERT_TRUE(engine_->resume());
+  ASSERT_TRUE(restarted) << restarted.error().to_string();
+  EXPECT_EQ(engine_->disk_status()->phase, "copying");
+  issue({.kind = DiskWrite::Kind::kData, .offset = 20 << 20, .length = 8192, .pattern = 0x77});
+  take_until_ready("restarted copy");
+  issue({.kind = DiskWrite::Kind::kData, .offset = 30 << 20, .length = 4096, .pattern = 0x11});
+  auto after = checkpoint();
+  ASSERT_TRUE(after && after->complete);
+  for (const DiskWrite& w : after->writes) apply_write(replica, w);
+  EXPECT_EQ(hash64(replica), hash64(file_bytes(dir_.file("disk.img"))))
+      << "the restarted copy did not make the replica equal to the primary's image";
+}
+
 TEST(DiskSpec, ParsesPathAndFormatAndRejectsTheRest) {
   testing::TempDir dir;
   make_image(dir.file("d.img"));

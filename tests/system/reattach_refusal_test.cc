@@ -127,5 +127,22 @@ TEST_F(ReattachRefusal, OnlyForAQmpPrimary) {
   EXPECT_NE(log.find("--reattach needs --role primary --engine qmp"), std::string::npos) << log;
 }
 
+// The crashed daemon's disk mirror died with it: a re-attach cannot vouch
+// for the writes made meanwhile, so it is refused before anything starts.
+TEST_F(ReattachRefusal, NotWithADisk) {
+  const std::string image = (dir_.path() / "disk.img").string();
+  ASSERT_TRUE(run_command({"truncate", "-s", "8M", image}));
+  auto [code, log] = run_ftd({"--reattach", "--disk", image});
+  EXPECT_EQ(code, 2) << log;
+  EXPECT_NE(log.find("--reattach with --disk is not supported"), std::string::npos) << log;
+}
+
+// A qmp primary's disk size is its image's: --disk-mib there is a mistake.
+TEST_F(ReattachRefusal, DiskMibIsForTheSecondary) {
+  auto [code, log] = run_ftd({"--disk-mib", "64"});
+  EXPECT_EQ(code, 2) << log;
+  EXPECT_NE(log.find("--disk-mib on a qmp primary"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace ftd::testing
