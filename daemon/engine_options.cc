@@ -85,6 +85,13 @@ void add_engine_options(CLI::App& app, EngineOptions& o) {
                  "qmp: epochs between hash audits of the dirty tracker (0: never)");
   app.add_option("--uffd-preload", o.uffd_preload,
                  "qmp: libftd_uffd_preload.so loaded into QEMU for the uffd-wp tracker");
+  app.add_option("--vm-spec", o.vm_spec_file,
+                 "qmp: the VM's own QEMU options, one argument per line (docs/vm-spec.md); the "
+                 "same file on both hosts");
+  app.add_option("--qemu-arg", o.qemu_args,
+                 "qmp: one QEMU argument of the VM spec, repeatable, after --vm-spec's (write "
+                 "--qemu-arg=-smp --qemu-arg=2)")
+      ->allow_extra_args(false);
   app.add_flag("--verify-on-failover,!--no-verify-on-failover", o.verify_on_failover,
                "synthetic secondary: check the replica against a replay at failover");
 }
@@ -154,6 +161,29 @@ Status check_engine_options(const EngineOptions& o, const std::string& role) {
   }
   return ok();
 }
+
+Status resolve_vm_spec(EngineOptions& o, bool memory_given) {
+  std::vector<std::string> args;
+  if (!o.vm_spec_file.empty()) {
+    FTD_ASSIGN_OR_RETURN(args, read_vm_spec_file(o.vm_spec_file));
+  }
+  args.insert(args.end(), o.qemu_args.begin(), o.qemu_args.end());
+  if (o.vm_spec_file.empty() && args.empty()) return ok();
+  if (o.engine != "qmp")
+    return make_error(ErrorCode::kInvalidArgument, "--vm-spec/--qemu-arg need --engine qmp");
+  FTD_ASSIGN_OR_RETURN(VmSpec spec, parse_vm_spec(args));
+  if (spec.memory_mib) {
+    if (memory_given && *spec.memory_mib != o.memory_mib)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "VM spec: -m {}M disagrees with --memory-mib {} (give the size once)",
+                        *spec.memory_mib, o.memory_mib);
+    o.memory_mib = *spec.memory_mib;
+  }
+  o.spec = std::move(spec);
+  return ok();
+}
+
+std::string vm_spec_digest(const EngineOptions& o) { return o.spec ? o.spec->digest() : ""; }
 
 Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm) {
   if (o.engine == "synthetic")

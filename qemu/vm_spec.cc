@@ -204,8 +204,6 @@ std::string VmSpec::digest() const {
   return fmt::format("{:016x}{:016x}", h.high64, h.low64);
 }
 
-std::string empty_vm_spec_digest() { return VmSpec{}.digest(); }
-
 Result<VmSpec> parse_vm_spec(const std::vector<std::string>& args) {
   FTD_ASSIGN_OR_RETURN(std::vector<QemuOption> options, split_qemu_options(args));
   VmSpec spec;

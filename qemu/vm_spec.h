@@ -40,7 +40,4 @@ Result<VmSpec> parse_vm_spec(const std::vector<std::string>& args);
 // skipped, leading and trailing whitespace trimmed.
 Result<std::vector<std::string>> read_vm_spec_file(const std::string& path);
 
-// The digest ftd uses for a VM without a spec (the built-in test guest).
-std::string empty_vm_spec_digest();
-
 }  // namespace ftd

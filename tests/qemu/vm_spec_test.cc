@@ -113,7 +113,6 @@ TEST(VmSpec, DigestSeesEveryDifference) {
   EXPECT_NE(base, digest({"-device", "virtio-rng-pci", "-smp", "2"}));  // device order = PCI slots
   EXPECT_NE(base, digest({"-smp", "2", "-device", "virtio-rng-pci", "-m", "512"}));
   EXPECT_NE(base, digest({"-smp", "2", "-device", "virtio-rng-pci", "-M", "q35"}));
-  EXPECT_NE(base, empty_vm_spec_digest());
 }
 
 TEST(VmSpec, ReadsOneArgumentPerLine) {
