@@ -63,6 +63,9 @@ struct EngineOptions {
   // both hosts: a file with one QEMU argument per line, then --qemu-arg's.
   std::string vm_spec_file;
   std::vector<std::string> qemu_args;
+  // qmp: or a libvirt domain, read from a libvirtd (libvirt/, docs/vm-spec.md).
+  std::string libvirt_domain;
+  std::string libvirt_uri = "qemu:///system";
   // Resolved by resolve_vm_spec(): the validated spec, if any was given.
   std::optional<VmSpec> spec;
 };

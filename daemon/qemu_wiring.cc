@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -43,6 +44,13 @@ Result<QemuConfig> qemu_config(const EngineOptions& o, const Paths& p) {
   c.kernel = o.kernel;
   c.initrd = o.initrd;
   c.spec = o.spec;
+  // A spec with its own -kernel boots it: --kernel/--initrd/--append apply
+  // only to specs without one.
+  if (o.spec && std::ranges::any_of(o.spec->options,
+                                    [](const QemuOption& x) { return x.name == "-kernel"; })) {
+    c.kernel.clear();
+    c.initrd.clear();
+  }
   // A spec that boots its own kernel, firmware or disk gets no test guest.
   const bool default_guest = !o.spec || !o.spec->boots_itself;
   if (default_guest && (c.kernel.empty() || c.initrd.empty())) {
