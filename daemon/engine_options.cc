@@ -1,6 +1,7 @@
 #include "daemon/engine_options.h"
 
 #include "daemon/qemu_wiring.h"
+#include "libvirt/libvirt_domain.h"
 #include "qemu/qemu_config.h"
 #include "synthetic/message_log_gate.h"
 #include "synthetic/synthetic_activator.h"
@@ -85,6 +86,17 @@ void add_engine_options(CLI::App& app, EngineOptions& o) {
                  "qmp: epochs between hash audits of the dirty tracker (0: never)");
   app.add_option("--uffd-preload", o.uffd_preload,
                  "qmp: libftd_uffd_preload.so loaded into QEMU for the uffd-wp tracker");
+  app.add_option("--vm-spec", o.vm_spec_file,
+                 "qmp: the VM's own QEMU options, one argument per line (docs/vm-spec.md); the "
+                 "same file on both hosts");
+  app.add_option("--qemu-arg", o.qemu_args,
+                 "qmp: one QEMU argument of the VM spec, repeatable, after --vm-spec's (write "
+                 "--qemu-arg=-smp --qemu-arg=2)")
+      ->allow_extra_args(false);
+  app.add_option("--libvirt-domain", o.libvirt_domain,
+                 "qmp: protect this libvirt domain: its XML, read from --libvirt-uri, becomes the "
+                 "VM spec (docs/vm-spec.md); ftd runs it, not libvirt");
+  app.add_option("--libvirt-uri", o.libvirt_uri, "qmp: the libvirtd holding --libvirt-domain");
   app.add_flag("--verify-on-failover,!--no-verify-on-failover", o.verify_on_failover,
                "synthetic secondary: check the replica against a replay at failover");
 }
@@ -160,6 +172,39 @@ Status check_engine_options(const EngineOptions& o, const std::string& role) {
                       "image's); --disk-mib sizes a secondary's replica disk");
   return ok();
 }
+
+Status resolve_vm_spec(EngineOptions& o, bool memory_given) {
+  if (o.vm_spec_file.empty() && o.libvirt_domain.empty() && o.qemu_args.empty()) return ok();
+  if (o.engine != "qmp")
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--vm-spec/--qemu-arg/--libvirt-domain need --engine qmp");
+  std::vector<std::string> args;
+  if (!o.libvirt_domain.empty()) {
+    if (!o.vm_spec_file.empty())
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--libvirt-domain and --vm-spec: give the VM's definition once");
+    FTD_ASSIGN_OR_RETURN(LibvirtVm domain, load_libvirt_domain(o.libvirt_uri, o.libvirt_domain));
+    args = std::move(domain.spec_args);
+    // The domain's NIC is the one ftd protects, with the domain's MAC.
+    if (!domain.mac.empty()) o.mac = domain.mac;
+  }
+  if (!o.vm_spec_file.empty()) {
+    FTD_ASSIGN_OR_RETURN(args, read_vm_spec_file(o.vm_spec_file));
+  }
+  args.insert(args.end(), o.qemu_args.begin(), o.qemu_args.end());
+  FTD_ASSIGN_OR_RETURN(VmSpec spec, parse_vm_spec(args));
+  if (spec.memory_mib) {
+    if (memory_given && *spec.memory_mib != o.memory_mib)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "VM spec: -m {}M disagrees with --memory-mib {} (give the size once)",
+                        *spec.memory_mib, o.memory_mib);
+    o.memory_mib = *spec.memory_mib;
+  }
+  o.spec = std::move(spec);
+  return ok();
+}
+
+std::string vm_spec_digest(const EngineOptions& o) { return o.spec ? o.spec->digest() : ""; }
 
 Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm,
                                                    const std::string& replica_dir) {

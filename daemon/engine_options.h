@@ -11,6 +11,7 @@
 #include "checkpoint/guest_engine.h"
 #include "checkpoint/pipeline.h"
 #include "checkpoint/transport.h"
+#include "qemu/vm_spec.h"
 #include "secondary/activator.h"
 
 namespace ftd {
@@ -58,6 +59,15 @@ struct EngineOptions {
   std::string dirty_tracker = "auto";
   uint64_t audit_every = 100;  // epochs between hash audits of the tracker; 0: never
   std::string uffd_preload;    // libftd_uffd_preload.so; default: $FTD_UFFD_PRELOAD or the build's
+  // qmp: the operator's machine definition (docs/vm-spec.md), the same on
+  // both hosts: a file with one QEMU argument per line, then --qemu-arg's.
+  std::string vm_spec_file;
+  std::vector<std::string> qemu_args;
+  // qmp: or a libvirt domain, read from a libvirtd (libvirt/, docs/vm-spec.md).
+  std::string libvirt_domain;
+  std::string libvirt_uri = "qemu:///system";
+  // Resolved by resolve_vm_spec(): the validated spec, if any was given.
+  std::optional<VmSpec> spec;
 };
 
 void add_pipeline_options(CLI::App& app, PipelineOptions& o);
@@ -71,6 +81,13 @@ Result<std::unique_ptr<GuestEngine>> build_primary_engine(
     const EngineOptions& o, const std::string& vm, std::vector<std::unique_ptr<OutputGate>>& gates);
 // Flag combinations the engines cannot honour (checked before anything starts).
 Status check_engine_options(const EngineOptions& o, const std::string& role);
+// Reads --vm-spec/--qemu-arg into `o.spec` (validated) and takes the guest's
+// memory from the spec's -m; `memory_given`: --memory-mib was on the command
+// line (it must then agree with -m).
+Status resolve_vm_spec(EngineOptions& o, bool memory_given);
+// What both hosts compare in the replication Hello: the spec's digest, ""
+// without a spec (ftd's built-in guest, or the synthetic engine).
+std::string vm_spec_digest(const EngineOptions& o);
 // `replica_dir`: where the replica (and its disk, with --disk-mib) lives.
 Result<std::unique_ptr<Activator>> build_activator(const EngineOptions& o, const std::string& vm,
                                                    const std::string& replica_dir);

@@ -115,6 +115,7 @@ SecondaryVmConfig replica_config(const Options& o) {
           .memory_bytes = o.engine.memory_mib << 20,
           .page_size = 4096,
           .disk_bytes = o.engine.disk_mib << 20,
+          .vm_spec_digest = vm_spec_digest(o.engine),
           .replica_dir = o.replica_dir};
 }
 
@@ -133,6 +134,7 @@ ManagedVmConfig managed_config(const Options& o) {
                     .peer_identity = o.tls.peer_identity,
                     .insecure = o.tls.insecure,
                     .pipeline = to_config(o.pipeline),
+                    .vm_spec_digest = vm_spec_digest(o.engine),
                     .failover = o.failover};
   if (!o.listen.empty()) {
     c.advertise = advertised_address(o);
@@ -282,6 +284,14 @@ int main(int argc, char** argv) {
     spdlog::critical("options.refused {}", st.error().message);
     return 2;
   }
+  if (auto st = resolve_vm_spec(o.engine, app.count("--memory-mib") > 0); !st) {
+    spdlog::critical("options.refused {}", st.error().message);
+    return 2;
+  }
+  if (o.engine.spec)
+    spdlog::info("vm_spec options={} memory_mib={} machine=\"{}\" digest={}",
+                 o.engine.spec->options.size(), o.engine.memory_mib, o.engine.spec->machine,
+                 o.engine.spec->digest());
   if (auto st = check_security(o); !st) {
     spdlog::critical("security.refused {}", st.error().message);
     return 2;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -43,7 +44,17 @@ Result<QemuConfig> qemu_config(const EngineOptions& o, const Paths& p) {
   c.memory_mib = o.memory_mib;
   c.kernel = o.kernel;
   c.initrd = o.initrd;
-  if (c.kernel.empty() || c.initrd.empty()) {
+  c.spec = o.spec;
+  // A spec with its own -kernel boots it: --kernel/--initrd/--append apply
+  // only to specs without one.
+  if (o.spec && std::ranges::any_of(o.spec->options,
+                                    [](const QemuOption& x) { return x.name == "-kernel"; })) {
+    c.kernel.clear();
+    c.initrd.clear();
+  }
+  // A spec that boots its own kernel, firmware or disk gets no test guest.
+  const bool default_guest = !o.spec || !o.spec->boots_itself;
+  if (default_guest && (c.kernel.empty() || c.initrd.empty())) {
     const char* env = std::getenv("FTD_GUEST_DIR");
     const char* home = std::getenv("HOME");
     std::string dir = env ? env : std::string(home ? home : "/root") + "/.cache/ftd/guest";
@@ -51,12 +62,12 @@ Result<QemuConfig> qemu_config(const EngineOptions& o, const Paths& p) {
     if (c.initrd.empty()) c.initrd = dir + "/initrd.img";
   }
   for (const auto& f : {c.kernel, c.initrd})
-    if (!fs::exists(f))
+    if (!f.empty() && !fs::exists(f))
       return make_error(ErrorCode::kNotFound,
                         "guest file {} not found (build the test guest: ninja guest, or pass "
                         "--kernel/--initrd)",
                         f);
-  c.append = o.append;
+  if (!c.kernel.empty()) c.append = o.append;  // QEMU refuses -append without -kernel
   c.serial_log_path = p.serial;
   c.qmp_socket_path = p.qmp;
   c.nic = QemuNic{.socket_path = p.nic, .mac = o.mac};

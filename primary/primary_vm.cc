@@ -19,6 +19,7 @@ Result<std::unique_ptr<PrimaryVm>> PrimaryVm::create(PrimaryVmConfig config,
   hello.set_memory_bytes(vm->engine_->memory().size());
   hello.set_page_size(static_cast<uint32_t>(vm->engine_->page_size()));
   hello.set_disk_bytes(vm->engine_->disk_bytes());
+  hello.set_vm_spec_digest(vm->config_.vm_spec_digest);
   vm->client_ = std::make_unique<ReplicationClient>(vm->config_.peer, hello, vm->config_.security);
   FTD_ASSIGN_OR_RETURN(
       vm->pipeline_, CheckpointPipeline::create(*vm->engine_, *vm->client_, vm->config_.pipeline));

@@ -49,6 +49,7 @@ struct PrimaryVmConfig {
   std::string peer;          // secondary's replication address, host:port
   ChannelSecurity security;  // default: plaintext
   PipelineConfig pipeline;
+  std::string vm_spec_digest;  // Hello.vm_spec_digest; "": ftd's built-in guest
 };
 
 class PrimaryVm {

@@ -42,9 +42,12 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
   // -nodefaults / -vga none: no VGA VRAM or other big private RAM blocks, which
   // would travel inside every device-state capture (x-ignore-shared skips only
   // shared RAM).
-  a.insert(a.end(),
-           {"-machine", "pc,accel=tcg,memory-backend=ram0", "-m", fmt::format("{}M", c.memory_mib),
-            "-nodefaults", "-nographic", "-vga", "none", "-no-user-config"});
+  // The operator's machine type and accelerator, with ftd's RAM backend.
+  const std::string machine = c.spec && !c.spec->machine.empty()
+                                  ? c.spec->machine + ",memory-backend=ram0"
+                                  : std::string("pc,accel=tcg,memory-backend=ram0");
+  a.insert(a.end(), {"-machine", machine, "-m", fmt::format("{}M", c.memory_mib), "-nodefaults",
+                     "-nographic", "-vga", "none", "-no-user-config"});
   if (c.ram_file.empty()) {
     a.insert(a.end(), {"-object", fmt::format("memory-backend-memfd,id=ram0,size={}M,share=on",
                                               c.memory_mib)});
@@ -54,9 +57,10 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
                                               c.memory_mib, c.ram_file)});
   }
   a.insert(a.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off", c.qmp_socket_path)});
-  a.insert(a.end(),
-           {"-serial", c.serial_log_path.empty() ? std::string("null")
-                                                 : fmt::format("file:{}", c.serial_log_path)});
+  if (!c.spec || !c.spec->has_serial)
+    a.insert(a.end(),
+             {"-serial", c.serial_log_path.empty() ? std::string("null")
+                                                   : fmt::format("file:{}", c.serial_log_path)});
   a.insert(a.end(), {"-monitor", "none"});
   if (!c.kernel.empty()) a.insert(a.end(), {"-kernel", c.kernel});
   if (!c.initrd.empty()) a.insert(a.end(), {"-initrd", c.initrd});
@@ -80,6 +84,10 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
                            {"file", file}};
     a.insert(a.end(), {"-blockdev", node.dump(), "-device",
                        fmt::format("virtio-blk-pci,drive={},id={}", kDiskNodeName, kDiskDeviceId)});
+  }
+  if (c.spec) {
+    const auto spec = c.spec->argv();
+    a.insert(a.end(), spec.begin(), spec.end());
   }
   if (!c.pid_file.empty()) a.insert(a.end(), {"-pidfile", c.pid_file});
   if (c.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});

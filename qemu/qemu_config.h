@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "qemu/vm_spec.h"
 
 namespace ftd {
 
@@ -47,6 +48,11 @@ struct QemuConfig {
   std::string initrd;
   std::string append;
   std::vector<std::string> extra_args;
+  // The operator's machine definition (docs/vm-spec.md): its -machine gets
+  // ftd's memory-backend, its options follow ftd's; memory_mib stays the
+  // size (the caller reconciles it with the spec's -m). Empty: ftd's built-in
+  // machine (pc, TCG).
+  std::optional<VmSpec> spec;
   std::string serial_log_path;  // empty: serial output discarded
   std::string qmp_socket_path;  // required; other sockets are derived from it
   std::string qemu_log_path;    // QEMU's stdout/stderr; empty: <qmp_socket_path>.log

@@ -113,7 +113,8 @@ Result<std::unique_ptr<PrimaryVm>> ManagedVm::start_primary(RunningGuest& guest,
   PrimaryVmConfig pc{.vm_name = config_.vm_name,
                      .peer = peer,
                      .security = std::move(security),
-                     .pipeline = config_.pipeline};
+                     .pipeline = config_.pipeline,
+                     .vm_spec_digest = config_.vm_spec_digest};
   FTD_ASSIGN_OR_RETURN(auto primary, PrimaryVm::create(std::move(pc), std::move(guest)));
   auto failover = VmFailover::for_primary(config_.failover, *primary);
   if (!failover) {

@@ -52,6 +52,7 @@ struct ManagedVmConfig {
   std::string peer_identity;  // pinned certificate name of the peer (TLS)
   bool insecure = false;      // plaintext to a non-loopback peer allowed (--insecure)
   PipelineConfig pipeline;
+  std::string vm_spec_digest;  // sent in Hello when this host protects the VM
   FailoverOptions failover;
   // protect(peer): how long the peer has to accept the stream before the
   // call fails and the guest keeps running unprotected.

@@ -1,5 +1,7 @@
 #include "secondary/secondary_vm.h"
 
+#include "secondary/hello_check.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -73,28 +75,6 @@ uint64_t SecondaryVm::replica_epoch() const {
   return replica_.epoch();
 }
 
-grpc::Status SecondaryVm::check_hello(const v1::Hello& h) const {
-  if (h.protocol_version() != 1)
-    return {grpc::StatusCode::FAILED_PRECONDITION,
-            fmt::format("protocol version {} not supported (this secondary speaks 1)",
-                        h.protocol_version())};
-  if (h.vm_name() != config_.vm_name)
-    return {grpc::StatusCode::NOT_FOUND,
-            fmt::format("this secondary protects VM '{}', not '{}'", config_.vm_name, h.vm_name())};
-  if (h.memory_bytes() != config_.memory_bytes || h.page_size() != config_.page_size)
-    return {
-        grpc::StatusCode::FAILED_PRECONDITION,
-        fmt::format("VM '{}' geometry mismatch: primary {} bytes / {} B pages, secondary {} / {}",
-                    h.vm_name(), h.memory_bytes(), h.page_size(), config_.memory_bytes,
-                    config_.page_size)};
-  if (h.disk_bytes() != config_.disk_bytes)
-    return {grpc::StatusCode::FAILED_PRECONDITION,
-            fmt::format("VM '{}' disk size mismatch: primary's disk is {} bytes, this secondary's "
-                        "replica disk is {} bytes (--disk-mib)",
-                        h.vm_name(), h.disk_bytes(), config_.disk_bytes)};
-  return grpc::Status::OK;
-}
-
 Result<uint64_t> SecondaryVm::accept_stream(grpc::ServerContext* context, uint64_t& replica_epoch) {
   MutexLock lock(mu_);
   if (owns_the_vm(lifecycle_.state()))
@@ -156,7 +136,7 @@ grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
   if (!m.has_hello())
     return {grpc::StatusCode::INVALID_ARGUMENT,
             "first message on a Replicate stream must be Hello"};
-  if (auto st = check_hello(m.hello()); !st.ok()) {
+  if (auto st = check_hello(m.hello(), config_); !st.ok()) {
     spdlog::warn("replication.rejected peer={} reason=\"{}\"", context->peer(), st.error_message());
     return st;
   }

@@ -26,16 +26,9 @@
 #include "ftd.grpc.pb.h"
 #include "secondary/activator.h"
 #include "secondary/replica_store.h"
+#include "secondary/secondary_vm_config.h"
 
 namespace ftd {
-
-struct SecondaryVmConfig {
-  std::string vm_name;
-  uint64_t memory_bytes = 0;
-  uint32_t page_size = 4096;
-  uint64_t disk_bytes = 0;  // the replica disk <replica_dir>/<vm>.disk; 0: none
-  std::string replica_dir = "/dev/shm/ftd";
-};
 
 class SecondaryVm {
  public:
@@ -90,7 +83,6 @@ class SecondaryVm {
   v1::HandoverReply take_over(const v1::Handover& h, grpc::ServerContext* context,
                               uint64_t generation) FTD_EXCLUDES(mu_);
   SecondaryVm(SecondaryVmConfig config, ReplicaStore replica, std::unique_ptr<Activator> activator);
-  grpc::Status check_hello(const v1::Hello& hello) const;
   // Registers `context` as the stream feeding the replica; returns its generation.
   Result<uint64_t> accept_stream(grpc::ServerContext* context, uint64_t& replica_epoch)
       FTD_EXCLUDES(mu_);
