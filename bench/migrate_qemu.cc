@@ -1,0 +1,113 @@
+#include "bench/migrate_qemu.h"
+
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "bench/migrate_report.h"
+#include "bench/qemu_migration_target.h"
+
+namespace ftd::bench {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using testing::unix_now_s;
+
+// Polls the destination until its guest runs: the migration is complete
+// there too and autostart (armed by listen()) has resumed it.
+Status wait_running(QmpClient& qmp, std::chrono::seconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    FTD_ASSIGN_OR_RETURN(Json s, qmp.execute("query-status"));
+    if (s.value("running", false)) return ok();
+    std::this_thread::sleep_for(2ms);
+  }
+  return make_error(ErrorCode::kTimeout, "destination QEMU not running after {} s",
+                    timeout.count());
+}
+
+// The source after a migration that did not finish: cancelled, running again.
+void cancel(QmpClient& qmp) {
+  (void)qmp.execute("migrate_cancel");
+  for (int i = 0; i < 250; ++i) {
+    auto s = qmp.execute("query-status");
+    if (s && s->value("running", false)) return;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+}  // namespace
+
+Result<Json> run_qemu_side(const QemuSideOptions& o) {
+  Json out;
+  Json rig_log;
+  FTD_ASSIGN_OR_RETURN(
+      auto rig, protected_rig({.guest_dir = o.guest_dir,
+                               .memory_mib = o.memory_mib,
+                               .append = rig_guest_append(o.memory_mib, o.memload, o.memload_rate),
+                               .tag = o.tag},
+                              o.memload, rig_log));
+  out["rig"] = rig_log;
+  // Unprotected from here on: the standby runs the guest behind a pass-through proxy.
+  rig->lose_primary();
+  if (auto r = rig->failover(); !r) return std::unexpected(r.error().with_context("failover"));
+  FTD_ASSIGN_OR_RETURN(auto ping,
+                       testing::PingProbe::start(rig->netns().name(), kGuestIp,
+                                                 "/tmp/ftd-migrate-bench-" + o.tag + "-ping.log",
+                                                 o.ping_interval_s));
+  if (!wait_until([&] { return !ping.report().replies.empty(); }, 30.0))
+    return make_error(ErrorCode::kTimeout, "the failed-over guest does not answer ping");
+  std::this_thread::sleep_for(1s);
+
+  QmpClient* source = &rig->activator().standby()->process().qmp();
+  std::unique_ptr<MigrationTarget> running;  // the current source when it is a target
+  int n = 0;
+  for (size_t c = 0; c < o.configs.size(); ++c) {
+    const MigrationRun& cfg = o.configs[c];
+    Json runs = Json::array();
+    for (int i = 0; i < o.runs; ++i) {
+      FTD_ASSIGN_OR_RETURN(auto target, MigrationTarget::launch(*rig, fmt::format("m{}", n++)));
+      FTD_TRY(target->listen());
+      FTD_TRY(enable_full_migration(*source));
+      double t_running = 0;
+      const double t0 = unix_now_s();
+      auto m = migrate_once(
+          *source, cfg, target->uri(),
+          [&]() -> Status {
+            FTD_TRY(wait_running(target->qmp(), 30s));
+            t_running = unix_now_s();
+            return ok();
+          },
+          o.timeout);
+      if (!m) {
+        // Pre-copy that does not converge keeps iterating: a result, not a crash.
+        cancel(*source);
+        out[cfg.name]["did_not_finish"] = fmt::format("run {}: {} (cancelled after {} s)", i,
+                                                      m.error().to_string(), o.timeout.count());
+        fmt::print("  qemu {} run {}: did not finish: {}\n", cfg.name, i, m.error().to_string());
+        break;
+      }
+      Json r = *m;
+      r["run"] = i;
+      r["t_start_unix_s"] = t0;
+      r["t_end_unix_s"] = t_running;
+      r["migrate_to_running_ms"] = (t_running - t0) * 1e3;
+      fmt::print("  qemu {} run {}: downtime {} ms, total {} ms\n", cfg.name, i,
+                 json_number(r, "downtime_ms"), json_number(r, "total_time_ms"));
+      runs.push_back(r);
+      // The destination is the next source; the old source (postmigrate) goes.
+      source = &target->qmp();
+      running = std::move(target);
+      std::this_thread::sleep_for(1s);
+    }
+    out[cfg.name]["runs"] = runs;
+  }
+  std::this_thread::sleep_for(500ms);
+  FTD_ASSIGN_OR_RETURN(testing::PingReport report, ping.stop());
+  for (const MigrationRun& cfg : o.configs) add_client_gaps(out[cfg.name]["runs"], report);
+  out["ping"] = {{"interval_ms", o.ping_interval_s * 1e3}, {"loss_pct", report.loss_pct}};
+  return out;
+}
+
+}  // namespace ftd::bench
