@@ -6,6 +6,7 @@
 
 #include "bench/failover_log.h"
 #include "bench/migrate_report.h"
+#include "bench/pair_clients.h"
 #include "planning/plan_proto.h"
 #include "planning/plan_report.h"
 #include "proto/status_mapping.h"
@@ -161,17 +162,9 @@ Result<Json> run_ftd_side(const FtdSideOptions& o) {
   } keep{*pair, o.keep_logs_dir};
   if (!o.append_extra.empty())
     FTD_TRY(testing::wait_for_line(pair->primary_run() + "/serial.log", "ftd-memload start", 60s));
-  auto& lan = pair->lan();
-  FTD_ASSIGN_OR_RETURN(auto ping,
-                       testing::PingProbe::start(lan.ns(HostId::kClient), testing::kGuestIp,
-                                                 pair->path("ping.log"), o.ping_interval_s));
-  FTD_ASSIGN_OR_RETURN(
-      auto records,
-      testing::RecordStream::start(lan.ns(HostId::kClient), testing::kGuestIp,
-                                   pair->path("record.log"), pair->path("record.json"), 50, 60));
-  if (!testing::wait_until([&] { return records.progress_received().value_or(0) > 0; }, 60s))
-    return make_error(ErrorCode::kTimeout, "no record reply while protected:\n{}",
-                      pair->tail("record.log"));
+  FTD_ASSIGN_OR_RETURN(PairClients clients, start_pair_clients(*pair, o.ping_interval_s));
+  auto& ping = clients.ping;
+  auto& records = clients.records;
   std::this_thread::sleep_for(3s);
   out["plan"] = sample_plan(pair->primary(), o);
   fmt::print("  ftd plan: {}\n", out["plan"].contains("ftd_migration")

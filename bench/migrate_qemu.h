@@ -1,8 +1,8 @@
 // migrate_bench's QEMU side: QEMU's own pre-copy live migration of the same
 // test guest (same RAM, same load) between two QEMUs on the qemu_bench rig.
-// The guest is booted and protected, failed over (so it runs unprotected
-// behind a pass-through proxy), then migrated `runs` times per parameter set,
-// each time to a fresh destination QEMU (MigrationTarget) over a unix socket,
+// Per parameter set a fresh guest is booted and protected, failed over (so it
+// runs unprotected behind a pass-through proxy), then migrated `runs` times,
+// each time to a new destination QEMU (MigrationTarget) over a unix socket,
 // while the rig's namespace pings it.
 #pragma once
 
@@ -28,7 +28,7 @@ struct QemuSideOptions {
   std::string tag;  // unique per cell
 };
 
-// {rig, <config name>: {runs: [...], did_not_finish?}, ping}.
+// {<config name>: {rig, runs: [...], ping, did_not_finish?, guest_lost?}}.
 Result<nlohmann::json> run_qemu_side(const QemuSideOptions& options);
 
 }  // namespace ftd::bench

@@ -27,6 +27,7 @@ Result<std::unique_ptr<MigrationTarget>> MigrationTarget::launch(Rig& rig,
   FTD_ASSIGN_OR_RETURN(StandbyQemu q, StandbyQemu::prelaunch(config, t->ram_path_));
   t->qemu_.emplace(std::move(q));
   t->uri_ = "unix:" + config.qmp_socket_path + ".migrate";
+  t->serial_log_path_ = config.serial_log_path;
   return t;
 }
 

@@ -29,6 +29,8 @@ class MigrationTarget {
   Status listen();
   const std::string& uri() const { return uri_; }
   QmpClient& qmp() { return qemu_->process().qmp(); }
+  // The guest's console as this QEMU wrote it.
+  const std::string& serial_log_path() const { return serial_log_path_; }
 
  private:
   MigrationTarget() = default;
@@ -37,6 +39,7 @@ class MigrationTarget {
   std::string ram_path_;
   std::optional<StandbyQemu> qemu_;
   std::string uri_;
+  std::string serial_log_path_;
 };
 
 }  // namespace ftd::bench
