@@ -121,6 +121,11 @@ Result<Json> reprotect_once(testing::ProtectedPair& pair, Daemon& running, HostI
     return make_error(ErrorCode::kTimeout, "no failover: {}", describe(survivor));
   r["kill_to_active_ms"] = (unix_now_s() - t_kill) * 1e3;
   FTD_ASSIGN_OR_RETURN(returned, pair.return_as_secondary(running_host));
+  // A returning secondary accepts a protect only once its replica image and
+  // standby QEMU are ready (seconds for 512 MiB under TCG; `protect` waits 5 s).
+  FTD_TRY(testing::wait_for_line(pair.returned_log(), "standby.ready", 120s));
+  r["active_to_returned_ready_ms"] =
+      (unix_now_s() - t_kill) * 1e3 - r["kill_to_active_ms"].get<double>();
   FTD_ASSIGN_OR_RETURN(v1::VmStatus before, survivor.status());
   const double t0 = unix_now_s();
   FTD_TRY(survivor.protect(fmt::format("{}:{}", HostLan::address(running_host), kReplicationPort)));

@@ -194,6 +194,7 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
       Daemon d, Daemon::start(daemon_args(h, false, run, replica), "unix:" + path(name + ".ctl"),
                               path(name + ".log"), lan_->ns(h)));
   returned_.push_back(std::move(d));
+  returned_log_ = path(name + ".log");
   reaper_.adopt_children_of(returned_.back().process().pid());
   return &returned_.back();
 }

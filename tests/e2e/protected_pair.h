@@ -67,6 +67,8 @@ class ProtectedPair {
   // return is a new daemon, earlier ones stay owned by the pair.
   Result<Daemon*> return_as_secondary(HostId h);
   Daemon* returned() { return returned_.empty() ? nullptr : &returned_.back(); }
+  // The log of the newest returned daemon (empty if none returned).
+  const std::string& returned_log() const { return returned_log_; }
 
   // The witness process alone (the "arbiter host" stays up).
   Status kill_witness();
@@ -113,6 +115,7 @@ class ProtectedPair {
   std::optional<Daemon> secondary_;
   std::optional<Daemon> primary_;
   std::list<Daemon> returned_;  // stable addresses: callers keep Daemon*
+  std::string returned_log_;
   double sync_s_ = 0;
 };
 
