@@ -6,6 +6,7 @@
 
 #include "bench/failover_log.h"
 #include "bench/failover_poller.h"
+#include "bench/pair_clients.h"
 #include "tests/e2e/client_probes.h"
 #include "tests/e2e/protected_pair.h"
 
@@ -85,17 +86,10 @@ Result<json> run_host_kill(const HostKillOptions& o) {
   KeepLogsUnlessOk keeper(*pair, o.keep_logs_dir);
   r["pair_start_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  FTD_ASSIGN_OR_RETURN(PairClients clients, start_pair_clients(*pair));
+  auto& ping = clients.ping;
+  auto& records = clients.records;
   auto& lan = pair->lan();
-  FTD_ASSIGN_OR_RETURN(auto ping,
-                       testing::PingProbe::start(lan.ns(HostId::kClient), testing::kGuestIp,
-                                                 pair->path("ping.log")));
-  FTD_ASSIGN_OR_RETURN(
-      auto records,
-      testing::RecordStream::start(lan.ns(HostId::kClient), testing::kGuestIp,
-                                   pair->path("record.log"), pair->path("record.json"), 50, 60));
-  if (!testing::wait_until([&] { return records.progress_received().value_or(0) > 0; }, 60s))
-    return make_error(ErrorCode::kTimeout, "no record reply while protected:\n{}",
-                      pair->tail("record.log"));
   std::this_thread::sleep_for(3s);
 
   FailoverPoller poller(pair->secondary(), 10ms);

@@ -64,14 +64,6 @@ double secs_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string guest_append(const Options& o, uint64_t mib, bool memload) {
-  std::string a = fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr);
-  // As qemu_bench: min(64, RAM/4) MiB (64 MiB in a 128 MiB guest is OOM-killed).
-  if (memload)
-    a += fmt::format(" ftd.memload={}:{}", std::min<uint64_t>(64, mib / 4), o.memload_rate);
-  return a;
-}
-
 double rtt_ms(const PingResult& r, double p) {
   std::vector<double> v = r.rtt_us;
   return percentile_of(v, p) / 1000.0;
@@ -106,34 +98,16 @@ Json measure_protection(Rig& rig, Pinger& pinger, const Options& o) {
           {"rtt_p99_ms", rtt_ms(pr, 99)}};
 }
 
-// QEMU's total-time, or where query-migrate reported 0 (it does, "completed"
-// with total-time and downtime 0, in about half the runs here) our own clock
-// from the migrate command to the completion event (wall_ms; within ~10 ms of
-// total-time where both exist).
-double total_ms(const Json& m) {
-  const double t = json_number(m, "total_time_ms");
-  return t > 0 ? t : json_number(m, "wall_ms");
-}
-
 // A protected guest at `epoch_ms`, booted and in steady state.
 Result<std::unique_ptr<Rig>> protected_rig(const Options& o, uint64_t mib, bool memload,
                                            int epoch_ms, const std::string& tag, Json& log) {
   RigConfig rc{.guest_dir = o.guest_dir,
                .memory_mib = mib,
-               .append = guest_append(o, mib, memload),
+               .append = rig_guest_append(mib, memload, o.memload_rate),
                .epochs = EpochPolicy::fixed(std::chrono::milliseconds(epoch_ms)),
                .tag = tag};
-  FTD_ASSIGN_OR_RETURN(auto rig, Rig::create(rc));
-  FTD_ASSIGN_OR_RETURN(double boot_s, rig->boot(std::chrono::seconds(120)));
-  if (memload) FTD_TRY(check_memload(*rig));
-  FTD_ASSIGN_OR_RETURN(double sync_s, rig->protect());
-  double warm_s = 0;
-  const bool steady = rig->wait_steady(30.0 + mib / 16.0, warm_s);
-  log = {{"epoch_ms", epoch_ms},
-         {"boot_s", boot_s},
-         {"initial_sync_s", sync_s},
-         {"warmup_s", warm_s},
-         {"reached_steady_state", steady}};
+  FTD_ASSIGN_OR_RETURN(auto rig, bench::protected_rig(std::move(rc), memload, log));
+  log["epoch_ms"] = epoch_ms;
   return rig;
 }
 
@@ -211,7 +185,7 @@ Status run_cell(const Options& o, uint64_t mib, bool memload, const std::string&
                                          .downtime_limit_ms = o.lowered_downtime_limit_ms}}));
   const Json& cal = mig["calibration_stopped_unthrottled"];
   const double stream_bytes_per_s =
-      json_number(cal, "ram_transferred_bytes") / std::max(1.0, total_ms(cal)) * 1000;
+      json_number(cal, "ram_transferred_bytes") / std::max(1.0, qemu_total_ms(cal)) * 1000;
   cell["qemu_stream_bytes_per_s"] = stream_bytes_per_s;
   cell["qemu_migration"] = mig;
   for (const char* run : {"defaults", "downtime_limit_lowered"}) {
@@ -227,7 +201,7 @@ Status run_cell(const Options& o, uint64_t mib, bool memload, const std::string&
     add_check(checks, fmt::format("qemu_downtime_ms (limit {:.0f})", limit), 0, pre.downtime_ms,
               json_number(m, "downtime_ms"));
     add_check(checks, fmt::format("qemu_total_ms (limit {:.0f})", limit), 0, pre.total_ms,
-              total_ms(m));
+              qemu_total_ms(m));
     add_check(checks, fmt::format("qemu_bytes (limit {:.0f})", limit), 0, pre.bytes,
               json_number(m, "ram_transferred_bytes"));
   }

@@ -1,5 +1,8 @@
 #include "bench/qemu_migration.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -12,6 +15,11 @@ using namespace std::chrono_literals;
 
 double json_number(const Json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
+}
+
+double qemu_total_ms(const Json& m) {
+  const double t = json_number(m, "total_time_ms");
+  return t > 0 ? t : json_number(m, "wall_ms");
 }
 
 std::string guest_dir_or_default(std::string dir) {
@@ -31,6 +39,39 @@ Status check_memload(Rig& rig) {
   return ok();
 }
 
+std::string memload_arg(uint64_t memory_mib, uint64_t rate) {
+  return fmt::format("ftd.memload={}:{}", std::min<uint64_t>(64, memory_mib / 4), rate);
+}
+
+std::string rig_guest_append(uint64_t memory_mib, bool memload, uint64_t memload_rate) {
+  std::string a = fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1", kGuestCidr);
+  if (memload) a += " " + memload_arg(memory_mib, memload_rate);
+  return a;
+}
+
+Result<std::unique_ptr<Rig>> protected_rig(RigConfig rc, bool memload, Json& log) {
+  const uint64_t mib = rc.memory_mib;
+  FTD_ASSIGN_OR_RETURN(auto rig, Rig::create(std::move(rc)));
+  FTD_ASSIGN_OR_RETURN(double boot_s, rig->boot(std::chrono::seconds(120)));
+  if (memload) FTD_TRY(check_memload(*rig));
+  FTD_ASSIGN_OR_RETURN(double sync_s, rig->protect());
+  double warm_s = 0;
+  const bool steady = rig->wait_steady(30.0 + static_cast<double>(mib) / 16.0, warm_s);
+  log = {{"boot_s", boot_s},
+         {"initial_sync_s", sync_s},
+         {"warmup_s", warm_s},
+         {"reached_steady_state", steady}};
+  return rig;
+}
+
+Status enable_full_migration(QmpClient& qmp) {
+  FTD_TRY(qmp.execute(
+      "migrate-set-capabilities",
+      {{"capabilities", Json::array({{{"capability", "x-ignore-shared"}, {"state", false}},
+                                     {{"capability", "events"}, {"state", true}}})}}));
+  return ok();
+}
+
 namespace {
 
 // After a live run the guest sits in postmigrate, which QEMU refuses to
@@ -45,7 +86,11 @@ Status resume_after_migration(QmpClient& qmp) {
   return resumed ? ok() : Status(std::unexpected(resumed.error()));
 }
 
-Result<Json> one_migration(QmpClient& qmp, const MigrationRun& run) {
+}  // namespace
+
+Result<Json> migrate_once(QmpClient& qmp, const MigrationRun& run, const std::string& uri,
+                          const std::function<Status()>& on_completed,
+                          std::chrono::seconds timeout) {
   if (run.max_bandwidth)
     FTD_TRY(qmp.execute("migrate-set-parameters", {{"max-bandwidth", *run.max_bandwidth}}));
   if (run.downtime_limit_ms)
@@ -54,9 +99,10 @@ Result<Json> one_migration(QmpClient& qmp, const MigrationRun& run) {
   if (run.stopped) FTD_TRY(qmp.execute("stop"));
   qmp.discard_events("MIGRATION");
   const auto t0 = Clock::now();
-  FTD_TRY(qmp.execute("migrate", {{"uri", "exec:cat > /dev/null"}}));
-  FTD_TRY(wait_migration_end(qmp, deadline_after(120s)));
+  FTD_TRY(qmp.execute("migrate", {{"uri", uri}}));
+  FTD_TRY(wait_migration_end(qmp, deadline_after(timeout)));
   const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  if (on_completed) FTD_TRY(on_completed());
   // query-migrate can still say "active" (no downtime/total-time yet) just
   // after the completion event; ask until it reports the finished state.
   Json q;
@@ -87,17 +133,13 @@ Result<Json> one_migration(QmpClient& qmp, const MigrationRun& run) {
   return r;
 }
 
-}  // namespace
-
 Result<Json> qemu_migrations(QmpClient& qmp, const std::vector<MigrationRun>& runs) {
-  FTD_TRY(qmp.execute(
-      "migrate-set-capabilities",
-      {{"capabilities", Json::array({{{"capability", "x-ignore-shared"}, {"state", false}},
-                                     {{"capability", "events"}, {"state", true}}})}}));
-  Json out{{"uri", "exec:cat > /dev/null"}};
+  FTD_TRY(enable_full_migration(qmp));
+  const std::string uri = "exec:cat > /dev/null";
+  Json out{{"uri", uri}};
   for (size_t i = 0; i < runs.size(); ++i) {
     if (i > 0) FTD_TRY(resume_after_migration(qmp));
-    FTD_ASSIGN_OR_RETURN(out[runs[i].name], one_migration(qmp, runs[i]));
+    FTD_ASSIGN_OR_RETURN(out[runs[i].name], migrate_once(qmp, runs[i], uri));
   }
   return out;
 }

@@ -28,6 +28,12 @@ QemuConfig Rig::guest_config(const std::string& name) const {
   return c;
 }
 
+Result<net::TapDevice> Rig::open_tap(const std::string& name) {
+  return ns_.run([&] {
+    return net::TapDevice::open({.name = name, .bridge = bridge_.name(), .disable_ipv6 = true});
+  });
+}
+
 Status Rig::setup() {
   char tmpl[] = "/tmp/ftd-qbench-XXXXXX";  // short: unix socket paths
   if (!::mkdtemp(tmpl)) return errno_error("mkdtemp");
@@ -41,11 +47,6 @@ Status Rig::setup() {
   FTD_ASSIGN_OR_RETURN(bridge_, net::Bridge::create(ns_.name(), "br0"));
   FTD_TRY(net::add_address(ns_.name(), bridge_.name(), kHostCidr));
   FTD_TRY(net::link_up(ns_.name(), bridge_.name()));
-  auto open_tap = [&](std::string name) {
-    return ns_.run([&] {
-      return net::TapDevice::open({.name = name, .bridge = bridge_.name(), .disable_ipv6 = true});
-    });
-  };
   FTD_ASSIGN_OR_RETURN(auto primary_tap, open_tap("tapp"));
   FTD_ASSIGN_OR_RETURN(auto standby_tap, open_tap("taps"));
   // Proxies listen before their QEMUs start (QEMU 7.2's stream netdev connects once).

@@ -84,10 +84,14 @@ class Rig {
   SecondaryVm& secondary() { return *vm_; }
   net::NetNamespace& netns() { return ns_; }
   const RigConfig& config() const { return config_; }
+  // The rig's machine definition for another QEMU of the same guest named
+  // `name` (its sockets and logs in the rig's directory).
+  QemuConfig guest_config(const std::string& name) const;
+  // A tap on the rig's bridge, in its namespace (for another QEMU's NIC proxy).
+  Result<net::TapDevice> open_tap(const std::string& name);
 
  private:
   Status setup();
-  QemuConfig guest_config(const std::string& name) const;
 
   RigConfig config_;
   std::string dir_;          // sockets, logs

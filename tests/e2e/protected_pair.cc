@@ -41,9 +41,10 @@ Result<std::unique_ptr<ProtectedPair>> ProtectedPair::start(PairOptions options)
 
 ProtectedPair::~ProtectedPair() {
   // QEMUs launched since start (e.g. a standby activated) die with the rest.
-  for (auto* d : {primary_ ? &*primary_ : nullptr, secondary_ ? &*secondary_ : nullptr,
-                  returned_ ? &*returned_ : nullptr})
+  for (auto* d : {primary_ ? &*primary_ : nullptr, secondary_ ? &*secondary_ : nullptr})
     if (d && d->process().running()) reaper_.adopt_children_of(d->process().pid());
+  for (auto& d : returned_)
+    if (d.process().running()) reaper_.adopt_children_of(d.process().pid());
 }
 
 std::vector<std::string> ProtectedPair::daemon_args(bool primary) const {
@@ -61,8 +62,9 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
       "--vm", "vm0", "--engine", "qmp", "--memory-mib", std::to_string(options_.memory_mib),
       "--kernel", (*guest / "vmlinuz").string(), "--initrd", (*guest / "initrd.img").string(),
       "--append",
-      fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1{}", kGuestCidr,
-                  options_.disk_mib > 0 ? " ftd.disklog=1" : ""),
+      fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1{}{}{}", kGuestCidr,
+                  options_.disk_mib > 0 ? " ftd.disklog=1" : "",
+                  options_.append_extra.empty() ? "" : " ", options_.append_extra),
       "--mac", kGuestMac, "--bridge", lan_->vm_bridge(self), "--tap",
       self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(), "--run-dir", run_dir,
       "--heartbeat-link",
@@ -191,7 +193,9 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
   if (corosync_)
     return make_error(ErrorCode::kUnimplemented, "return_as_secondary: not with corosync");
   FTD_TRY(lan_->power_on(h));
-  const std::string name = fmt::format("{}-returned", HostLan::role(h));
+  // The first return of a host keeps the plain name (logs() lists it).
+  std::string name = fmt::format("{}-returned", HostLan::role(h));
+  if (std::filesystem::exists(path(name + "-run"))) name += "-" + std::to_string(returned_.size());
   const std::string run = path(name + "-run");
   // A host that was the secondary comes back with its disk: the old replica
   // (stale now) is still in its replica directory.
@@ -202,9 +206,10 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
   FTD_ASSIGN_OR_RETURN(
       Daemon d, Daemon::start(daemon_args(h, false, run, replica), "unix:" + path(name + ".ctl"),
                               path(name + ".log"), lan_->ns(h)));
-  returned_.emplace(std::move(d));
-  reaper_.adopt_children_of(returned_->process().pid());
-  return &*returned_;
+  returned_.push_back(std::move(d));
+  returned_log_ = path(name + ".log");
+  reaper_.adopt_children_of(returned_.back().process().pid());
+  return &returned_.back();
 }
 
 Status ProtectedPair::restart_witness() {

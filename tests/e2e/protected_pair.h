@@ -12,6 +12,7 @@
 #pragma once
 
 #include <filesystem>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,8 @@ struct PairOptions {
   // (mkfs.ext4), `--disk` on the primary, `--disk-mib` on the secondary, and
   // the guest's durable record log (ftd.disklog=1, port 7001) on it.
   int disk_mib = 0;
+  // Appended to the guest's kernel command line (e.g. "ftd.memload=64:5000").
+  std::string append_extra;
   // Extra flags for both daemons (e.g. heartbeat settings).
   std::vector<std::string> extra_args;
 };
@@ -63,9 +66,13 @@ class ProtectedPair {
   // Host `h` (killed by HostLan::kill_host) powers on again and runs a fresh
   // secondary ftd (new run directory; --peer: the other host), as an operator
   // brings a repaired host back. "sec" keeps its replica directory (its old,
-  // stale replica), "pri" gets a new one. Not with corosync.
+  // stale replica), "pri" gets a new one. Not with corosync. A host may
+  // return more than once (after it ran the VM and was killed again): each
+  // return is a new daemon, earlier ones stay owned by the pair.
   Result<Daemon*> return_as_secondary(HostId h);
-  Daemon* returned() { return returned_ ? &*returned_ : nullptr; }
+  Daemon* returned() { return returned_.empty() ? nullptr : &returned_.back(); }
+  // The log of the newest returned daemon (empty if none returned).
+  const std::string& returned_log() const { return returned_log_; }
 
   // The witness process alone (the "arbiter host" stays up).
   Status kill_witness();
@@ -114,7 +121,8 @@ class ProtectedPair {
   std::unique_ptr<test::CorosyncCluster> corosync_;
   std::optional<Daemon> secondary_;
   std::optional<Daemon> primary_;
-  std::optional<Daemon> returned_;
+  std::list<Daemon> returned_;  // stable addresses: callers keep Daemon*
+  std::string returned_log_;
   double sync_s_ = 0;
 };
 

@@ -176,6 +176,19 @@ Result<v1::MigrateReply> Daemon::migrate(unsigned sync_timeout_s, const std::str
   return reply;
 }
 
+Result<v1::PlanReply> Daemon::plan(unsigned sample_ms, const std::string& vm) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(sample_ms) +
+                   std::chrono::seconds(60));
+  v1::PlanRequest req;
+  req.set_vm_name(vm);
+  req.set_sample_ms(sample_ms);
+  v1::PlanReply reply;
+  auto st = stub_->Plan(&ctx, req, &reply);
+  if (!st.ok()) return make_error(ErrorCode::kFailedPrecondition, "{}", st.error_message());
+  return reply;
+}
+
 TempDir::TempDir(const std::filesystem::path& base) {
   std::string tmpl = (base / "ftd-test-XXXXXX").string();
   path_ = ::mkdtemp(tmpl.data());

@@ -36,6 +36,9 @@ class Daemon {
   Result<std::string> protect(const std::string& peer = "", const std::string& vm = "");
   // `ftctl migrate`: the reply, or the daemon's error.
   Result<v1::MigrateReply> migrate(unsigned sync_timeout_s = 60, const std::string& vm = "");
+  // The Plan RPC (what `ftctl plan` asks): the cost model's inputs sampled
+  // over `sample_ms` on the primary, or the daemon's error.
+  Result<v1::PlanReply> plan(unsigned sample_ms, const std::string& vm = "");
   Subprocess& process() { return process_; }
 
  private:
