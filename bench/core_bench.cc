@@ -253,7 +253,9 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
           },
       .on_disconnected = [pipeline](const std::string&) { pipeline->on_disconnected(); },
   });
-  if (!wait_until([&] { return rig.client->connected(); }, 10))
+  // Generous: the secondary first digests its whole (fresh, tmpfs) replica,
+  // seconds at 1 GiB on this shared machine under load.
+  if (!wait_until([&] { return rig.client->connected(); }, 60))
     return make_error(ErrorCode::kUnavailable, "client did not connect to 127.0.0.1:{}", port);
 
   // Initial sync: from starting the loop to the first checkpoint acknowledged
