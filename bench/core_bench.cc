@@ -253,7 +253,9 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
           },
       .on_disconnected = [pipeline](const std::string&) { pipeline->on_disconnected(); },
   });
-  if (!wait_until([&] { return rig.client->connected(); }, 10))
+  // Generous: the secondary first digests its whole (fresh, tmpfs) replica,
+  // seconds at 1 GiB on this shared machine under load.
+  if (!wait_until([&] { return rig.client->connected(); }, 60))
     return make_error(ErrorCode::kUnavailable, "client did not connect to 127.0.0.1:{}", port);
 
   // Initial sync: from starting the loop to the first checkpoint acknowledged
@@ -547,6 +549,33 @@ int run(int argc, char** argv) {
 
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& r : results) rows.push_back(to_json(r));
+  // The headline: the most raw dirty-page bytes per second a cell moved end
+  // to end while it kept its checkpoint rate (>= 95 % of the target) and its
+  // replica verified, next to memcpy on the same machine in the same run.
+  const CellResult* best = nullptr;
+  for (const auto& r : results)
+    if (r.ran && (no_verify || r.verified) && !r.spec.scan &&
+        r.ckpt_per_sec >= 0.95 * r.spec.ckpt_per_sec &&
+        (!best || r.raw_bytes_per_sec > best->raw_bytes_per_sec))
+      best = &r;
+  nlohmann::json sustained = nullptr;
+  if (best) {
+    sustained = {{"raw_bytes_per_sec", best->raw_bytes_per_sec},
+                 {"fraction_of_memcpy", best->raw_bytes_per_sec / (*memcpy_bw * 1e9)},
+                 {"size_mib", best->spec.size_mib},
+                 {"dirty_pages_per_sec", best->spec.dirty_per_sec},
+                 {"target_ckpt_per_sec", best->spec.ckpt_per_sec},
+                 {"ckpt_per_sec", best->ckpt_per_sec},
+                 {"definition",
+                  "largest raw_bytes_per_sec (dirty pages + device state before delta and "
+                  "compression) of a verified dirty-log cell that kept >= 95 % of its target "
+                  "checkpoint rate"}};
+    fmt::print(
+        "largest sustained raw dirty-page throughput: {:.1f} MB/s ({:.2f} % of memcpy) at "
+        "{} MiB, {} pages/s, {} ckpt/s\n",
+        best->raw_bytes_per_sec / 1e6, 100 * best->raw_bytes_per_sec / (*memcpy_bw * 1e9),
+        best->spec.size_mib, best->spec.dirty_per_sec, best->spec.ckpt_per_sec);
+  }
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   nlohmann::json doc{
@@ -583,6 +612,7 @@ int run(int argc, char** argv) {
          "guest frozen, last checkpoint shipped, replica RAM memcmp guest RAM and device "
          "state writes count equal"}}},
       {"total_s", total_s},
+      {"max_sustained", sustained},
       {"cells", rows}};
   std::ofstream f(out);
   f << doc.dump(2) << "\n";

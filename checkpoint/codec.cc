@@ -18,12 +18,13 @@ namespace {
 
 // Little-endian field writer/reader over a byte buffer. The header is packed
 // by hand (not memcpy of a struct) so the format does not depend on padding.
-void put(std::vector<std::byte>& out, const void* p, size_t n) {
+template <typename Buffer>
+void put(Buffer& out, const void* p, size_t n) {
   auto b = static_cast<const std::byte*>(p);
   out.insert(out.end(), b, b + n);
 }
-template <typename T>
-void put_le(std::vector<std::byte>& out, T v) {
+template <typename T, typename Buffer>
+void put_le(Buffer& out, T v) {
   static_assert(std::endian::native == std::endian::little);
   put(out, &v, sizeof v);
 }
@@ -184,14 +185,14 @@ Result<uint64_t> check_disk_writes(const DiskEpoch& disk, bool sync_chunk) {
   return data_bytes;
 }
 
-void put_disk_section(std::vector<std::byte>& out, const DiskEpoch& disk) {
+void put_disk_section(ByteBuffer& out, const DiskEpoch& disk) {
   put_le<uint64_t>(out, disk.disk_size);
   for (const DiskWrite& w : disk.writes) {
     put_le<uint64_t>(out, w.seq);
     put_le<uint64_t>(out, w.offset);
     put_le<uint32_t>(out, w.length);
     put_le<uint8_t>(out, static_cast<uint8_t>(w.kind));
-    out.resize(out.size() + 3);  // zero padding
+    out.resize(out.size() + 3, std::byte{0});  // zero padding (ByteBuffer does not zero)
   }
 }
 
@@ -230,7 +231,7 @@ std::string_view to_string(Compression c) {
 }
 
 Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
-                                      std::vector<std::byte>& out) {
+                                      ByteBuffer& out, EncodeScratch& scratch) {
   const size_t n_pages = in.page_indices.size();
   if (in.page_size == 0 || in.page_size % 8 != 0)
     return make_error(ErrorCode::kInvalidArgument, "page size {} invalid", in.page_size);
@@ -239,9 +240,16 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
                       n_pages);
   if (!in.base_pages.empty() && in.base_pages.size() != in.pages.size())
     return make_error(ErrorCode::kInvalidArgument, "base pages do not match pages");
+  if (!in.base_pages.empty() && !in.base_memory.empty())
+    return make_error(ErrorCode::kInvalidArgument, "both base pages and a base image");
   for (size_t i = 1; i < n_pages; ++i)
     if (in.page_indices[i] <= in.page_indices[i - 1])
       return make_error(ErrorCode::kInvalidArgument, "page indices not strictly increasing");
+  // Sorted: the last index is the largest.
+  if (!in.base_memory.empty() && n_pages > 0 &&
+      (uint64_t{in.page_indices.back()} + 1) * in.page_size > in.base_memory.size())
+    return make_error(ErrorCode::kInvalidArgument, "page {} beyond the {}-byte base image",
+                      in.page_indices.back(), in.base_memory.size());
 
   const bool has_disk = in.disk && in.disk->disk_size > 0;
   uint64_t disk_bytes = 0;
@@ -259,11 +267,16 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
 
   // Raw payload: pages (XOR'ed against their base when we have one) + device
   // state + disk data.
-  const bool xor_delta = !in.base_pages.empty();
-  ByteBuffer raw(in.pages.size() + in.device_state.size() + disk_bytes);
-  if (xor_delta)
+  const bool xor_delta = !in.base_pages.empty() || !in.base_memory.empty();
+  ByteBuffer& raw = scratch.raw;
+  raw.resize(in.pages.size() + in.device_state.size() + disk_bytes);
+  if (!in.base_pages.empty()) {
     xor_into(raw.data(), in.pages.data(), in.base_pages.data(), in.pages.size());
-  else if (!in.pages.empty())
+  } else if (!in.base_memory.empty()) {
+    for (size_t i = 0; i < n_pages; ++i)
+      xor_into(raw.data() + i * in.page_size, in.pages.data() + i * in.page_size,
+               in.base_memory.data() + uint64_t{in.page_indices[i]} * in.page_size, in.page_size);
+  } else if (!in.pages.empty())
     std::memcpy(raw.data(), in.pages.data(), in.pages.size());
   if (!in.device_state.empty())
     std::memcpy(raw.data() + in.pages.size(), in.device_state.data(), in.device_state.size());
@@ -284,14 +297,20 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
   const size_t payload_at = out.size();
 
   // Per-checkpoint choice: lz4 is cheap; zstd only when lz4 leaves a lot on the table.
+  // The first compressor writes straight into `out`; a second one into scratch.
   Compression chosen = Compression::kNone;
   std::optional<size_t> stored;
   auto try_codec = [&](Compression c) {
-    ByteBuffer candidate;
-    auto n = compress_into(c, raw, candidate);
-    if (n && (!stored || *n < *stored)) {
+    if (!stored) {
+      stored = compress_into(c, raw, out);
+      if (stored) chosen = c;
+      return;
+    }
+    scratch.candidate.clear();
+    auto n = compress_into(c, raw, scratch.candidate);
+    if (n && *n < *stored) {
       out.resize(payload_at);
-      put(out, candidate.data(), candidate.size());
+      put(out, scratch.candidate.data(), scratch.candidate.size());
       stored = n;
       chosen = c;
     }
@@ -315,7 +334,7 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
     stored = raw.size();
   }
 
-  std::vector<std::byte> header;
+  ByteBuffer header;
   header.reserve(kCheckpointHeaderSize);
   put_le<uint32_t>(header, kCheckpointMagic);
   put_le<uint16_t>(header, kCheckpointVersion);
@@ -332,11 +351,20 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
   put_le<uint8_t>(
       header,
       has_disk ? static_cast<uint8_t>(kDiskPresent | (in.disk->complete ? kDiskComplete : 0)) : 0);
-  header.resize(kCheckpointHeaderSize);  // reserved bytes stay zero
+  header.resize(kCheckpointHeaderSize, std::byte{0});  // reserved bytes stay zero
   std::memcpy(out.data(), header.data(), kCheckpointHeaderSize);
 
   put_le<uint64_t>(out, hash64(out));
   return EncodeStats{chosen, raw.size(), out.size()};
+}
+
+Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
+                                      std::vector<std::byte>& out) {
+  ByteBuffer encoded;
+  EncodeScratch scratch;
+  FTD_ASSIGN_OR_RETURN(EncodeStats stats, encode_checkpoint(in, policy, encoded, scratch));
+  out.assign(encoded.begin(), encoded.end());
+  return stats;
 }
 
 Result<CheckpointHeader> peek_header(std::span<const std::byte> in) {
@@ -378,6 +406,13 @@ Result<CheckpointHeader> peek_header(std::span<const std::byte> in) {
 
 Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
                                             std::span<const std::byte> memory) {
+  DecodedCheckpoint d;
+  FTD_TRY(decode_checkpoint_into(in, memory, d));
+  return d;
+}
+
+Status decode_checkpoint_into(std::span<const std::byte> in, std::span<const std::byte> memory,
+                              DecodedCheckpoint& d) {
   FTD_ASSIGN_OR_RETURN(CheckpointHeader h, peek_header(in));
   const auto body = in.first(in.size() - 8);
   const uint64_t want = get_le<uint64_t>(in, in.size() - 8);
@@ -423,7 +458,6 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
   FTD_TRY(check_expansion(h.compression, body.subspan(payload_at, h.payload_stored_size),
                           h.payload_raw_size));
 
-  DecodedCheckpoint d;
   d.header = h;
   d.page_indices.resize(h.page_count);
   // No pages: data() may be null, and memcpy from/to null is UB even for 0 bytes (UBSan).
@@ -437,7 +471,7 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
       return make_error(ErrorCode::kCorrupt, "page indices not strictly increasing at {}", i);
   }
 
-  ByteBuffer raw;
+  ByteBuffer& raw = d.pages;  // decompressed in place, then cut down to the pages
   FTD_TRY(decompress(h.compression, body.subspan(payload_at, h.payload_stored_size),
                      h.payload_raw_size, raw));
   const std::byte* disk_data = raw.data() + page_bytes + h.device_state_size;
@@ -457,8 +491,7 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
       xor_into(p, p, memory.data() + uint64_t{d.page_indices[i]} * h.page_size, h.page_size);
     }
   }
-  d.pages = std::move(raw);
-  return d;
+  return ok();
 }
 
 }  // namespace ftd

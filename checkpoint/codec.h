@@ -73,6 +73,10 @@ struct CheckpointInput {
   std::span<const std::byte> pages;        // page_indices.size() * page_size, new contents
   // Previous contents of the same pages (same layout) for XOR deltas; empty = no delta.
   std::span<const std::byte> base_pages;
+  // Or: the whole image the deltas are against, indexed by page_indices (the
+  // primary's shadow). Saves gathering the base pages into a copy first.
+  // At most one of base_pages and base_memory is set.
+  std::span<const std::byte> base_memory;
   std::span<const std::byte> device_state;
   // The epoch's disk writes; null or disk_size 0 = no disk section. Seqs
   // strictly increasing and contiguous; sync chunks carry none.
@@ -87,7 +91,19 @@ struct EncodeStats {
   uint64_t encoded_bytes = 0;  // whole encoded checkpoint
 };
 
-// Encodes into `out` (replacing its contents).
+// Buffers an encoder keeps from one checkpoint to the next. Fresh multi-MiB
+// buffers cost a page fault per 4 KiB on first touch (the top cost of the
+// pipeline in perf at 50k dirty pages/s), and glibc returns them to the
+// kernel on free (threads' arenas cannot hold blocks over 64 MiB).
+struct EncodeScratch {
+  ByteBuffer raw;        // delta'd pages + device state + disk data
+  ByteBuffer candidate;  // a second compressor's output while comparing
+};
+
+// Encodes into `out` (replacing its contents), reusing `scratch` and `out`'s capacity.
+Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
+                                      ByteBuffer& out, EncodeScratch& scratch);
+// Convenience for tests and tools: fresh buffers.
 Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
                                       std::vector<std::byte>& out);
 
@@ -108,5 +124,9 @@ Result<CheckpointHeader> peek_header(std::span<const std::byte> encoded);
 // against `memory` (the replica's current image). `memory` is only read.
 Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> encoded,
                                             std::span<const std::byte> memory);
+// The same into `out`, reusing its buffers' capacity (the secondary decodes
+// every checkpoint into one). On error `out` holds nothing meaningful.
+Status decode_checkpoint_into(std::span<const std::byte> encoded, std::span<const std::byte> memory,
+                              DecodedCheckpoint& out);
 
 }  // namespace ftd

@@ -33,14 +33,22 @@ Result<std::unique_ptr<CheckpointPipeline>> CheckpointPipeline::create(
     return make_error(ErrorCode::kInvalidArgument, "guest memory {} not a multiple of page size {}",
                       engine.memory().size(), engine.page_size());
   if (config.max_inflight == 0) config.max_inflight = 1;
+  FTD_TRY(check_throttle(config.throttle));
   FTD_ASSIGN_OR_RETURN(MappedRegion shadow, MappedRegion::anonymous(engine.memory().size()));
+  auto throttled = config.throttle.enabled
+                       ? std::make_unique<ThrottledEngine>(engine, config.throttle)
+                       : nullptr;
+  GuestEngine& used = throttled ? *throttled : engine;
   return std::unique_ptr<CheckpointPipeline>(
-      new CheckpointPipeline(engine, transport, config, std::move(shadow)));
+      new CheckpointPipeline(used, std::move(throttled), transport, config, std::move(shadow)));
 }
 
-CheckpointPipeline::CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport,
-                                       PipelineConfig config, MappedRegion shadow)
-    : engine_(engine),
+CheckpointPipeline::CheckpointPipeline(GuestEngine& engine,
+                                       std::unique_ptr<ThrottledEngine> throttled,
+                                       CheckpointTransport& transport, PipelineConfig config,
+                                       MappedRegion shadow)
+    : throttled_(std::move(throttled)),
+      engine_(engine),
       transport_(transport),
       config_(config),
       page_size_(engine.page_size()),
@@ -618,29 +626,23 @@ Status CheckpointPipeline::resume_after_final() { return engine_.resume(); }
 
 Status CheckpointPipeline::ship(Captured& c) {
   const auto started = Clock::now();
-  ByteBuffer& base = ship_base_;  // reused: already faulted in
-  base.clear();
-  if (c.xor_delta) {
-    base.resize(c.contents.size());
-    for (size_t i = 0; i < c.pages.size(); ++i)
-      std::memcpy(base.data() + i * page_size_, shadow_.data() + size_t{c.pages[i]} * page_size_,
-                  page_size_);
-  }
+  // Deltas straight against the shadow, into buffers reused from the last
+  // checkpoint: no gathered copy of the base pages, no first-touch faults.
   CheckpointInput in{.epoch = c.epoch,
                      .base_epoch = c.base_epoch,
                      .flags = c.flags,
                      .page_size = static_cast<uint32_t>(page_size_),
                      .page_indices = c.pages,
                      .pages = c.contents,
-                     .base_pages = base,
+                     .base_memory = c.xor_delta ? shadow_.bytes() : std::span<const std::byte>{},
                      .device_state = c.device_state,
                      .disk = c.disk.get()};
-  std::vector<std::byte> encoded;
-  FTD_ASSIGN_OR_RETURN(EncodeStats es, encode_checkpoint(in, config_.compression, encoded));
+  FTD_ASSIGN_OR_RETURN(EncodeStats es,
+                       encode_checkpoint(in, config_.compression, encoded_, encode_scratch_));
   for (size_t i = 0; i < c.pages.size(); ++i)
     std::memcpy(shadow_.data() + size_t{c.pages[i]} * page_size_,
                 c.contents.data() + i * page_size_, page_size_);
-  FTD_TRY(transport_.send(c.epoch, encoded));
+  FTD_TRY(transport_.send(c.epoch, encoded_));
   stats_.record_sent(es.raw_bytes, es.encoded_bytes, us_between(started, Clock::now()));
   return ok();
 }
@@ -701,8 +703,16 @@ void CheckpointPipeline::start() {
         continue;
       }
       stats_.record_trigger(*trigger == CheckpointTrigger::kOutput);
+      if (throttled_) {
+        const uint64_t captured = captured_epoch_.load(), acked = acked_epoch_.load();
+        MutexLock lock(mu_);
+        const double lag = lag_ms();
+        lock.unlock();
+        throttled_->after_checkpoint(captured > acked ? captured - acked : 0, lag);
+      }
     }
   });
+  if (throttled_) throttled_->start();
 }
 
 void CheckpointPipeline::stop() {
@@ -714,8 +724,15 @@ void CheckpointPipeline::stop() {
   }
   cv_.notify_all();
   loop_thread_.join();
+  if (throttled_) throttled_->stop();  // a guest the throttle stopped runs again
   MutexLock lock(mu_);
   loop_stopping_ = false;
+}
+
+double CheckpointPipeline::lag_ms() const {
+  if (unacked_since_.empty()) return 0;
+  return std::chrono::duration<double, std::milli>(Clock::now() - unacked_since_.begin()->second)
+      .count();
 }
 
 PipelineStats CheckpointPipeline::stats() const {
@@ -725,10 +742,8 @@ PipelineStats CheckpointPipeline::stats() const {
   s.epoch = captured_epoch_.load();
   s.acked_epoch = acked_epoch_.load();
   s.lag_epochs = s.epoch > s.acked_epoch ? s.epoch - s.acked_epoch : 0;
-  if (!unacked_since_.empty())
-    s.lag_ms =
-        std::chrono::duration<double, std::milli>(Clock::now() - unacked_since_.begin()->second)
-            .count();
+  s.lag_ms = lag_ms();
+  if (throttled_) s.throttle = throttled_->stats();
   s.connected = connected_;
   s.disk = disk_progress_;
   return s;

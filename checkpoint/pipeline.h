@@ -34,6 +34,7 @@
 #include "checkpoint/page_digests.h"
 #include "checkpoint/page_scanner.h"
 #include "checkpoint/pipeline_stats.h"
+#include "checkpoint/throttled_engine.h"
 #include "checkpoint/transport.h"
 #include "common/mapped_region.h"
 #include "common/mutex.h"
@@ -47,6 +48,7 @@ struct PipelineConfig {
   unsigned scan_threads = 2;
   size_t sync_chunk_pages = 16384;  // 64 MiB of 4 KiB pages per initial-sync message
   int max_sync_rounds = 5;          // pre-copy passes after the first full copy
+  ThrottleConfig throttle;          // slow the guest under sustained overload (throttle.h)
 };
 
 class CheckpointPipeline {
@@ -130,8 +132,8 @@ class CheckpointPipeline {
     std::vector<std::byte> buffer;          // a recycled page buffer (already faulted in)
   };
 
-  CheckpointPipeline(GuestEngine& engine, CheckpointTransport& transport, PipelineConfig config,
-                     MappedRegion shadow);
+  CheckpointPipeline(GuestEngine& engine, std::unique_ptr<ThrottledEngine> throttled,
+                     CheckpointTransport& transport, PipelineConfig config, MappedRegion shadow);
   Status initial_sync();
   // The pages of a full sync: all of them, or with the replica's digests
   // those that differ (equal ones go straight into the shadow).
@@ -166,8 +168,11 @@ class CheckpointPipeline {
   // Waits until everything queued has been sent (or the stream broke).
   bool wait_until_shipped() FTD_EXCLUDES(mu_);
   std::vector<uint64_t> retained_epochs() const FTD_REQUIRES(mu_);
+  double lag_ms() const FTD_REQUIRES(mu_);
 
   // ---- constant after construction
+  // With the throttle on, engine_ is this decorator around the caller's engine.
+  const std::unique_ptr<ThrottledEngine> throttled_;
   GuestEngine& engine_;
   CheckpointTransport& transport_;
   const PipelineConfig config_;
@@ -181,8 +186,9 @@ class CheckpointPipeline {
   uint64_t disk_size_ = 0;      // last disk size the engine reported
 
   // ---- shipper thread only
-  MappedRegion shadow_;   // RAM as the secondary has it once everything queued is applied
-  ByteBuffer ship_base_;  // base pages for XOR deltas, reused
+  MappedRegion shadow_;           // RAM as the secondary has it once everything queued is applied
+  EncodeScratch encode_scratch_;  // reused by every encode (already faulted in)
+  ByteBuffer encoded_;            // the checkpoint being sent, reused likewise
 
   // ---- shared, guarded by mu_
   mutable Mutex mu_;

@@ -58,6 +58,17 @@ struct DiskProgress {
   std::string error;               // non-empty: the disk is not protected, and why
 };
 
+// The overload throttle (checkpoint/throttle.h).
+struct ThrottleStats {
+  bool enabled = false;
+  bool active = false;         // the guest's duty cycle is below 100 %
+  double duty = 1.0;           // fraction of each window the guest may run
+  uint64_t max_epoch_ms = 0;   // the bound it keeps epochs under
+  uint64_t last_epoch_ms = 0;  // capture to capture
+  uint64_t starts = 0;         // times it engaged since the daemon started
+  double stopped_s = 0;        // guest time taken away by the throttle, all time
+};
+
 struct PipelineStats {
   uint64_t epoch = 0;        // last captured
   uint64_t acked_epoch = 0;  // last acknowledged
@@ -73,6 +84,7 @@ struct PipelineStats {
   double lag_ms = 0;  // age of the oldest unacknowledged checkpoint
   uint64_t last_apply_us = 0;
   uint64_t backpressure_waits = 0;
+  ThrottleStats throttle;
   // Which rule started each checkpoint of the loop (checkpoint/epoch_policy.h).
   uint64_t checkpoints_by_output = 0, checkpoints_by_timer = 0;
   double sync_progress = 0;  // 0..1

@@ -43,6 +43,20 @@ void add_pipeline_options(CLI::App& app, PipelineOptions& o) {
   app.add_option("--compression", o.compression, "auto|none|lz4|zstd")
       ->check(CLI::IsMember({"auto", "none", "lz4", "zstd"}));
   app.add_option("--scan-threads", o.scan_threads, "threads hashing guest RAM for dirty pages");
+  app.add_option("--throttle", o.throttle,
+                 "when the secondary cannot keep up: off (epochs stretch, the guest runs free) "
+                 "or on (the guest is stopped in short windows so epochs stay under "
+                 "--throttle-max-epoch-ms)")
+      ->check(CLI::IsMember({"off", "on"}));
+  app.add_option("--throttle-max-epoch-ms", o.throttle_max_epoch_ms,
+                 "throttle: epochs longer than this slow the guest down (ms)")
+      ->check(CLI::Range(1, 600000));
+  app.add_option("--throttle-window-ms", o.throttle_window_ms,
+                 "throttle: one run + stop cycle of the guest (ms)")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--throttle-min-duty", o.throttle_min_duty,
+                 "throttle: the guest always runs at least this fraction of each window")
+      ->check(CLI::Range(0.01, 1.0));
 }
 
 void add_engine_options(CLI::App& app, EngineOptions& o) {
@@ -117,7 +131,11 @@ PipelineConfig to_config(const PipelineOptions& o) {
   return {.epochs = epochs,
           .max_inflight = o.max_inflight,
           .compression = c,
-          .scan_threads = o.scan_threads};
+          .scan_threads = o.scan_threads,
+          .throttle = {.enabled = o.throttle == "on",
+                       .max_epoch = std::chrono::milliseconds(o.throttle_max_epoch_ms),
+                       .window = std::chrono::milliseconds(o.throttle_window_ms),
+                       .min_duty = o.throttle_min_duty}};
 }
 
 Status check_pipeline_options(const PipelineOptions& o) {
@@ -126,6 +144,7 @@ Status check_pipeline_options(const PipelineOptions& o) {
                       "--epoch-max-ms {} with --epoch-policy fixed: the fixed interval is "
                       "--epoch-ms ({})",
                       o.epoch_max_ms, o.epoch_ms);
+  FTD_TRY(check_throttle(to_config(o).throttle));
   return check_epoch_policy(to_config(o).epochs);
 }
 

@@ -26,6 +26,11 @@ struct PipelineOptions {
   size_t max_inflight = 4;
   std::string compression = "auto";
   unsigned scan_threads = 2;
+  // Overload throttle (checkpoint/throttle.h, docs/latency.md): off | on.
+  std::string throttle = "off";
+  int throttle_max_epoch_ms = 200;
+  int throttle_window_ms = 20;
+  double throttle_min_duty = 0.1;
 };
 
 struct EngineOptions {

@@ -324,6 +324,13 @@ v1::VmStatus PrimaryVm::status() const {
   s.set_compression_ratio(p.compression_ratio);
   s.set_lag_epochs(p.lag_epochs);
   s.set_lag_ms(p.lag_ms);
+  s.set_throttle_enabled(p.throttle.enabled);
+  s.set_throttle_active(p.throttle.active);
+  s.set_throttle_duty(p.throttle.duty);
+  s.set_throttle_max_epoch_ms(p.throttle.max_epoch_ms);
+  s.set_throttle_last_epoch_ms(p.throttle.last_epoch_ms);
+  s.set_throttle_starts(p.throttle.starts);
+  s.set_throttle_stopped_s(p.throttle.stopped_s);
   uint64_t held = 0, released = 0, hold_samples = 0;
   for (auto& g : gates_) {
     auto gs = g->stats();

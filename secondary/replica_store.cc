@@ -228,7 +228,8 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
                         "checkpoint {} is based on epoch {}, replica is at {}", h.epoch,
                         h.base_epoch, base);
   }
-  FTD_ASSIGN_OR_RETURN(DecodedCheckpoint d, decode_checkpoint(encoded, ram_.bytes()));
+  DecodedCheckpoint& d = decoded_;
+  FTD_TRY(decode_checkpoint_into(encoded, ram_.bytes(), d));
   if (!sync_chunk) FTD_TRY(check_disk(h, d.disk));  // sync chunks carry no disk section
   // A sync chunk leaves the replica at "epoch 0, syncing": that is what it
   // acknowledges, never the epoch the replica had before (a stale replica's
@@ -367,7 +368,7 @@ Result<ApplyStats> ReplicaStore::apply_checkpoint(const CheckpointHeader& h, Dec
   epoch_ = h.epoch;
   syncing_ = false;
   kept_ = false;
-  device_state_ = std::move(d.device_state);
+  std::swap(device_state_, d.device_state);  // keeps both buffers for reuse
   disk_state_ = new_disk;
   disk_bytes_applied_ += *disk_bytes;
   disk_error_.clear();

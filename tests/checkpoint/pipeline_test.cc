@@ -36,6 +36,7 @@ class LoopbackTransport : public CheckpointTransport {
     kBlackHole,  // send "succeeds", the checkpoint is lost in flight
     kBroken,     // send fails
     kStallFail,  // send blocks until unstall(), then fails
+    kSlow,       // a slow link: each send takes slow_per_page per page, then apply and ack
   };
 
   explicit LoopbackTransport(ReplicaStore& replica) : replica_(replica) {
@@ -44,14 +45,21 @@ class LoopbackTransport : public CheckpointTransport {
   ~LoopbackTransport() override { shutdown(); }
 
   void attach(CheckpointPipeline* p) { pipeline_ = p; }
+  Mode mode() const {
+    std::lock_guard lock(mu_);
+    return mode_;
+  }
   void set_mode(Mode m) {
     std::lock_guard lock(mu_);
     mode_ = m;
   }
   // Called by the ack path with the replica's messages after each apply.
   std::atomic<uint64_t> replica_messages{0};
+  std::chrono::microseconds slow_per_page{500};
 
   Status send(uint64_t, std::span<const std::byte> encoded) override {
+    if (mode() == Mode::kSlow)
+      if (auto h = peek_header(encoded)) std::this_thread::sleep_for(slow_per_page * h->page_count);
     std::unique_lock lock(mu_);
     ++sends_;
     cv_.notify_all();
@@ -142,7 +150,8 @@ class LoopbackTransport : public CheckpointTransport {
       Mode mode = mode_;
       if (ack && mode == Mode::kWithhold) withheld_.push_back(*ack);
       lock.unlock();
-      if (ack && (mode == Mode::kNormal || mode == Mode::kBlackHole || mode == Mode::kBroken))
+      if (ack && (mode == Mode::kNormal || mode == Mode::kBlackHole || mode == Mode::kBroken ||
+                  mode == Mode::kSlow))
         pipeline_->on_ack(ack->first, ack->second);
       lock.lock();
       busy_ = false;
@@ -293,6 +302,7 @@ struct Options {
   bool scan = false;  // hide the dirty log
   size_t max_inflight = 4;
   uint64_t disk_bytes = 0;  // the guest's disk, replicated to <dir>/vm.disk
+  ThrottleConfig throttle;
   std::function<std::unique_ptr<GuestEngine>(SyntheticEngine&)> wrapper;
 };
 
@@ -316,7 +326,8 @@ class Rig {
                       .max_inflight = o.max_inflight,
                       .compression = o.compression,
                       .scan_threads = 2,
-                      .sync_chunk_pages = 64};
+                      .sync_chunk_pages = 64,
+                      .throttle = o.throttle};
     auto p = CheckpointPipeline::create(g, *transport_, pc);
     EXPECT_TRUE(p) << p.error().to_string();
     pipeline_ = std::move(*p);
@@ -668,6 +679,110 @@ TEST(Pipeline, LoopStartStopThenManualSteps) {
   ASSERT_TRUE(rig.settle());
   rig.steps(6);
   ASSERT_TRUE(rig.settle(3000ms)) << "checkpoints after stop() were never shipped";
+  rig.expect_replica_matches_oracle();
+}
+
+// Records when each checkpoint captured the device state: epoch lengths.
+class EpochProbeEngine : public ForwardingEngine {
+ public:
+  using ForwardingEngine::ForwardingEngine;
+  std::string name() const override { return "synthetic-epoch-probe"; }
+  Result<std::vector<std::byte>> capture_device_state() override {
+    std::lock_guard lock(mu_);
+    captures_.push_back(std::chrono::steady_clock::now());
+    return e_.capture_device_state();
+  }
+  // Median capture-to-capture time (ms) over the captures since `since`.
+  double median_epoch_ms(std::chrono::steady_clock::time_point since) const {
+    std::lock_guard lock(mu_);
+    std::vector<double> gaps;
+    for (size_t i = 1; i < captures_.size(); ++i)
+      if (captures_[i - 1] >= since)
+        gaps.push_back(
+            std::chrono::duration<double, std::milli>(captures_[i] - captures_[i - 1]).count());
+    if (gaps.empty()) return 0;
+    std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+    return gaps[gaps.size() / 2];
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::chrono::steady_clock::time_point> captures_;
+};
+
+struct OverloadRun {
+  double median_epoch_ms = 0;
+  double writes_per_s = 0;  // the guest's progress in the measured window
+  ThrottleStats throttle;
+};
+
+// The loop against a link too slow for the guest (0.5 ms per dirty page:
+// at most 2000 pages/s, the guest dirties far more): warm up, then measure.
+OverloadRun run_overloaded(ThrottleConfig throttle) {
+  EpochProbeEngine* probe = nullptr;
+  Rig rig({.throttle = throttle, .wrapper = [&](SyntheticEngine& e) {
+             auto p = std::make_unique<EpochProbeEngine>(e);
+             probe = p.get();
+             return p;
+           }});
+  rig.connect();
+  rig.transport().set_mode(LoopbackTransport::Mode::kSlow);
+  rig.pipeline().start();
+  std::this_thread::sleep_for(2500ms);  // sync, then the throttle (if on) converges
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t w0 = rig.engine().writes_done();
+  std::this_thread::sleep_for(2000ms);
+  OverloadRun r;
+  r.writes_per_s = static_cast<double>(rig.engine().writes_done() - w0) / 2.0;
+  r.median_epoch_ms = probe->median_epoch_ms(t0);
+  r.throttle = rig.pipeline().stats().throttle;
+  rig.pipeline().stop();
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  EXPECT_TRUE(rig.settle());
+  rig.expect_replica_matches_oracle();
+  return r;
+}
+
+TEST(PipelineThrottle, KeepsEpochsBoundedUnderOverloadAndTheGuestProgresses) {
+  const auto bound = 80ms;
+  const OverloadRun free_run = run_overloaded({});
+  const OverloadRun throttled = run_overloaded({.enabled = true, .max_epoch = bound});
+  std::printf(
+      "overload: epoch p50 %.1f ms free vs %.1f ms throttled (bound %lld ms); guest "
+      "writes/s %.0f vs %.0f; duty %.2f, guest stopped %.2f s\n",
+      free_run.median_epoch_ms, throttled.median_epoch_ms, static_cast<long long>(bound.count()),
+      free_run.writes_per_s, throttled.writes_per_s, throttled.throttle.duty,
+      throttled.throttle.stopped_s);
+  // Without the throttle back-pressure stretches epochs well past the bound.
+  EXPECT_GT(free_run.median_epoch_ms, 2.0 * bound.count());
+  // With it they stay under the bound...
+  EXPECT_LE(throttled.median_epoch_ms, static_cast<double>(bound.count()));
+  EXPECT_TRUE(throttled.throttle.active);
+  EXPECT_GE(throttled.throttle.starts, 1u);
+  EXPECT_GT(throttled.throttle.stopped_s, 0.0);
+  EXPECT_FALSE(free_run.throttle.enabled);
+  // ...and the guest makes progress in both.
+  EXPECT_GT(free_run.writes_per_s, 0.0);
+  EXPECT_GT(throttled.writes_per_s, 0.0);
+}
+
+TEST(PipelineThrottle, StopReleasesTheGuest) {
+  Rig rig({.throttle = {.enabled = true, .max_epoch = 20ms, .window = 20ms, .min_duty = 0.1}});
+  rig.connect();
+  rig.transport().set_mode(LoopbackTransport::Mode::kSlow);
+  rig.pipeline().start();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(rig.pipeline().stats().throttle.active);
+  rig.pipeline().stop();
+  EXPECT_FALSE(rig.pipeline().stats().throttle.active);
+  // The guest runs free again: nothing left it stopped.
+  const uint64_t w0 = rig.engine().writes_done();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GT(rig.engine().writes_done(), w0);
+  EXPECT_FALSE(rig.engine().paused());
+  rig.transport().set_mode(LoopbackTransport::Mode::kNormal);
+  rig.steps(3);
+  ASSERT_TRUE(rig.settle());
   rig.expect_replica_matches_oracle();
 }
 

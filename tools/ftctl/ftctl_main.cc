@@ -99,6 +99,14 @@ nlohmann::json to_json(const ftd::v1::VmStatus& s) {
           {"checkpoints_by_timer", s.checkpoints_by_timer()},
           {"output_hold_p50_ms", s.output_hold_p50_ms()},
           {"output_hold_p99_ms", s.output_hold_p99_ms()},
+          {"throttle",
+           {{"enabled", s.throttle_enabled()},
+            {"active", s.throttle_active()},
+            {"duty", s.throttle_duty()},
+            {"max_epoch_ms", s.throttle_max_epoch_ms()},
+            {"last_epoch_ms", s.throttle_last_epoch_ms()},
+            {"starts", s.throttle_starts()},
+            {"stopped_s", s.throttle_stopped_s()}}},
           {"peer", s.peer()},
           {"detail", s.detail()},
           {"failover", to_json(s.failover())}};
@@ -126,6 +134,13 @@ void print_table(const ftd::v1::StatusReply& r) {
                    s.checkpoints_by_timer());
       else
         fmt::print("  epochs fixed {} ms\n", s.epoch_max_ms());
+      if (s.throttle_enabled())
+        fmt::print(
+            "  throttle {}  guest duty {:.0f}%  last epoch {} ms (max {})  engaged {}x  "
+            "guest stopped {:.1f} s\n",
+            s.throttle_active() ? "ACTIVE" : "idle", s.throttle_duty() * 100,
+            s.throttle_last_epoch_ms(), s.throttle_max_epoch_ms(), s.throttle_starts(),
+            s.throttle_stopped_s());
       if (s.sync_pages_sent() + s.sync_pages_skipped() > 0)
         fmt::print("  last sync: {} pages sent, {} equal on the replica (saved {})\n",
                    s.sync_pages_sent(), s.sync_pages_skipped(),
