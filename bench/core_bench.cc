@@ -10,7 +10,6 @@
 // replica byte for byte against the guest (a wrong number is worse than none).
 // Prints a table and writes JSON (default bench/results/core.json).
 #include <grpcpp/grpcpp.h>
-#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -34,6 +33,7 @@
 
 #include "bench/core_probe_engine.h"
 #include "checkpoint/pipeline.h"
+#include "common/heap_reuse.h"
 #include "common/mapped_region.h"
 #include "primary/replication_client.h"
 #include "secondary/replication_service.h"
@@ -454,12 +454,7 @@ int run(int argc, char** argv) {
   app.add_option("--out", out, "JSON output path");
   CLI11_PARSE(app, argc, argv);
   if (quick) steady_s = 1.0;
-  if (malloc_reuse) {
-    // glibc serves >32 MiB blocks with fresh mmaps and returns them on free,
-    // so every multi-MiB checkpoint buffer is zero-filled page by page again.
-    ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  }
+  if (malloc_reuse) keep_freed_heap_memory();
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn);
   for (uint64_t s : sizes_mib)
     if (s == 0 || s > (1u << 20)) {

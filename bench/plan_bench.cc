@@ -14,7 +14,6 @@
 //    against the pre-copy model at the cap and limit QEMU reports.
 // error = |predicted - measured| / measured. Writes bench/results/plan.json
 // after every cell.
-#include <malloc.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -29,6 +28,7 @@
 
 #include "bench/qemu_migration.h"
 #include "bench/qemu_rig.h"
+#include "common/heap_reuse.h"
 #include "planning/plan_report.h"
 #include "planning/plan_sampler.h"
 
@@ -246,9 +246,7 @@ void print_checks(const Json& cell) {
 }
 
 int run(int argc, char** argv) {
-  // Reuse freed heap memory: first-touch page faults are very expensive here.
-  ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  keep_freed_heap_memory();
   Options o;
   CLI::App app{"ftctl plan's model against measurement on the real test guest"};
   app.add_option("--sizes-mib", o.sizes_mib, "guest RAM sizes (MiB)")->check(CLI::Range(64, 4096));

@@ -17,7 +17,6 @@
 //     timed on the host (console lines stamped as they appear) unprotected,
 //     then protected, same QEMU process.
 // JSON is rewritten after every cell, so a partial run leaves its data.
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +36,7 @@
 
 #include "bench/qemu_migration.h"
 #include "bench/qemu_rig.h"
+#include "common/heap_reuse.h"
 
 namespace ftd::bench {
 namespace {
@@ -464,9 +464,7 @@ Status write_doc(const Options& o, const Json& machine, const Json& cells, doubl
 }
 
 int run(int argc, char** argv) {
-  // Reuse freed heap memory: first-touch page faults are very expensive here.
-  ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  keep_freed_heap_memory();
 
   Options o;
   CLI::App app{"Protecting real QEMU guests: pause, rates, slowdown, latency, failover"};
