@@ -197,6 +197,14 @@ TEST_F(PacemakerFailover, PromotedHostKilledSurvivorIsPromotedAndTcpStreamSurviv
               PacemakerCluster::name(*first), PacemakerCluster::name(survivor),
               seconds_since(t_clone));
   EXPECT_NE(ftd_status(survivor).find(R"("role":"secondary")"), std::string::npos);
+  // The promoted node's post-promote notification protected to its peer, and
+  // only to its peer (Pacemaker lists the node being promoted as unpromoted too).
+  const std::string first_log = cluster_->agent_log(*first, 1 << 20);
+  EXPECT_NE(first_log.find(fmt::format("protected vm0 to {}", PacemakerCluster::name(survivor))),
+            std::string::npos)
+      << first_log;
+  EXPECT_EQ(first_log.find("protect vm0 to"), std::string::npos) << "a protect failed:\n"
+                                                                 << first_log;
 
   // A client stream through the promoted node's guest.
   TempDir work;
