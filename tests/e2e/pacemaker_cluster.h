@@ -5,10 +5,11 @@
 // node name "a" on pri, "b" on sec). Pacemaker's state and logs, the OCF
 // agent directory and ftd's config and log directory are per node too, bind
 // mounts of node_path() so a test can install files before start and read
-// logs after a host was killed. The cluster runs with stonith-enabled=false:
-// fencing here is the host kill itself (HostLan::kill_host powers the node
-// off before the survivor sees it go), so Pacemaker may treat a lost node as
-// down at once.
+// logs after a host was killed (a bind mount needs its mount point: a
+// directory missing from the machine's root is created there, empty).
+// The cluster runs with stonith-enabled=false: fencing here is the host kill
+// itself (HostLan::kill_host powers the node off before the survivor sees it
+// go), so Pacemaker may treat a lost node as down at once.
 // Lifetime: stops every process it started (by PID) on destruction; destroy
 // it before the HostLan, which then kills what those left in the hosts
 // (resource agents' daemons, QEMUs).
