@@ -27,22 +27,6 @@ Status write_file(const std::string& path, const std::string& text) {
   return ok();
 }
 
-// The holder: owns the host's mount namespace, mounts private state dirs,
-// installs the config, says ready, then just waits to be killed.
-std::string holder_script(const std::string& dir) {
-  return fmt::format(
-      "set -e\n"
-      "for d in /run /dev/shm /var/lib/corosync /etc/corosync; do\n"
-      "  mkdir -p $d; mount -t tmpfs -o mode=0755 tmpfs $d\n"
-      "done\n"
-      "chmod 1777 /dev/shm\n"
-      "mkdir -p /run/corosync-qdevice /run/corosync-qnetd /var/log/corosync\n"
-      "cp {0}/corosync.conf /etc/corosync/corosync.conf\n"
-      "touch {0}/ready\n"
-      "exec sleep 2147483647\n",
-      dir);
-}
-
 }  // namespace
 
 const char* CorosyncCluster::name(Host h) {
@@ -52,6 +36,38 @@ const char* CorosyncCluster::name(Host h) {
 
 std::string CorosyncCluster::address(Host h) const { return host(h).address; }
 
+std::string CorosyncCluster::host_path(Host h, const std::string& dir) const {
+  return fmt::format("{}/{}/root{}", workdir_, name(h), dir);
+}
+
+std::vector<Host> CorosyncCluster::hosts_used() const {
+  if (options_.qdevice) return {Host::kA, Host::kB, Host::kC};
+  return {Host::kA, Host::kB};
+}
+
+// The holder: owns the host's mount and UTS namespaces, mounts private state
+// dirs, installs the config, says ready, then just waits to be killed.
+std::string CorosyncCluster::holder_script(Host h) const {
+  const std::string dir = fmt::format("{}/{}", workdir_, name(h));
+  std::string persistent;
+  for (const std::string& d : options_.persistent_dirs) {
+    persistent += fmt::format("mkdir -p {0} {1}; mount --bind {1} {0}\n", d, host_path(h, d));
+  }
+  return fmt::format(
+      "set -e\n"
+      "for d in /run /dev/shm /var/lib/corosync /etc/corosync; do\n"
+      "  mkdir -p $d; mount -t tmpfs -o mode=0755 tmpfs $d\n"
+      "done\n"
+      "chmod 1777 /dev/shm\n"
+      "{1}"
+      "hostname {2}\n"
+      "mkdir -p /run/corosync-qdevice /run/corosync-qnetd /var/log/corosync\n"
+      "cp {0}/corosync.conf /etc/corosync/corosync.conf\n"
+      "touch {0}/ready\n"
+      "exec sleep 2147483647\n",
+      dir, persistent, name(h));
+}
+
 std::string CorosyncCluster::corosync_conf() const {
   std::string device_timeouts;
   if (options_.qdevice_timeout_ms > 0) {
@@ -59,6 +75,22 @@ std::string CorosyncCluster::corosync_conf() const {
   }
   if (options_.qdevice_sync_timeout_ms > 0) {
     device_timeouts += fmt::format("    sync_timeout: {}\n", options_.qdevice_sync_timeout_ms);
+  }
+  // `two_node` implies wait_for_all: both nodes must have been seen once.
+  std::string quorum = "  two_node: 1\n";
+  if (options_.qdevice) {
+    quorum = fmt::format(
+        "  device {{\n"
+        "    model: net\n"
+        "    votes: 1\n"
+        "{}"
+        "    net {{\n"
+        "      host: {}\n"
+        "      algorithm: ffsplit\n"
+        "      tls: off\n"
+        "    }}\n"
+        "  }}\n",
+        device_timeouts, address(Host::kC));
   }
   // One key per line: corosync's parser wants `node {` alone on its line.
   return fmt::format(
@@ -84,16 +116,7 @@ std::string CorosyncCluster::corosync_conf() const {
       "}}\n"
       "quorum {{\n"
       "  provider: corosync_votequorum\n"
-      "  device {{\n"
-      "    model: net\n"
-      "    votes: 1\n"
-      "{dt}"
-      "    net {{\n"
-      "      host: {c}\n"
-      "      algorithm: ffsplit\n"
-      "      tls: off\n"
-      "    }}\n"
-      "  }}\n"
+      "{quorum}"
       "}}\n"
       "system {{\n"
       "  sched_rr: {rr}\n"
@@ -105,8 +128,8 @@ std::string CorosyncCluster::corosync_conf() const {
       "  timestamp: hires\n"
       "}}\n",
       fmt::arg("token", options_.token_ms), fmt::arg("a", address(Host::kA)),
-      fmt::arg("b", address(Host::kB)), fmt::arg("c", address(Host::kC)),
-      fmt::arg("dt", device_timeouts), fmt::arg("rr", options_.realtime ? "yes" : "no"));
+      fmt::arg("b", address(Host::kB)), fmt::arg("quorum", quorum),
+      fmt::arg("rr", options_.realtime ? "yes" : "no"));
 }
 
 Result<std::unique_ptr<CorosyncCluster>> CorosyncCluster::start(CorosyncClusterOptions options) {
@@ -160,9 +183,10 @@ Status CorosyncCluster::build() {
 }
 
 Status CorosyncCluster::start_daemons() {
-  for (Host h : kHosts) FTD_TRY(start_host(h));
-  FTD_TRY(spawn(Host::kC, "qnetd", {"corosync-qnetd", "-f", "-s", "off"}));
+  for (Host h : hosts_used()) FTD_TRY(start_host(h));
   for (Host h : {Host::kA, Host::kB}) FTD_TRY(spawn(h, "corosync", {"corosync", "-f"}));
+  if (!options_.qdevice) return ok();
+  FTD_TRY(spawn(Host::kC, "qnetd", {"corosync-qnetd", "-f", "-s", "off"}));
   // qdevice exits at once if corosync's IPC is not up yet, and corosync 3.1.7
   // can abort (votequorum.c `sender_node != NULL`) when a qdevice registers
   // while the two nodes are still joining: start it on a formed pair.
@@ -180,7 +204,8 @@ Status CorosyncCluster::start_host(Host h) {
   fs::create_directories(dir);
   FTD_TRY(write_file(dir + "/corosync.conf", corosync_conf()));
   SpawnOptions o;
-  o.argv = {"unshare", "-m", "--propagation", "private", "--", "sh", "-c", holder_script(dir)};
+  for (const std::string& d : options_.persistent_dirs) fs::create_directories(host_path(h, d));
+  o.argv = {"unshare", "-m", "-u", "--propagation", "private", "--", "sh", "-c", holder_script(h)};
   o.netns = s.netns;
   o.log_path = dir + "/holder.log";
   o.kill_with_parent = true;
@@ -200,7 +225,7 @@ Status CorosyncCluster::start_host(Host h) {
 
 std::vector<std::string> CorosyncCluster::enter(Host h) const {
   // nsenter execs the command itself (no fork): the PID we get is the command's.
-  return {"nsenter", "-t", std::to_string(host(h).holder.pid()), "-m", "-n", "--"};
+  return {"nsenter", "-t", std::to_string(host(h).holder.pid()), "-m", "-n", "-u", "--"};
 }
 
 Result<std::string> CorosyncCluster::spawn(Host h, const std::string& tag,

@@ -1,8 +1,11 @@
 // Test harness: a real two-node corosync 3 cluster with corosync-qdevice on
-// both nodes and corosync-qnetd on a third host, each host in its own network
-// namespace and its own mount namespace (`unshare -m`, private tmpfs on /run,
-// /dev/shm, /var/lib/corosync, /etc/corosync), so libqb IPC and state are per
-// host. start() builds its own network (a bridge in a private namespace);
+// both nodes and corosync-qnetd on a third host (or, with qdevice off, a
+// `two_node: 1` pair, as under Pacemaker), each host in its own network
+// namespace, mount namespace and UTS namespace (`unshare -m -u`, private
+// tmpfs on /run, /dev/shm, /var/lib/corosync, /etc/corosync; hostname = node
+// name), so libqb IPC and state are per host.
+//
+// start() builds its own network (a bridge in a private namespace);
 // start_in() runs the daemons in namespaces someone else owns (the e2e
 // HostLan), so ftd and its corosync can share a host.
 // Lifetime: everything it starts is SIGKILLed by PID and every namespace is
@@ -34,6 +37,13 @@ struct CorosyncClusterOptions {
   // qdevice's poll, starving it and every other process until RT throttling
   // (~950 ms). Real hosts have one corosync and more CPUs.
   bool realtime = false;
+  // false: no qdevice/qnetd (host C unused), `two_node: 1` instead: the
+  // quorum Pacemaker clusters of two nodes run with.
+  bool qdevice = true;
+  // More per-host directories (e.g. Pacemaker's /var/lib/pacemaker), each a
+  // bind mount of host_path(h, dir): they outlive a killed host (its logs)
+  // and the test can put files into them from outside.
+  std::vector<std::string> persistent_dirs;
 };
 
 // Existing hosts to run the cluster in: network namespace and IPv4 address
@@ -61,6 +71,8 @@ class CorosyncCluster {
   static const char* name(Host h);
   std::string address(Host h) const;
   const std::string& workdir() const { return workdir_; }
+  // Where `dir` (one of options.persistent_dirs) of host h lives outside.
+  std::string host_path(Host h, const std::string& dir) const;
 
   // Starts argv inside the host's mount+net namespaces (nsenter into its
   // `unshare -m` holder); stdout+stderr go to the returned log path.
@@ -104,6 +116,9 @@ class CorosyncCluster {
   Status start_daemons();
   Status start_host(Host h);
   std::string corosync_conf() const;
+  std::string holder_script(Host h) const;
+  // A and B, plus C (qnetd) when the cluster has a qdevice.
+  std::vector<Host> hosts_used() const;
   HostState& host(Host h) { return hosts_[static_cast<int>(h)]; }
   const HostState& host(Host h) const { return hosts_[static_cast<int>(h)]; }
 
