@@ -63,7 +63,7 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
       "--kernel", (*guest / "vmlinuz").string(), "--initrd", (*guest / "initrd.img").string(),
       "--append",
       fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1{}{}{}", kGuestCidr,
-                  options_.disk_mib > 0 ? " ftd.disklog=1" : "",
+                  options_.disk_mib > 0 && options_.disk_ext4 ? " ftd.disklog=1" : "",
                   options_.append_extra.empty() ? "" : " ", options_.append_extra),
       "--mac", kGuestMac, "--bridge", lan_->vm_bridge(self), "--tap",
       self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(), "--run-dir", run_dir,
@@ -127,7 +127,7 @@ Status ProtectedPair::start_all() {
   if (options_.arbiter == "corosync") FTD_TRY(start_corosync());
   if (options_.disk_mib > 0) {
     FTD_TRY(run_command({"truncate", "-s", fmt::format("{}M", options_.disk_mib), disk_image()}));
-    FTD_TRY(run_command({"mkfs.ext4", "-q", "-F", disk_image()}));
+    if (options_.disk_ext4) FTD_TRY(run_command({"mkfs.ext4", "-q", "-F", disk_image()}));
   }
 
   FTD_ASSIGN_OR_RETURN(Daemon sec, start_daemon(false));

@@ -43,6 +43,9 @@ struct PairOptions {
   // (mkfs.ext4), `--disk` on the primary, `--disk-mib` on the secondary, and
   // the guest's durable record log (ftd.disklog=1, port 7001) on it.
   int disk_mib = 0;
+  // false: the disk stays a blank sparse raw image (no mkfs, no ftd.disklog),
+  // for a guest that writes the block device itself (bench/disk_bench).
+  bool disk_ext4 = true;
   // Appended to the guest's kernel command line (e.g. "ftd.memload=64:5000").
   std::string append_extra;
   // Extra flags for both daemons (e.g. heartbeat settings).
