@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "bench/disk_guests.h"
@@ -80,6 +81,34 @@ Json summarize(const Json& runs) {
   return s;
 }
 
+// Per repetition, each configuration's metric over plain's in the same
+// repetition (same minutes of machine load), then the median of those ratios.
+Json ratios_to_plain(const Json& runs) {
+  Json out = Json::object();
+  if (!runs.contains("plain")) return out;
+  const std::vector<std::string> metrics{"/rand4k/iops_guest", "/rand4k/iops_wall",
+                                         "/rand4k/p50_us",     "/rand4k/p99_us",
+                                         "/seq1m/mbps_guest",  "/seq1m/mbps_wall"};
+  for (const auto& [config, list] : runs.items()) {
+    if (config == "plain") continue;
+    for (const std::string& m : metrics) {
+      const Json::json_pointer at(m);
+      std::vector<double> v;
+      for (const Json& r : list)
+        for (const Json& p : runs["plain"])
+          if (p["rep"] == r["rep"] && r.contains(at) && p.contains(at) &&
+              p.at(at).get<double>() > 0)
+            v.push_back(r.at(at).get<double>() / p.at(at).get<double>());
+      if (!v.empty())
+        out[config][m.substr(1)] = {{"n", v.size()},
+                                    {"median", percentile(v, 50)},
+                                    {"min", percentile(v, 0)},
+                                    {"max", percentile(v, 100)}};
+    }
+  }
+  return out;
+}
+
 double median(const Json& summary, const std::string& key) {
   return summary.contains(key) ? summary[key]["median"].get<double>() : -1;
 }
@@ -109,6 +138,31 @@ void print_table(const Json& doc) {
 std::string image_fs(const std::string& dir) {
   auto out = run_command({"stat", "-f", "-c", "%T", dir});
   return out ? std::string(out->substr(0, out->find('\n'))) : out.error().to_string();
+}
+
+// --resummarize FILE: recompute summary and ratios of an earlier run's JSON.
+int resummarize(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    fmt::print(stderr, "disk_bench: cannot read {}\n", path);
+    return 2;
+  }
+  Json doc;
+  try {
+    doc = Json::parse(in);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "disk_bench: {}: {}\n", path, e.what());
+    return 2;
+  }
+  if (!doc.contains("runs") || !doc["runs"].is_object()) {
+    fmt::print(stderr, "disk_bench: {} has no runs\n", path);
+    return 2;
+  }
+  for (const auto& [config, list] : doc["runs"].items()) doc["summary"][config] = summarize(list);
+  doc["ratio_to_plain_same_rep"] = ratios_to_plain(doc["runs"]);
+  write_json(path, doc);
+  print_table(doc);
+  return 0;
 }
 
 int run(const Options& o) {
@@ -161,6 +215,7 @@ int run(const Options& o) {
       }
       doc["runs"][config].push_back(std::move(cell));
       doc["summary"][config] = summarize(doc["runs"][config]);
+      doc["ratio_to_plain_same_rep"] = ratios_to_plain(doc["runs"]);
       doc["load_after"] = loadavg();
       write_json(o.out, doc);
     }
@@ -188,7 +243,11 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out, "JSON output");
   app.add_option("--image-dir", o.image_dir, "directory of the disk images (TMPDIR of the run)")
       ->check(CLI::ExistingDirectory);
+  std::string resummarize;
+  app.add_option("--resummarize", resummarize,
+                 "recompute the summary of an earlier run's JSON (no guests)");
   CLI11_PARSE(app, argc, argv);
+  if (!resummarize.empty()) return ftd::bench::resummarize(resummarize);
   spdlog::set_level(spdlog::level::warn);
   // The harness finds ftd and the guest through FTD_BUILD_DIR.
   ::setenv("FTD_BUILD_DIR", FTD_BUILD_DIR, /*overwrite=*/0);

@@ -181,5 +181,104 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   EXPECT_EQ(*records, *final_record);
 }
 
+// Re-protection with a disk: after the failover above, the survivor is
+// protected back to the returning old primary host (`ftctl protect --peer`);
+// the mirror copies the running disk there, the record log goes on
+// throughout, the returned host's replica equals the running image at a
+// quiesced epoch, and a second failover (the survivor's host killed) runs the
+// guest on that replica with every record.
+TEST_F(DiskFailoverTest, ReprotectedToTheReturningHostAndFailedOverAgain) {
+  Daemon& secondary = pair_->secondary();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = pair_->primary().status();
+        return s && s->disk_protected();
+      },
+      120s));
+  auto client = connect();
+  ASSERT_TRUE(client) << client.error().to_string();
+  ASSERT_TRUE((*client)->wait_for(30, 120s)) << (*client)->progress().error;
+
+  // 1. The primary host dies; the secondary runs the guest on its replica disk.
+  ASSERT_TRUE(secondary.status());
+  ASSERT_TRUE(pair_->lan().kill_host(HostId::kPrimary));
+  const uint64_t at_kill = (*client)->progress().last;
+  auto fo = secondary.failover();
+  ASSERT_TRUE(fo) << fo.error().to_string();
+  ASSERT_TRUE((*client)->wait_for(at_kill + 20, 120s)) << (*client)->progress().error;
+
+  // 2. The old primary host returns empty; protect the survivor to it.
+  auto back = pair_->return_as_secondary(HostId::kPrimary);
+  ASSERT_TRUE(back) << back.error().to_string();
+  const auto t_protect = std::chrono::steady_clock::now();
+  auto reply = secondary.protect(HostLan::address(HostId::kPrimary) + ":7400");
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  std::string last;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = secondary.status();
+        auto r = (*back)->status();
+        if (s && r)
+          last = fmt::format("{} {} disk {} / returned host: disk {}", state_name(s->state()),
+                             s->detail(), s->disk_detail(), r->disk_detail());
+        return s && r && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED &&
+               s->disk_protected() && r->disk_protected();
+      },
+      240s))
+      << "not protected again with its disk: " << last;
+  const double reprotect_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_protect).count();
+  const uint64_t at_protected = (*client)->progress().last;
+
+  // 3. Quiesced: the returned host's replica is the running guest's image.
+  ASSERT_TRUE((*client)->wait_for(at_protected + 30, 120s)) << (*client)->progress().error;
+  auto quiesced = (*client)->stop(60s);
+  ASSERT_TRUE(quiesced) << quiesced.error().to_string();
+  EXPECT_EQ((*client)->progress().breaks, 0u) << "record numbers lost, repeated or reordered";
+  client->reset();
+  auto running_hash = file_hash(pair_->replica_disk());
+  auto returned_hash = file_hash(pair_->returned_replica_disk());
+  ASSERT_TRUE(running_hash && returned_hash);
+  std::printf(
+      "[e2e] re-protected in %.1f s; quiesced after record %lu: running image %016lx, "
+      "returned host's replica %016lx\n",
+      reprotect_s, static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(*running_hash),
+      static_cast<unsigned long>(*returned_hash));
+  EXPECT_EQ(*running_hash, *returned_hash) << "the returned host's replica differs";
+  EXPECT_TRUE(fsck_clean(pair_->returned_replica_disk()));
+  auto records = records_in_image(pair_->returned_replica_disk(), pair_->path("reprotected.log"));
+  ASSERT_TRUE(records) << records.error().to_string();
+  EXPECT_EQ(*records, *quiesced);
+
+  // 4. The survivor's host dies too: the returned host runs the guest on its
+  // replica, and the record log goes on there.
+  client = connect();
+  ASSERT_TRUE(client) << client.error().to_string();
+  DiskLogClient& log = **client;
+  ASSERT_TRUE(log.wait_for(*quiesced + 30, 120s)) << log.progress().error;
+  ASSERT_TRUE((*back)->status());
+  ASSERT_TRUE(pair_->lan().kill_host(HostId::kSecondary));
+  const uint64_t at_kill2 = log.progress().last;
+  auto fo2 = (*back)->failover();
+  ASSERT_TRUE(fo2) << fo2.error().to_string();
+  ASSERT_TRUE(log.wait_for(at_kill2 + 20, 120s)) << log.progress().error;
+  auto final_record = log.stop(60s);
+  ASSERT_TRUE(final_record) << final_record.error().to_string();
+  EXPECT_EQ(log.progress().breaks, 0u) << "record numbers lost, repeated or reordered";
+  EXPECT_EQ(log.progress().first, *quiesced + 1);
+  for (pid_t q : qemu_children((*back)->process().pid())) ASSERT_TRUE(kill_if_qemu(q));
+  EXPECT_TRUE(fsck_clean(pair_->returned_replica_disk()));
+  auto final_records = records_in_image(pair_->returned_replica_disk(), pair_->path("final.log"));
+  ASSERT_TRUE(final_records) << final_records.error().to_string();
+  std::printf(
+      "[e2e] RESULT reprotect_s=%.1f quiesced_record=%lu second_kill_at=%lu final_record=%lu "
+      "records_on_returned_replica=%lu activation_ms=%.1f/%.1f\n",
+      reprotect_s, static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(at_kill2),
+      static_cast<unsigned long>(*final_record), static_cast<unsigned long>(*final_records),
+      fo->activation_us() / 1e3, fo2->activation_us() / 1e3);
+  EXPECT_GE(*final_records, at_kill2);
+  EXPECT_EQ(*final_records, *final_record);
+}
+
 }  // namespace
 }  // namespace ftd::testing

@@ -208,6 +208,7 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
                               path(name + ".log"), lan_->ns(h)));
   returned_.push_back(std::move(d));
   returned_log_ = path(name + ".log");
+  returned_replica_dir_ = replica;
   reaper_.adopt_children_of(returned_.back().process().pid());
   return &returned_.back();
 }

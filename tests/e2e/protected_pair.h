@@ -76,6 +76,10 @@ class ProtectedPair {
   Daemon* returned() { return returned_.empty() ? nullptr : &returned_.back(); }
   // The log of the newest returned daemon (empty if none returned).
   const std::string& returned_log() const { return returned_log_; }
+  // The newest returned daemon's replica disk (disk_mib > 0; empty if none returned).
+  std::string returned_replica_disk() const {
+    return returned_replica_dir_.empty() ? "" : returned_replica_dir_ + "/vm0.disk";
+  }
 
   // The witness process alone (the "arbiter host" stays up).
   Status kill_witness();
@@ -126,6 +130,7 @@ class ProtectedPair {
   std::optional<Daemon> primary_;
   std::list<Daemon> returned_;  // stable addresses: callers keep Daemon*
   std::string returned_log_;
+  std::string returned_replica_dir_;
   double sync_s_ = 0;
 };
 
