@@ -87,7 +87,9 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
   }
   if (options_.disk_mib > 0) {
     if (primary)
-      a.insert(a.end(), {"--disk", disk_image()});
+      a.insert(a.end(), {"--disk", options_.disk_format == "raw"
+                                       ? disk_image()
+                                       : disk_image() + ",format=" + options_.disk_format});
     else
       a.insert(a.end(), {"--disk-mib", std::to_string(options_.disk_mib)});
   }
@@ -128,6 +130,13 @@ Status ProtectedPair::start_all() {
   if (options_.disk_mib > 0) {
     FTD_TRY(run_command({"truncate", "-s", fmt::format("{}M", options_.disk_mib), disk_image()}));
     if (options_.disk_ext4) FTD_TRY(run_command({"mkfs.ext4", "-q", "-F", disk_image()}));
+    if (options_.disk_format != "raw") {
+      const std::string raw = path("disk.raw");
+      std::filesystem::rename(disk_image(), raw);
+      FTD_TRY(run_command(
+          {"qemu-img", "convert", "-f", "raw", "-O", options_.disk_format, raw, disk_image()}));
+      std::filesystem::remove(raw);
+    }
   }
 
   FTD_ASSIGN_OR_RETURN(Daemon sec, start_daemon(false));

@@ -46,6 +46,9 @@ struct PairOptions {
   // false: the disk stays a blank sparse raw image (no mkfs, no ftd.disklog),
   // for a guest that writes the block device itself (bench/disk_bench).
   bool disk_ext4 = true;
+  // "qcow2": the primary's image is qcow2 (the ext4 image converted with
+  // qemu-img), `--disk PATH,format=qcow2`; the replica stays raw.
+  std::string disk_format = "raw";
   // Appended to the guest's kernel command line (e.g. "ftd.memload=64:5000").
   std::string append_extra;
   // Extra flags for both daemons (e.g. heartbeat settings).
