@@ -67,6 +67,39 @@ Status fsck_clean(const std::string& image) {
   return ok();
 }
 
+// At a quiesced epoch: `replica` equals `source` byte for byte (xxh3), is
+// fsck-clean and holds exactly records 1..`records` (`scratch`: a dump file).
+void expect_quiesced_copy(const std::string& what, const std::string& source,
+                          const std::string& replica, uint64_t records,
+                          const std::string& scratch) {
+  auto source_hash = file_hash(source);
+  auto replica_hash = file_hash(replica);
+  ASSERT_TRUE(source_hash && replica_hash);
+  std::printf("[e2e] %s, quiesced after record %lu: source %016lx replica %016lx\n", what.c_str(),
+              static_cast<unsigned long>(records), static_cast<unsigned long>(*source_hash),
+              static_cast<unsigned long>(*replica_hash));
+  EXPECT_EQ(*source_hash, *replica_hash) << what << ": the replica differs from its source";
+  EXPECT_TRUE(fsck_clean(replica));
+  auto in_image = records_in_image(replica, scratch);
+  ASSERT_TRUE(in_image) << in_image.error().to_string();
+  EXPECT_EQ(*in_image, records);
+}
+
+// Until `d` says its disk is protected (the mirror's copy is ready and a
+// checkpoint after it acknowledged), or 120 s.
+::testing::AssertionResult disk_protected(Daemon& d) {
+  std::string last;
+  if (wait_until(
+          [&] {
+            auto s = d.status();
+            if (s) last = s->disk_detail();
+            return s && s->disk_protected();
+          },
+          120s))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "disk never protected: " << last;
+}
+
 class DiskFailoverTest : public ::testing::Test {
  protected:
   virtual PairOptions options() const { return {.arbiter = "none", .disk_mib = kDiskMib}; }
@@ -105,16 +138,8 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   Daemon& secondary = pair_->secondary();
   // RAM is protected; the disk only once the mirror's first copy is ready
   // and a checkpoint after it was acknowledged.
-  std::string last;
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = primary.status();
-        if (s) last = s->disk_detail();
-        return s && s->disk_protected();
-      },
-      120s))
-      << "disk never protected: " << last;
+  ASSERT_TRUE(disk_protected(primary));
   auto st = primary.status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->disk_bytes(), uint64_t{kDiskMib} << 20);
@@ -129,17 +154,9 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   auto quiesced = (*client)->stop(60s);
   ASSERT_TRUE(quiesced) << quiesced.error().to_string();
   client->reset();
-  auto primary_hash = file_hash(pair_->disk_image());
-  auto replica_hash = file_hash(pair_->replica_disk());
-  ASSERT_TRUE(primary_hash && replica_hash);
-  std::printf("[e2e] quiesced after record %lu: primary image %016lx replica image %016lx\n",
-              static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(*primary_hash),
-              static_cast<unsigned long>(*replica_hash));
-  EXPECT_EQ(*primary_hash, *replica_hash) << "the replica disk differs from the primary's";
-  EXPECT_TRUE(fsck_clean(pair_->replica_disk()));
-  auto quiesced_records = records_in_image(pair_->replica_disk(), pair_->path("quiesced.log"));
-  ASSERT_TRUE(quiesced_records) << quiesced_records.error().to_string();
-  EXPECT_EQ(*quiesced_records, *quiesced);
+  expect_quiesced_copy("primary image -> replica", pair_->disk_image(), pair_->replica_disk(),
+                       *quiesced, pair_->path("quiesced.log"));
+  if (HasFatalFailure()) return;
 
   // 2. Write storm, then the primary host loses power.
   client = connect();
@@ -190,12 +207,7 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
 // guest on that replica with every record.
 TEST_F(DiskFailoverTest, ReprotectedToTheReturningHostAndFailedOverAgain) {
   Daemon& secondary = pair_->secondary();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = pair_->primary().status();
-        return s && s->disk_protected();
-      },
-      120s));
+  ASSERT_TRUE(disk_protected(pair_->primary()));
   auto client = connect();
   ASSERT_TRUE(client) << client.error().to_string();
   ASSERT_TRUE((*client)->wait_for(30, 120s)) << (*client)->progress().error;
@@ -237,19 +249,10 @@ TEST_F(DiskFailoverTest, ReprotectedToTheReturningHostAndFailedOverAgain) {
   ASSERT_TRUE(quiesced) << quiesced.error().to_string();
   EXPECT_EQ((*client)->progress().breaks, 0u) << "record numbers lost, repeated or reordered";
   client->reset();
-  auto running_hash = file_hash(pair_->replica_disk());
-  auto returned_hash = file_hash(pair_->returned_replica_disk());
-  ASSERT_TRUE(running_hash && returned_hash);
-  std::printf(
-      "[e2e] re-protected in %.1f s; quiesced after record %lu: running image %016lx, "
-      "returned host's replica %016lx\n",
-      reprotect_s, static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(*running_hash),
-      static_cast<unsigned long>(*returned_hash));
-  EXPECT_EQ(*running_hash, *returned_hash) << "the returned host's replica differs";
-  EXPECT_TRUE(fsck_clean(pair_->returned_replica_disk()));
-  auto records = records_in_image(pair_->returned_replica_disk(), pair_->path("reprotected.log"));
-  ASSERT_TRUE(records) << records.error().to_string();
-  EXPECT_EQ(*records, *quiesced);
+  std::printf("[e2e] re-protected in %.1f s\n", reprotect_s);
+  expect_quiesced_copy("running image -> returned host's replica", pair_->replica_disk(),
+                       pair_->returned_replica_disk(), *quiesced, pair_->path("reprotected.log"));
+  if (HasFatalFailure()) return;
 
   // 4. The survivor's host dies too: the returned host runs the guest on its
   // replica, and the record log goes on there.
@@ -292,15 +295,7 @@ class DiskQcow2Test : public DiskFailoverTest {
 };
 
 TEST_F(DiskQcow2Test, RawReplicaEqualsTheQcow2ImagesContents) {
-  std::string last;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = pair_->primary().status();
-        if (s) last = s->disk_detail();
-        return s && s->disk_protected();
-      },
-      120s))
-      << "disk never protected: " << last;
+  ASSERT_TRUE(disk_protected(pair_->primary()));
   auto st = pair_->primary().status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->disk_bytes(), uint64_t{kDiskMib} << 20) << "the guest-visible size, not the file's";
@@ -314,18 +309,8 @@ TEST_F(DiskQcow2Test, RawReplicaEqualsTheQcow2ImagesContents) {
   const std::string as_raw = pair_->path("primary-as-raw.img");
   ASSERT_TRUE(run_command(
       {"qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", pair_->disk_image(), as_raw}, 60s));
-  auto primary_hash = file_hash(as_raw);
-  auto replica_hash = file_hash(pair_->replica_disk());
-  ASSERT_TRUE(primary_hash && replica_hash);
-  std::printf(
-      "[e2e] qcow2 primary quiesced after record %lu: contents %016lx, raw replica %016lx\n",
-      static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(*primary_hash),
-      static_cast<unsigned long>(*replica_hash));
-  EXPECT_EQ(*primary_hash, *replica_hash) << "the raw replica differs from the qcow2's contents";
-  EXPECT_TRUE(fsck_clean(pair_->replica_disk()));
-  auto records = records_in_image(pair_->replica_disk(), pair_->path("qcow2.log"));
-  ASSERT_TRUE(records) << records.error().to_string();
-  EXPECT_EQ(*records, *quiesced);
+  expect_quiesced_copy("qcow2 primary's contents -> raw replica", as_raw, pair_->replica_disk(),
+                       *quiesced, pair_->path("qcow2.log"));
 }
 
 }  // namespace
