@@ -10,7 +10,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl qemu-system-x86 busybox-static iproute2 iputils-ping cpio kmod jq
   clang-19 libclang-rt-19-dev
-  libnbd-dev e2fsprogs
+  libnbd-dev e2fsprogs qemu-utils
   libsystemd-dev systemd dpkg-dev help2man resource-agents pacemaker pacemaker-cli-utils python3 debootstrap
   libquorum-dev libvotequorum-dev corosync corosync-qdevice corosync-qnetd nftables util-linux
   chromium python3-prometheus-client curl

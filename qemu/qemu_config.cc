@@ -1,5 +1,8 @@
 #include "qemu/qemu_config.h"
 
+#include <cstring>
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -34,6 +37,24 @@ Result<QemuDisk> parse_disk_spec(std::string_view spec) {
   if (!std::filesystem::is_regular_file(disk.path, ec) &&
       !std::filesystem::is_block_file(disk.path, ec))
     return make_error(ErrorCode::kNotFound, "--disk: image {} not found", disk.path);
+  // QEMU would run a qcow2 file declared raw without a word (the guest sees
+  // the qcow2 metadata as its disk) and fail a raw file declared qcow2 only
+  // at start-up: check the format's magic here, where the error can say what to do.
+  std::ifstream in(disk.path, std::ios::binary);
+  char magic[4] = {};
+  if (!in.read(magic, sizeof magic) && !in.eof())
+    return make_error(ErrorCode::kIo, "--disk: cannot read image {}", disk.path);
+  const bool qcow2 = in.gcount() == 4 && std::memcmp(magic, "QFI\xfb", 4) == 0;
+  if (qcow2 && disk.format == "raw")
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--disk {}: the image is qcow2; say so with '{},format=qcow2' (raw would "
+                      "give the guest qcow2's metadata as its disk)",
+                      disk.path, disk.path);
+  if (!qcow2 && disk.format == "qcow2")
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--disk {}: format=qcow2 but the image is not qcow2 (no QFI\\xfb magic); "
+                      "drop format=qcow2 for a raw image",
+                      disk.path);
   return disk;
 }
 

@@ -12,7 +12,7 @@ die() { echo "build-guest: $*" >&2; exit 1; }
 OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$HERE/src
-PROGRAMS="ftd-guest-svc ftd-guest-tick ftd-guest-memload ftd-guest-bench ftd-guest-disklog"
+PROGRAMS="ftd-guest-svc ftd-guest-tick ftd-guest-memload ftd-guest-bench ftd-guest-disklog ftd-guest-diskload"
 
 # Inputs: this script, /init, and every guest source file. Sorted for stability.
 INPUT_HASH=$( (cd "$HERE" && cat build-guest.sh init.sh && find src -type f | LC_ALL=C sort | xargs cat) \

@@ -2,7 +2,7 @@
 # /init of the ftd test guest (busybox). Never exits: PID 1 exiting panics the kernel.
 # Kernel cmdline knobs (all optional), see README.md:
 #   ftd.ip=A.B.C.D/NN  ftd.gw=A.B.C.D  ftd.tick=1  ftd.memload=<MiB>:<pages_per_sec>
-#   ftd.bench=1|<MiB>:<passes>  ftd.disklog=1
+#   ftd.bench=1|<MiB>:<passes>  ftd.disklog=1  ftd.diskload=<MiB>:<secs>
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -50,6 +50,13 @@ if [ "$(knob disklog)" = 1 ]; then
   mkdir -p /mnt
   /bin/ftd-guest-disklog 7001 /dev/vda /mnt &
 fi
+
+DL=$(knob diskload)
+case "$DL" in
+  "") ;;
+  *:*) /bin/ftd-guest-diskload /dev/vda "${DL%%:*}" "${DL#*:}" & ;;
+  *) echo "ftd-init bad ftd.diskload=$DL (want <MiB>:<secs>)" ;;
+esac
 
 echo "FTD-GUEST-READY ip=${IP:-none} kernel=$(uname -r)"
 while :; do sleep 3600; done

@@ -67,10 +67,44 @@ Status fsck_clean(const std::string& image) {
   return ok();
 }
 
+// At a quiesced epoch: `replica` equals `source` byte for byte (xxh3), is
+// fsck-clean and holds exactly records 1..`records` (`scratch`: a dump file).
+void expect_quiesced_copy(const std::string& what, const std::string& source,
+                          const std::string& replica, uint64_t records,
+                          const std::string& scratch) {
+  auto source_hash = file_hash(source);
+  auto replica_hash = file_hash(replica);
+  ASSERT_TRUE(source_hash && replica_hash);
+  std::printf("[e2e] %s, quiesced after record %lu: source %016lx replica %016lx\n", what.c_str(),
+              static_cast<unsigned long>(records), static_cast<unsigned long>(*source_hash),
+              static_cast<unsigned long>(*replica_hash));
+  EXPECT_EQ(*source_hash, *replica_hash) << what << ": the replica differs from its source";
+  EXPECT_TRUE(fsck_clean(replica));
+  auto in_image = records_in_image(replica, scratch);
+  ASSERT_TRUE(in_image) << in_image.error().to_string();
+  EXPECT_EQ(*in_image, records);
+}
+
+// Until `d` says its disk is protected (the mirror's copy is ready and a
+// checkpoint after it acknowledged), or 120 s.
+::testing::AssertionResult disk_protected(Daemon& d) {
+  std::string last;
+  if (wait_until(
+          [&] {
+            auto s = d.status();
+            if (s) last = s->disk_detail();
+            return s && s->disk_protected();
+          },
+          120s))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "disk never protected: " << last;
+}
+
 class DiskFailoverTest : public ::testing::Test {
  protected:
+  virtual PairOptions options() const { return {.arbiter = "none", .disk_mib = kDiskMib}; }
   void SetUp() override {
-    auto pair = ProtectedPair::start({.arbiter = "none", .disk_mib = kDiskMib});
+    auto pair = ProtectedPair::start(options());
     ASSERT_TRUE(pair) << pair.error().to_string();
     pair_ = std::move(*pair);
   }
@@ -104,16 +138,8 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   Daemon& secondary = pair_->secondary();
   // RAM is protected; the disk only once the mirror's first copy is ready
   // and a checkpoint after it was acknowledged.
-  std::string last;
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = primary.status();
-        if (s) last = s->disk_detail();
-        return s && s->disk_protected();
-      },
-      120s))
-      << "disk never protected: " << last;
+  ASSERT_TRUE(disk_protected(primary));
   auto st = primary.status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->disk_bytes(), uint64_t{kDiskMib} << 20);
@@ -128,17 +154,9 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   auto quiesced = (*client)->stop(60s);
   ASSERT_TRUE(quiesced) << quiesced.error().to_string();
   client->reset();
-  auto primary_hash = file_hash(pair_->disk_image());
-  auto replica_hash = file_hash(pair_->replica_disk());
-  ASSERT_TRUE(primary_hash && replica_hash);
-  std::printf("[e2e] quiesced after record %lu: primary image %016lx replica image %016lx\n",
-              static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(*primary_hash),
-              static_cast<unsigned long>(*replica_hash));
-  EXPECT_EQ(*primary_hash, *replica_hash) << "the replica disk differs from the primary's";
-  EXPECT_TRUE(fsck_clean(pair_->replica_disk()));
-  auto quiesced_records = records_in_image(pair_->replica_disk(), pair_->path("quiesced.log"));
-  ASSERT_TRUE(quiesced_records) << quiesced_records.error().to_string();
-  EXPECT_EQ(*quiesced_records, *quiesced);
+  expect_quiesced_copy("primary image -> replica", pair_->disk_image(), pair_->replica_disk(),
+                       *quiesced, pair_->path("quiesced.log"));
+  if (HasFatalFailure()) return;
 
   // 2. Write storm, then the primary host loses power.
   client = connect();
@@ -179,6 +197,120 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   // wrote on after the failover: exactly the records it reported.
   EXPECT_GE(*records, at_kill.last);
   EXPECT_EQ(*records, *final_record);
+}
+
+// Re-protection with a disk: after the failover above, the survivor is
+// protected back to the returning old primary host (`ftctl protect --peer`);
+// the mirror copies the running disk there, the record log goes on
+// throughout, the returned host's replica equals the running image at a
+// quiesced epoch, and a second failover (the survivor's host killed) runs the
+// guest on that replica with every record.
+TEST_F(DiskFailoverTest, ReprotectedToTheReturningHostAndFailedOverAgain) {
+  Daemon& secondary = pair_->secondary();
+  ASSERT_TRUE(disk_protected(pair_->primary()));
+  auto client = connect();
+  ASSERT_TRUE(client) << client.error().to_string();
+  ASSERT_TRUE((*client)->wait_for(30, 120s)) << (*client)->progress().error;
+
+  // 1. The primary host dies; the secondary runs the guest on its replica disk.
+  ASSERT_TRUE(secondary.status());
+  ASSERT_TRUE(pair_->lan().kill_host(HostId::kPrimary));
+  const uint64_t at_kill = (*client)->progress().last;
+  auto fo = secondary.failover();
+  ASSERT_TRUE(fo) << fo.error().to_string();
+  ASSERT_TRUE((*client)->wait_for(at_kill + 20, 120s)) << (*client)->progress().error;
+
+  // 2. The old primary host returns empty; protect the survivor to it.
+  auto back = pair_->return_as_secondary(HostId::kPrimary);
+  ASSERT_TRUE(back) << back.error().to_string();
+  const auto t_protect = std::chrono::steady_clock::now();
+  auto reply = secondary.protect(HostLan::address(HostId::kPrimary) + ":7400");
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  std::string last;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = secondary.status();
+        auto r = (*back)->status();
+        if (s && r)
+          last = fmt::format("{} {} disk {} / returned host: disk {}", state_name(s->state()),
+                             s->detail(), s->disk_detail(), r->disk_detail());
+        return s && r && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED &&
+               s->disk_protected() && r->disk_protected();
+      },
+      240s))
+      << "not protected again with its disk: " << last;
+  const double reprotect_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_protect).count();
+  const uint64_t at_protected = (*client)->progress().last;
+
+  // 3. Quiesced: the returned host's replica is the running guest's image.
+  ASSERT_TRUE((*client)->wait_for(at_protected + 30, 120s)) << (*client)->progress().error;
+  auto quiesced = (*client)->stop(60s);
+  ASSERT_TRUE(quiesced) << quiesced.error().to_string();
+  EXPECT_EQ((*client)->progress().breaks, 0u) << "record numbers lost, repeated or reordered";
+  client->reset();
+  std::printf("[e2e] re-protected in %.1f s\n", reprotect_s);
+  expect_quiesced_copy("running image -> returned host's replica", pair_->replica_disk(),
+                       pair_->returned_replica_disk(), *quiesced, pair_->path("reprotected.log"));
+  if (HasFatalFailure()) return;
+
+  // 4. The survivor's host dies too: the returned host runs the guest on its
+  // replica, and the record log goes on there.
+  client = connect();
+  ASSERT_TRUE(client) << client.error().to_string();
+  DiskLogClient& log = **client;
+  ASSERT_TRUE(log.wait_for(*quiesced + 30, 120s)) << log.progress().error;
+  ASSERT_TRUE((*back)->status());
+  ASSERT_TRUE(pair_->lan().kill_host(HostId::kSecondary));
+  const uint64_t at_kill2 = log.progress().last;
+  auto fo2 = (*back)->failover();
+  ASSERT_TRUE(fo2) << fo2.error().to_string();
+  ASSERT_TRUE(log.wait_for(at_kill2 + 20, 120s)) << log.progress().error;
+  auto final_record = log.stop(60s);
+  ASSERT_TRUE(final_record) << final_record.error().to_string();
+  EXPECT_EQ(log.progress().breaks, 0u) << "record numbers lost, repeated or reordered";
+  EXPECT_EQ(log.progress().first, *quiesced + 1);
+  for (pid_t q : qemu_children((*back)->process().pid())) ASSERT_TRUE(kill_if_qemu(q));
+  EXPECT_TRUE(fsck_clean(pair_->returned_replica_disk()));
+  auto final_records = records_in_image(pair_->returned_replica_disk(), pair_->path("final.log"));
+  ASSERT_TRUE(final_records) << final_records.error().to_string();
+  std::printf(
+      "[e2e] RESULT reprotect_s=%.1f quiesced_record=%lu second_kill_at=%lu final_record=%lu "
+      "records_on_returned_replica=%lu activation_ms=%.1f/%.1f\n",
+      reprotect_s, static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(at_kill2),
+      static_cast<unsigned long>(*final_record), static_cast<unsigned long>(*final_records),
+      fo->activation_us() / 1e3, fo2->activation_us() / 1e3);
+  EXPECT_GE(*final_records, at_kill2);
+  EXPECT_EQ(*final_records, *final_record);
+}
+
+// A qcow2 image on the primary (`--disk PATH,format=qcow2`): the mirror
+// copies what the guest sees, so the raw replica must equal the qcow2 image's
+// guest-visible contents (qemu-img convert to raw) at a quiesced epoch.
+class DiskQcow2Test : public DiskFailoverTest {
+ protected:
+  PairOptions options() const override {
+    return {.arbiter = "none", .disk_mib = kDiskMib, .disk_format = "qcow2"};
+  }
+};
+
+TEST_F(DiskQcow2Test, RawReplicaEqualsTheQcow2ImagesContents) {
+  ASSERT_TRUE(disk_protected(pair_->primary()));
+  auto st = pair_->primary().status();
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->disk_bytes(), uint64_t{kDiskMib} << 20) << "the guest-visible size, not the file's";
+  auto client = connect();
+  ASSERT_TRUE(client) << client.error().to_string();
+  ASSERT_TRUE((*client)->wait_for(40, 120s)) << (*client)->progress().error;
+  auto quiesced = (*client)->stop(60s);
+  ASSERT_TRUE(quiesced) << quiesced.error().to_string();
+  client->reset();
+  // -U: QEMU holds the image's lock; nothing writes it while quiesced.
+  const std::string as_raw = pair_->path("primary-as-raw.img");
+  ASSERT_TRUE(run_command(
+      {"qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", pair_->disk_image(), as_raw}, 60s));
+  expect_quiesced_copy("qcow2 primary's contents -> raw replica", as_raw, pair_->replica_disk(),
+                       *quiesced, pair_->path("qcow2.log"));
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
       "--kernel", (*guest / "vmlinuz").string(), "--initrd", (*guest / "initrd.img").string(),
       "--append",
       fmt::format("console=ttyS0 quiet ftd.ip={} ftd.tick=1{}{}{}", kGuestCidr,
-                  options_.disk_mib > 0 ? " ftd.disklog=1" : "",
+                  options_.disk_mib > 0 && options_.disk_ext4 ? " ftd.disklog=1" : "",
                   options_.append_extra.empty() ? "" : " ", options_.append_extra),
       "--mac", kGuestMac, "--bridge", lan_->vm_bridge(self), "--tap",
       self == HostId::kPrimary ? lan_->primary_tap() : lan_->secondary_tap(), "--run-dir", run_dir,
@@ -87,7 +87,9 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
   }
   if (options_.disk_mib > 0) {
     if (primary)
-      a.insert(a.end(), {"--disk", disk_image()});
+      a.insert(a.end(), {"--disk", options_.disk_format == "raw"
+                                       ? disk_image()
+                                       : disk_image() + ",format=" + options_.disk_format});
     else
       a.insert(a.end(), {"--disk-mib", std::to_string(options_.disk_mib)});
   }
@@ -127,7 +129,14 @@ Status ProtectedPair::start_all() {
   if (options_.arbiter == "corosync") FTD_TRY(start_corosync());
   if (options_.disk_mib > 0) {
     FTD_TRY(run_command({"truncate", "-s", fmt::format("{}M", options_.disk_mib), disk_image()}));
-    FTD_TRY(run_command({"mkfs.ext4", "-q", "-F", disk_image()}));
+    if (options_.disk_ext4) FTD_TRY(run_command({"mkfs.ext4", "-q", "-F", disk_image()}));
+    if (options_.disk_format != "raw") {
+      const std::string raw = path("disk.raw");
+      std::filesystem::rename(disk_image(), raw);
+      FTD_TRY(run_command(
+          {"qemu-img", "convert", "-f", "raw", "-O", options_.disk_format, raw, disk_image()}));
+      std::filesystem::remove(raw);
+    }
   }
 
   FTD_ASSIGN_OR_RETURN(Daemon sec, start_daemon(false));
@@ -208,6 +217,7 @@ Result<Daemon*> ProtectedPair::return_as_secondary(HostId h) {
                               path(name + ".log"), lan_->ns(h)));
   returned_.push_back(std::move(d));
   returned_log_ = path(name + ".log");
+  returned_replica_dir_ = replica;
   reaper_.adopt_children_of(returned_.back().process().pid());
   return &returned_.back();
 }

@@ -43,6 +43,12 @@ struct PairOptions {
   // (mkfs.ext4), `--disk` on the primary, `--disk-mib` on the secondary, and
   // the guest's durable record log (ftd.disklog=1, port 7001) on it.
   int disk_mib = 0;
+  // false: the disk stays a blank sparse raw image (no mkfs, no ftd.disklog),
+  // for a guest that writes the block device itself (bench/disk_bench).
+  bool disk_ext4 = true;
+  // "qcow2": the primary's image is qcow2 (the ext4 image converted with
+  // qemu-img), `--disk PATH,format=qcow2`; the replica stays raw.
+  std::string disk_format = "raw";
   // Appended to the guest's kernel command line (e.g. "ftd.memload=64:5000").
   std::string append_extra;
   // Extra flags for both daemons (e.g. heartbeat settings).
@@ -73,6 +79,10 @@ class ProtectedPair {
   Daemon* returned() { return returned_.empty() ? nullptr : &returned_.back(); }
   // The log of the newest returned daemon (empty if none returned).
   const std::string& returned_log() const { return returned_log_; }
+  // The newest returned daemon's replica disk (disk_mib > 0; empty if none returned).
+  std::string returned_replica_disk() const {
+    return returned_replica_dir_.empty() ? "" : returned_replica_dir_ + "/vm0.disk";
+  }
 
   // The witness process alone (the "arbiter host" stays up).
   Status kill_witness();
@@ -123,6 +133,7 @@ class ProtectedPair {
   std::optional<Daemon> primary_;
   std::list<Daemon> returned_;  // stable addresses: callers keep Daemon*
   std::string returned_log_;
+  std::string returned_replica_dir_;
   double sync_s_ = 0;
 };
 

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "common/hash.h"
+#include "common/subprocess.h"
 #include "common/unique_fd.h"
 #include "qemu/qmp_engine.h"
 #include "qemu_test_util.h"
@@ -331,15 +332,26 @@ TEST(DiskSpec, ParsesPathAndFormatAndRejectsTheRest) {
   auto raw = parse_disk_spec(dir.file("d.img"));
   ASSERT_TRUE(raw) << raw.error().to_string();
   EXPECT_EQ(raw->format, "raw");
-  auto qcow = parse_disk_spec(dir.file("d.img") + ",format=qcow2");
-  ASSERT_TRUE(qcow);
+  ASSERT_TRUE(run_command({"qemu-img", "create", "-q", "-f", "qcow2", dir.file("q.qcow2"), "8M"}));
+  auto qcow = parse_disk_spec(dir.file("q.qcow2") + ",format=qcow2");
+  ASSERT_TRUE(qcow) << qcow.error().to_string();
   EXPECT_EQ(qcow->format, "qcow2");
-  EXPECT_EQ(qcow->path, dir.file("d.img"));
+  EXPECT_EQ(qcow->path, dir.file("q.qcow2"));
   for (std::string bad : {dir.file("d.img") + ",format=vmdk", dir.file("d.img") + ",cache=none",
                           std::string(",format=raw"), dir.file("missing.img")}) {
     auto r = parse_disk_spec(bad);
     EXPECT_FALSE(r) << bad;
   }
+  // The format must match the image: a qcow2 file declared raw (the default)
+  // and a raw file declared qcow2 are refused, saying which format it is.
+  auto undeclared = parse_disk_spec(dir.file("q.qcow2"));
+  ASSERT_FALSE(undeclared);
+  EXPECT_NE(undeclared.error().to_string().find("format=qcow2"), std::string::npos)
+      << undeclared.error().to_string();
+  auto not_qcow2 = parse_disk_spec(dir.file("d.img") + ",format=qcow2");
+  ASSERT_FALSE(not_qcow2);
+  EXPECT_NE(not_qcow2.error().to_string().find("not qcow2"), std::string::npos)
+      << not_qcow2.error().to_string();
   auto argv = qemu_argv(QemuConfig{.qmp_socket_path = "q", .disk = *qcow});
   auto it = std::find(argv.begin(), argv.end(), "-blockdev");
   ASSERT_NE(it, argv.end());
