@@ -165,6 +165,15 @@ Result<std::unique_ptr<Activator>> build_qmp_activator(const EngineOptions& o,
   FTD_ASSIGN_OR_RETURN(Paths p, make_paths(o, vm));
   FTD_ASSIGN_OR_RETURN(QemuConfig config, qemu_config(o, p));
   config.uffd_preload_library = uffd_preload(o);
+  // Launched like the primary's guest, because once activated it *is* the
+  // VM: it outlives a crash of this daemon (own session, pid file, NIC socket
+  // QEMU listens on), and `--role primary --reattach` takes it over. A
+  // standby that was never activated is retired by the next daemon instead
+  // (QemuActivator::prepare).
+  config.pid_file = p.pid_file;
+  config.kill_with_daemon = false;
+  config.survive_daemon = true;
+  config.nic->qemu_listens = true;
   FTD_ASSIGN_OR_RETURN(QmpEngineOptions qmp_options, engine_options(o));
   if (o.disk_mib > 0) {
     // The replica disk (raw) under the primary's node names and device id,
@@ -177,7 +186,7 @@ Result<std::unique_ptr<Activator>> build_qmp_activator(const EngineOptions& o,
   }
   // Before failover the standby guest is stopped, so nothing flows; after it,
   // this host owns the VM and its output is not held (until re-protection).
-  FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/true));
+  FTD_ASSIGN_OR_RETURN(auto proxy, start_proxy(o, p, /*passthrough=*/true, /*dial=*/true));
   return std::unique_ptr<Activator>(
       std::make_unique<QemuActivator>(config, std::move(proxy), std::move(qmp_options)));
 }

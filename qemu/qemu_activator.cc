@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include "qemu/network_gate.h"
+#include "qemu/qemu_reattach.h"
 
 namespace ftd {
 
 Status QemuActivator::prepare(const std::string& replica_ram_path) {
   replica_path_ = replica_ram_path;
+  FTD_TRY(retire_leftover_standby(config_));
   FTD_ASSIGN_OR_RETURN(auto standby, StandbyQemu::prelaunch(config_, replica_ram_path));
   spdlog::info("standby.ready pid={} start_ms={:.0f} replica={}", standby.process().pid(),
                standby.start_ms(), replica_ram_path);

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qemu/qemu_opts.h"
+
 namespace ftd {
 
 Result<QemuDisk> parse_disk_spec(std::string_view spec) {
@@ -75,9 +77,12 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
   } else {
     a.insert(a.end(), {"-object", fmt::format("memory-backend-file,id=ram0,size={}M,share=on,"
                                               "mem-path={}",
-                                              c.memory_mib, c.ram_file)});
+                                              c.memory_mib, qemu_opt_escape(c.ram_file))});
   }
-  a.insert(a.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off", c.qmp_socket_path)});
+  // Paths in key=value options get QEMU's ",," escape ("file:" takes the
+  // rest of the -serial value as it is).
+  a.insert(a.end(),
+           {"-qmp", fmt::format("unix:{},server=on,wait=off", qemu_opt_escape(c.qmp_socket_path))});
   if (!c.spec || !c.spec->has_serial)
     a.insert(a.end(),
              {"-serial", c.serial_log_path.empty() ? std::string("null")
@@ -92,7 +97,7 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
     a.insert(a.end(),
              {"-netdev",
               fmt::format("stream,id=n0,server={},addr.type=unix,addr.path={}",
-                          c.nic->qemu_listens ? "on" : "off", c.nic->socket_path),
+                          c.nic->qemu_listens ? "on" : "off", qemu_opt_escape(c.nic->socket_path)),
               "-device", fmt::format("virtio-net-pci,netdev=n0,mac={},romfile=", c.nic->mac)});
   }
   if (c.disk) {

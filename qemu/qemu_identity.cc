@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "qemu/qemu_opts.h"
+
 namespace ftd {
 namespace {
 
@@ -44,7 +46,7 @@ Result<UniqueFd> open_qemu_pidfd(pid_t pid, const std::string& qmp_socket_path) 
   if (args[0].find("qemu") == std::string::npos)
     return make_error(ErrorCode::kNotFound, "pid {} is '{}', not a QEMU (pid reused)", pid,
                       args[0]);
-  const std::string qmp_arg = fmt::format("unix:{},", qmp_socket_path);
+  const std::string qmp_arg = fmt::format("unix:{},", qemu_opt_escape(qmp_socket_path));
   for (const auto& a : args)
     if (a.starts_with(qmp_arg)) return pidfd;
   return make_error(ErrorCode::kNotFound,
@@ -69,6 +71,16 @@ RunDirQemu find_run_dir_qemu(const std::string& pid_file, const std::string& qmp
             .pid = pid,
             .detail = fmt::format("stale pid file {}: {}", pid_file, pidfd.error().message)};
   return {.kind = RunDirQemu::Kind::kLive, .pid = pid};
+}
+
+std::optional<std::string> qemu_ram_file(pid_t pid) {
+  for (const auto& arg : cmdline_of(pid)) {
+    if (!arg.starts_with("memory-backend-file,")) continue;
+    auto props = parse_qemu_props(arg, "qom-type");
+    if (!props) continue;
+    if (auto it = props->find("mem-path"); it != props->end()) return it->second;
+  }
+  return std::nullopt;
 }
 
 }  // namespace ftd

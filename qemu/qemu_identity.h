@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -29,5 +30,10 @@ struct RunDirQemu {
 };
 
 RunDirQemu find_run_dir_qemu(const std::string& pid_file, const std::string& qmp_socket_path);
+
+// The file a QEMU's guest RAM lives in when its backend is
+// memory-backend-file (a standby or an activated standby: the replica image),
+// read from its command line; nullopt for memfd RAM.
+std::optional<std::string> qemu_ram_file(pid_t pid);
 
 }  // namespace ftd

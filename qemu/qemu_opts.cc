@@ -122,6 +122,15 @@ Result<QemuProps> parse_qemu_props(std::string_view value, std::string_view impl
   return props;
 }
 
+std::string qemu_opt_escape(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
 bool qemu_bool(std::string_view v) { return v == "on" || v == "true" || v == "yes" || v == "y"; }
 
 }  // namespace ftd

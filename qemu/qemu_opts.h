@@ -29,6 +29,10 @@ Result<std::vector<QemuOption>> split_qemu_options(const std::vector<std::string
 using QemuProps = std::map<std::string, std::string, std::less<>>;
 Result<QemuProps> parse_qemu_props(std::string_view value, std::string_view implied_key);
 
+// `value` as one value of the key=value form: every comma doubled (a path
+// with a comma would otherwise end the value there).
+std::string qemu_opt_escape(std::string_view value);
+
 // "on"/"true"/"yes"/"y" (QEMU's boolean spellings).
 bool qemu_bool(std::string_view v);
 

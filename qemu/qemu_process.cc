@@ -131,10 +131,13 @@ Result<QemuProcess> QemuProcess::reattach(const QemuConfig& config, pid_t pid, b
                       "QEMU pid {} has {} MiB of guest RAM, the options say {} MiB", pid,
                       q.ram_bytes_ / kMiB, config.memory_mib);
   q.config_.memory_mib = q.ram_bytes_ / kMiB;
-  if (config.ram_file.empty())
+  // An activated standby's RAM is the replica image it was launched on, not
+  // a memfd: its command line says which file.
+  if (q.config_.ram_file.empty()) q.config_.ram_file = qemu_ram_file(pid).value_or("");
+  if (q.config_.ram_file.empty())
     FTD_TRY(q.map_guest_ram(q.ram_bytes_));
   else
-    FTD_TRY(q.map_guest_ram_file(config.ram_file));
+    FTD_TRY(q.map_guest_ram_file(q.config_.ram_file));
   spdlog::info("qemu.reattached pid={} ram_mib={} uffd={} adopted={}", pid, q.config_.memory_mib,
                q.uffd_fd_in_qemu() ? "found" : "none", adopt);
   return q;

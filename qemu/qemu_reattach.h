@@ -17,4 +17,11 @@ namespace ftd {
 // file, a stale one (QEMU gone), another program behind the pid, other RAM size.
 Result<QemuProcess> reattach_to_run_dir_qemu(const QemuConfig& config);
 
+// Before a standby is launched in a run directory: a QEMU still named by
+// config.pid_file was left by a daemon that died. A standby that never ran
+// (QMP status inmigrate/prelaunch) holds nothing and is killed; a guest that
+// runs (an activated standby: the VM itself) is never touched: error, naming
+// --reattach. No pid file or a stale one: ok.
+Status retire_leftover_standby(const QemuConfig& config);
+
 }  // namespace ftd

@@ -535,6 +535,63 @@ TEST_F(PrimaryDaemonRestart, ReattachesToTheRunningGuestThenStillFailsOver) {
   EXPECT_EQ(line["records"].value("server_seq_breaks", -1), 0) << "the guest's server restarted";
 }
 
+// Issue 12, after a failover: the VM runs on this host's activated standby
+// QEMU (RAM: the replica image). Its ftd dies (SIGKILL) and the operator
+// starts it again as the primary with --reattach: the same QEMU is taken
+// over (no reboot, same TCP connection) and protected to the old primary's
+// host when that host returns.
+TEST_F(PrimaryDaemonRestart, ActivatedStandbyReattachedAfterItsDaemonDied) {
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().kill_host(HostId::kPrimary));
+  ASSERT_TRUE(wait_until([&] { return failover_state(pair_->secondary()) == "active"; }, 60s))
+      << "secondary did not activate: " << failover_state(pair_->secondary());
+  auto qemus = qemu_children(pair_->secondary().process().pid());
+  ASSERT_EQ(qemus.size(), 1u) << "expected one QEMU (the activated standby) under the ftd";
+  const pid_t qemu_pid = qemus[0];
+  const uint64_t before = records_->progress_received().value_or(0);
+  ASSERT_TRUE(wait_until([&] { return records_->progress_received().value_or(0) > before; }, 30s))
+      << "no record reply after the failover";
+
+  watcher_.reset();  // it polls the daemon object that is about to be replaced
+  const double t_kill_ftd = unix_now_s();
+  ASSERT_TRUE(pair_->kill_secondary_daemon());
+  ASSERT_EQ(::kill(qemu_pid, 0), 0) << "the activated guest died with its ftd";
+  auto restarted = pair_->restart_secondary_as_primary({"--reattach"});
+  ASSERT_TRUE(restarted) << restarted.error().to_string();
+  const double t_up = unix_now_s();
+  watcher_.emplace(pair_->primary(), pair_->secondary());
+  auto back = pair_->return_as_secondary(HostId::kPrimary);
+  ASSERT_TRUE(back) << back.error().to_string();
+  std::string last;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = pair_->secondary().status();
+        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
+        return s && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED;
+      },
+      180s))
+      << "the re-attached guest was never protected: " << last;
+  const double t_protected = unix_now_s();
+  auto now = pair_->secondary().status();
+  ASSERT_TRUE(now);
+  ASSERT_TRUE(wait_for_acked_epoch(pair_->secondary(), now->epoch() + 20, 60s));
+
+  EXPECT_EQ(::kill(qemu_pid, 0), 0);
+  EXPECT_EQ(std::stol(file_text(pair_->secondary_run() + "/qemu.pid")), qemu_pid);
+  EXPECT_EQ(count_of(file_text(pair_->secondary_run() + "/serial.log"), "FTD-GUEST-READY"), 0u)
+      << "the standby guest booted (it should only ever resume from the replica)";
+  const std::string log = file_text(pair_->path("secondary.log"));
+  EXPECT_NE(log.find(fmt::format("qemu.reattached pid={}", qemu_pid)), std::string::npos)
+      << "no re-attach line";
+  json line{{"scenario", "restart-failed-over-ftd"},
+            {"expected", "activated standby re-attached, protected to the returned host"},
+            {"qemu_pid", qemu_pid},
+            {"kill_ftd_to_daemon_up_ms", (t_up - t_kill_ftd) * 1e3},
+            {"kill_ftd_to_protected_ms", (t_protected - t_kill_ftd) * 1e3}};
+  finish(line, t_kill);
+  EXPECT_EQ(line["records"].value("server_seq_breaks", -1), 0) << "the guest's server restarted";
+}
+
 // Planned migration (issue 8): `ftctl migrate` hands the VM to the secondary
 // at one final checkpoint and makes the old primary its secondary; the new
 // primary protects it back by itself with a differential sync (only the

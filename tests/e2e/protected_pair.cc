@@ -244,23 +244,37 @@ Status ProtectedPair::kill_witness() {
   return ok();
 }
 
-Status ProtectedPair::kill_primary_daemon() {
-  reaper_.adopt_children_of(primary_->process().pid());
-  primary_->process().kill(SIGKILL);
-  FTD_TRY(primary_->process().wait(5s));
+Status ProtectedPair::kill_daemon(Daemon& d) {
+  reaper_.adopt_children_of(d.process().pid());
+  d.process().kill(SIGKILL);
+  FTD_TRY(d.process().wait(5s));
   return ok();
 }
 
-Result<Daemon*> ProtectedPair::restart_primary_daemon(const std::vector<std::string>& extra) {
+Status ProtectedPair::kill_primary_daemon() { return kill_daemon(*primary_); }
+Status ProtectedPair::kill_secondary_daemon() { return kill_daemon(*secondary_); }
+
+Result<Daemon*> ProtectedPair::restart_daemon(std::optional<Daemon>& slot, HostId h,
+                                              std::vector<std::string> args,
+                                              const std::vector<std::string>& extra) {
   if (corosync_)
-    return make_error(ErrorCode::kUnimplemented, "restart_primary_daemon: not with corosync");
-  auto args = daemon_args(true);
+    return make_error(ErrorCode::kUnimplemented, "restart a daemon: not with corosync");
   args.insert(args.end(), extra.begin(), extra.end());
-  primary_.reset();
-  FTD_ASSIGN_OR_RETURN(Daemon d, Daemon::start(args, "unix:" + path("primary.ctl"),
-                                               path("primary.log"), lan_->ns(HostId::kPrimary)));
-  primary_.emplace(std::move(d));
-  return &*primary_;
+  const std::string name = h == HostId::kPrimary ? "primary" : "secondary";
+  slot.reset();
+  FTD_ASSIGN_OR_RETURN(Daemon d, Daemon::start(args, "unix:" + path(name + ".ctl"),
+                                               path(name + ".log"), lan_->ns(h)));
+  slot.emplace(std::move(d));
+  return &*slot;
+}
+
+Result<Daemon*> ProtectedPair::restart_primary_daemon(const std::vector<std::string>& extra) {
+  return restart_daemon(primary_, HostId::kPrimary, daemon_args(true), extra);
+}
+
+Result<Daemon*> ProtectedPair::restart_secondary_as_primary(const std::vector<std::string>& extra) {
+  return restart_daemon(secondary_, HostId::kSecondary,
+                        daemon_args(HostId::kSecondary, true, secondary_run(), ""), extra);
 }
 
 std::string ProtectedPair::tail(const std::string& name, size_t max) const {

@@ -92,6 +92,13 @@ class ProtectedPair {
   // Starts the primary's ftd again on its host with its original flags plus
   // `extra` (e.g. --reattach); returns once its control API answers.
   Result<Daemon*> restart_primary_daemon(const std::vector<std::string>& extra);
+  // SIGKILL only the secondary's ftd (after a failover its QEMU is the VM and survives).
+  Status kill_secondary_daemon();
+  // Starts a *primary* ftd on the secondary's host, in its run directory,
+  // with `extra` (e.g. --reattach): how an operator restarts the daemon of a
+  // VM that failed over to this host. It replaces secondary(); its peer is
+  // the primary's host.
+  Result<Daemon*> restart_secondary_as_primary(const std::vector<std::string>& extra);
   // The corosync cluster (arbiter "corosync"), else null.
   test::CorosyncCluster* corosync() { return corosync_.get(); }
 
@@ -118,6 +125,10 @@ class ProtectedPair {
                                        const std::string& replica_dir) const;
   Status start_corosync();
   Result<Daemon> start_daemon(bool primary);
+  Status kill_daemon(Daemon& d);
+  Result<Daemon*> restart_daemon(std::optional<Daemon>& slot, HostId h,
+                                 std::vector<std::string> args,
+                                 const std::vector<std::string>& extra);
   // The secondary's replica directory, as its ftd sees it.
   std::string replica_dir() const;
 

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "qemu/qemu_identity.h"
@@ -138,6 +140,55 @@ TEST(QemuReattach, AdoptedQemuEndsWithItsObject) {
     ASSERT_TRUE(adopted) << adopted.error().to_string();
   }
   EXPECT_TRUE(wait_for([&] { return !launched->alive(); }, 5s));
+}
+
+void make_ram_file(const std::string& path) {
+  std::ofstream(path).close();
+  std::filesystem::resize_file(path, uint64_t{128} << 20);
+}
+
+// A guest on a RAM file (an activated standby runs on the replica image):
+// re-attaching finds the file on QEMU's command line and maps it.
+TEST(QemuReattach, FindsFileBackedRamOnTheCommandLine) {
+  testing::TempDir dir;
+  auto config = surviving_config(dir);
+  config.ram_file = dir.file("replica,ram");  // a comma: QEMU's ',,' escape
+  make_ram_file(config.ram_file);
+  auto launched = launch_then_let_go(config);
+  ASSERT_TRUE(launched) << launched.error().to_string();
+  EXPECT_EQ(qemu_ram_file(launched->pid()), config.ram_file);
+  auto as_primary = config;
+  as_primary.ram_file.clear();  // what a restarted primary daemon knows
+  auto again = reattach_to_run_dir_qemu(as_primary);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(again->config().ram_file, config.ram_file);
+  EXPECT_EQ(again->ram_inode(), launched->ram_inode());
+}
+
+// A standby left by a dead daemon: killed if it never ran, refused (and left
+// alone) once it runs the guest.
+TEST(QemuReattach, LeftoverStandbyIsRetiredARunningGuestIsNot) {
+  testing::TempDir dir;
+  auto config = surviving_config(dir);
+  config.ram_file = dir.file("replica.ram");
+  make_ram_file(config.ram_file);
+  config.incoming = true;
+  auto standby = launch_then_let_go(config);
+  ASSERT_TRUE(standby) << standby.error().to_string();
+  ASSERT_TRUE(retire_leftover_standby(config));
+  EXPECT_TRUE(wait_for([&] { return !standby->alive(); }, 5s));
+
+  config.incoming = false;
+  auto running = launch_then_let_go(config);
+  ASSERT_TRUE(running) << running.error().to_string();
+  auto refused = retire_leftover_standby(config);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--reattach"), std::string::npos)
+      << refused.error().message;
+  EXPECT_TRUE(running->alive());
+  // Nothing in the run directory: nothing to do.
+  running->kill();
+  EXPECT_TRUE(retire_leftover_standby(config));
 }
 
 }  // namespace
