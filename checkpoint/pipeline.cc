@@ -470,7 +470,10 @@ CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan
   copy_pages(c.pages, c.contents);
   auto t3 = Clock::now();
   auto dev = engine_.capture_device_state();
-  if (dev) c.disk = take_disk_writes(std::move(plan.extra_disk), plan.disk_error);
+  if (dev) {
+    retry_disk_copy_if_due();
+    c.disk = take_disk_writes(std::move(plan.extra_disk), plan.disk_error);
+  }
   auto t4 = Clock::now();
   if (dev) {
     c.device_state = std::move(*dev);
@@ -522,11 +525,30 @@ void CheckpointPipeline::restart_disk_copy() {
 }
 
 void CheckpointPipeline::mark_disk_unprotected(const std::string& why) {
-  spdlog::error("disk.unprotected epoch={} error=\"{}\"", captured_epoch_.load() + 1, why);
+  spdlog::error("disk.unprotected epoch={} error=\"{}\" retry_in_ms={}", captured_epoch_.load() + 1,
+                why, config_.disk_retry_interval.count());
   MutexLock lock(mu_);
+  if (!disk_error_) next_disk_retry_ = Clock::now() + config_.disk_retry_interval;
   if (!disk_error_) disk_error_ = why;
   disk_progress_.error = *disk_error_;
   disk_progress_.complete = false;
+}
+
+void CheckpointPipeline::retry_disk_copy_if_due() {
+  std::string why;
+  uint64_t attempt = 0;
+  {
+    MutexLock lock(mu_);
+    if (!disk_error_ || Clock::now() < next_disk_retry_) return;
+    // Before the attempt: a retry that fails again waits a whole interval.
+    next_disk_retry_ = Clock::now() + config_.disk_retry_interval;
+    why = *disk_error_;
+    attempt = disk_progress_.copy_retries = ++disk_retries_;
+  }
+  // The cause may have been transient (a full spill directory, an NBD client
+  // that went away): only a new full copy makes the replica disk whole again.
+  spdlog::warn("disk.copy_retry attempt={} after=\"{}\"", attempt, why);
+  restart_disk_copy();
 }
 
 std::shared_ptr<const DiskEpoch> CheckpointPipeline::take_disk_writes(

@@ -49,6 +49,9 @@ struct PipelineConfig {
   size_t sync_chunk_pages = 16384;  // 64 MiB of 4 KiB pages per initial-sync message
   int max_sync_rounds = 5;          // pre-copy passes after the first full copy
   ThrottleConfig throttle;          // slow the guest under sustained overload (throttle.h)
+  // A disk that lost protection (mirror failed, writes lost) gets a new full
+  // copy at the first checkpoint this long after the loss or the last retry.
+  std::chrono::milliseconds disk_retry_interval{5000};
 };
 
 class CheckpointPipeline {
@@ -153,6 +156,9 @@ class CheckpointPipeline {
   void restart_disk_copy();
   // Logs `why` and marks the disk not protected (sticky until a new copy).
   void mark_disk_unprotected(const std::string& why);
+  // Called while paused: a new full disk copy if the disk lost protection
+  // and disk_retry_interval has passed.
+  void retry_disk_copy_if_due() FTD_EXCLUDES(mu_);
   // Called while paused: the engine's disk writes, after `extra` (catch-up).
   std::shared_ptr<const DiskEpoch> take_disk_writes(std::vector<DiskWrite> extra,
                                                     const std::optional<std::string>& disk_error);
@@ -204,6 +210,8 @@ class CheckpointPipeline {
   // Why the disk is not protected (an engine error lost writes); sticky: the
   // replica disk cannot be trusted again without a new full copy of the disk.
   std::optional<std::string> disk_error_ FTD_GUARDED_BY(mu_);
+  Clock::time_point next_disk_retry_ FTD_GUARDED_BY(mu_);
+  uint64_t disk_retries_ FTD_GUARDED_BY(mu_) = 0;
   DiskProgress disk_progress_ FTD_GUARDED_BY(mu_);
   bool need_full_sync_ FTD_GUARDED_BY(mu_) = true;
   std::optional<uint64_t> catch_up_from_ FTD_GUARDED_BY(mu_);  // replica epoch to rebuild from

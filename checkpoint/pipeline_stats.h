@@ -56,6 +56,7 @@ struct DiskProgress {
   uint64_t last_seq = 0;           // of the last write captured
   uint64_t writes = 0, bytes = 0;  // captured, all time (bytes of data and zeroes)
   std::string error;               // non-empty: the disk is not protected, and why
+  uint64_t copy_retries = 0;       // new full copies started after a loss of protection
 };
 
 // The overload throttle (checkpoint/throttle.h).

@@ -303,6 +303,7 @@ struct Options {
   size_t max_inflight = 4;
   uint64_t disk_bytes = 0;  // the guest's disk, replicated to <dir>/vm.disk
   ThrottleConfig throttle;
+  std::chrono::milliseconds disk_retry_interval{5000};
   std::function<std::unique_ptr<GuestEngine>(SyntheticEngine&)> wrapper;
 };
 
@@ -327,7 +328,8 @@ class Rig {
                       .compression = o.compression,
                       .scan_threads = 2,
                       .sync_chunk_pages = 64,
-                      .throttle = o.throttle};
+                      .throttle = o.throttle,
+                      .disk_retry_interval = o.disk_retry_interval};
     auto p = CheckpointPipeline::create(g, *transport_, pc);
     EXPECT_TRUE(p) << p.error().to_string();
     pipeline_ = std::move(*p);
@@ -973,6 +975,40 @@ TEST(PipelineDisk, FullSyncRestartsTheDiskCopy) {
   EXPECT_FALSE(s.disk.complete) << "the new copy is still running";
   EXPECT_FALSE(rig.replica().disk_consistent());
   EXPECT_EQ(rig.replica().epoch(), rig.pipeline().last_captured_epoch()) << "RAM protected";
+}
+
+// A loss of disk protection is not left for the next full sync: after
+// disk_retry_interval the pipeline starts a new full copy itself (guest
+// paused), which clears the error; the copy's epochs say incomplete until it
+// is done, so the replica is never activated with a disk missing writes.
+TEST(PipelineDisk, LostDiskProtectionIsRetriedWithANewCopy) {
+  DiskRestartingEngine* engine = nullptr;
+  Rig rig({.disk_bytes = kDisk, .disk_retry_interval = 0ms, .wrapper = [&](SyntheticEngine& e) {
+             auto w = std::make_unique<DiskRestartingEngine>(e, 5);
+             engine = w.get();
+             return w;
+           }});
+  rig.connect();
+  rig.steps(4);
+  ASSERT_TRUE(rig.settle());
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->restarts, 1) << "the first sync";
+  EXPECT_TRUE(rig.pipeline().stats().disk.error.empty());
+  // Take 5 fails (writes lost); the checkpoint after it starts a new copy.
+  for (int i = 0; i < 12 && engine->restarts < 2; ++i) {
+    rig.steps(1);
+    ASSERT_TRUE(rig.settle());
+  }
+  EXPECT_EQ(engine->restarts, 2) << "no new copy after the capture error";
+  const auto s = rig.pipeline().stats();
+  EXPECT_TRUE(s.disk.error.empty()) << s.disk.error;
+  EXPECT_EQ(s.disk.copy_retries, 1u);
+  EXPECT_FALSE(s.disk.complete) << "the new copy is still running";
+  EXPECT_FALSE(rig.replica().disk_consistent());
+  EXPECT_EQ(rig.replica().epoch(), rig.pipeline().last_captured_epoch()) << "RAM protected";
+  rig.steps(3);
+  ASSERT_TRUE(rig.settle());
+  EXPECT_EQ(engine->restarts, 2) << "no retry while nothing is lost";
 }
 
 }  // namespace
