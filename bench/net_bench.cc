@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <numeric>
 #include <string>
@@ -25,22 +26,26 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/failover_report.h"
-#include "bench/iperf_client.h"
 #include "bench/qemu_migration.h"
 #include "bench/qemu_rig.h"
 #include "common/heap_reuse.h"
+#include "common/subprocess.h"
+#include "tests/guest/iperf_client.h"
 
 namespace ftd::bench {
 namespace {
 
 using Json = nlohmann::json;
+using testing::iperf_json;
+using testing::kIperfServerRelisten;
+using testing::run_iperf;
 
 struct Options {
   uint64_t size_mib = 128;
-  int seconds = 6;
+  int seconds = 5;
   int reps = 3;
-  // "<policy>:<epoch ms>": fixed = the interval, output-driven = the max.
-  std::vector<std::string> policies{"fixed:40", "output-driven:40", "output-driven:100"};
+  // "fixed:<ms>" or "output-driven:<max ms>[:<min ms>]" (min default --epoch-min-ms).
+  std::vector<std::string> policies{"fixed:40", "output-driven:40", "output-driven:40:20"};
   int epoch_min_ms = 5;
   std::string tracker = "auto";
   int port = 5201;
@@ -54,28 +59,41 @@ struct PolicySpec {
   EpochPolicy epochs;
 };
 
-Result<PolicySpec> parse_policy(const std::string& text, int min_ms) {
-  const auto colon = text.find(':');
-  const std::string kind = text.substr(0, colon);
-  int ms = 40;
-  if (colon != std::string::npos) {
-    try {
-      ms = std::stoi(text.substr(colon + 1));
-    } catch (const std::exception&) {
-      ms = 0;
-    }
+Result<PolicySpec> parse_policy(const std::string& text, int default_min_ms) {
+  // <kind>[:<epoch ms>[:<min ms>]]
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const auto colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
   }
-  if (ms < 5 || ms > 10000)
-    return make_error(ErrorCode::kInvalidArgument, "{}: epoch ms must be 5..10000", text);
+  auto number = [](const std::string& s) {
+    try {
+      size_t used = 0;
+      const int v = std::stoi(s, &used);
+      return used == s.size() ? v : -1;
+    } catch (const std::exception&) {
+      return -1;
+    }
+  };
+  const int ms = parts.size() > 1 ? number(parts[1]) : 40;
+  const int min_ms = parts.size() > 2 ? number(parts[2]) : default_min_ms;
+  const bool bad_min = parts[0] == "output-driven" && (min_ms < 1 || min_ms > ms);
+  if (parts.size() > 3 || ms < 5 || ms > 10000 || bad_min)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: want fixed:<ms> or output-driven:<max ms>[:<min ms>], 5 <= ms <= "
+                      "10000, 1 <= min <= max",
+                      text);
   const auto max = std::chrono::milliseconds(ms);
-  if (kind == "fixed") return PolicySpec{text, EpochPolicy::fixed(max)};
-  if (kind == "output-driven")
+  if (parts[0] == "fixed" && parts.size() <= 2) return PolicySpec{text, EpochPolicy::fixed(max)};
+  if (parts[0] == "output-driven")
     return PolicySpec{text,
                       {.kind = EpochPolicyKind::kOutputDriven,
                        .min = std::chrono::milliseconds(min_ms),
                        .max = max}};
-  return make_error(ErrorCode::kInvalidArgument, "{}: want fixed:<ms> or output-driven:<ms>",
-                    text);
+  return make_error(ErrorCode::kInvalidArgument,
+                    "{}: want fixed:<ms> or output-driven:<max ms>[:<min ms>]", text);
 }
 
 double mean(const std::vector<double>& v) {
@@ -86,10 +104,7 @@ double mean(const std::vector<double>& v) {
 class ProtectionWindow {
  public:
   explicit ProtectionWindow(Rig& rig)
-      : rig_(rig),
-        s0_(rig.pipeline().stats()),
-        n0_(rig.gate().proxy().stats()),
-        t0_(Clock::now()) {
+      : rig_(rig), s0_(rig.pipeline().stats()), n0_(rig.gate().proxy().stats()), t0_(Clock::now()) {
     rig.probe().start_recording();
   }
   Json finish() {
@@ -136,8 +151,18 @@ Json transfers(const Options& o, Rig& rig, const std::string& scratch, bool is_p
   Json out;
   for (bool reverse : {false, true}) {
     const char* dir = reverse ? "guest_to_client" : "client_to_guest";
+    std::this_thread::sleep_for(kIperfServerRelisten);  // after the previous test
     std::optional<ProtectionWindow> window;
     if (is_protected) window.emplace(rig);
+    // Half-way through, the host kernel's view of the connection (cwnd, RTT,
+    // the guest's advertised window, the client's receive space): the inputs
+    // of window / RTT.
+    auto ss_mid = std::async(std::launch::async, [&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(o.seconds * 500 + 1000));
+      auto out = run_command(
+          {"ip", "netns", "exec", rig.netns().name(), "ss", "-tin", "dst", std::string(kGuestIp)});
+      return out ? *out : out.error().to_string();
+    });
     auto r = run_iperf({.netns = rig.netns().name(),
                         .server_ip = kGuestIp,
                         .port = o.port,
@@ -147,11 +172,12 @@ Json transfers(const Options& o, Rig& rig, const std::string& scratch, bool is_p
                         .scratch_dir = scratch});
     Json entry;
     if (window) entry["protection"] = window->finish();
+    entry["ss_mid"] = ss_mid.get();
     if (r) {
       entry["iperf"] = iperf_json(*r);
       if (r->max_snd_cwnd_bytes > 0 && r->mean_rtt_us > 0)  // the sender's window / RTT
-        entry["iperf"]["cwnd_over_rtt_mbit"] = static_cast<double>(r->max_snd_cwnd_bytes) * 8 /
-                                               static_cast<double>(r->mean_rtt_us);
+        entry["iperf"]["cwnd_over_rtt_mbit"] =
+            static_cast<double>(r->max_snd_cwnd_bytes) * 8 / static_cast<double>(r->mean_rtt_us);
     } else {
       entry["error"] = r.error().to_string();
     }
@@ -166,13 +192,14 @@ Json transfers(const Options& o, Rig& rig, const std::string& scratch, bool is_p
 
 Status run_cell(const Options& o, const PolicySpec& policy, const std::string& tag,
                 const std::string& scratch, Json& cell) {
-  RigConfig rc{.guest_dir = o.guest_dir,
-               .memory_mib = o.size_mib,
-               .append = rig_guest_append(o.size_mib, false, 0) + fmt::format(" ftd.iperf={}", o.port),
-               .epochs = policy.epochs,
-               .tag = tag,
-               .tracker = parse_tracker_kind(o.tracker).value(),
-               .initrd = "initrd-iperf.img"};
+  RigConfig rc{
+      .guest_dir = o.guest_dir,
+      .memory_mib = o.size_mib,
+      .append = rig_guest_append(o.size_mib, false, 0) + fmt::format(" ftd.iperf={}", o.port),
+      .epochs = policy.epochs,
+      .tag = tag,
+      .tracker = parse_tracker_kind(o.tracker).value(),
+      .initrd = "initrd-iperf.img"};
   FTD_ASSIGN_OR_RETURN(auto rig, Rig::create(rc));
   FTD_ASSIGN_OR_RETURN(double boot_s, rig->boot(std::chrono::seconds(120)));
   cell["boot_s"] = boot_s;
@@ -209,6 +236,8 @@ Json summarize_cells(const Json& cells) {
         if (j.contains(p) && j[p].is_number()) a[name].push_back(j[p].get<double>());
       };
       if (!c.contains("unprotected") || !c.contains("protected")) continue;
+      // A failed transfer's protection stats describe an idle guest: leave them out.
+      if (!c["protected"][dir].contains("iperf")) continue;
       put("unprotected_mbit", c["unprotected"][dir], "/iperf/mbit_per_sec");
       put("protected_mbit", c["protected"][dir], "/iperf/mbit_per_sec");
       put("unprotected_retransmits", c["unprotected"][dir], "/iperf/retransmits");
@@ -245,7 +274,7 @@ int run(int argc, char** argv) {
   app.add_option("--reps", o.reps, "repetitions of every policy, interleaved")
       ->check(CLI::Range(1, 50));
   app.add_option("--policies", o.policies,
-                 "epoch policies, each <fixed|output-driven>:<epoch ms> (output-driven: the max)")
+                 "epoch policies: fixed:<ms>, output-driven:<max ms>[:<min ms>]")
       ->delimiter(',');
   app.add_option("--epoch-min-ms", o.epoch_min_ms, "output-driven: shortest checkpoint gap")
       ->check(CLI::Range(1, 10000));
@@ -267,14 +296,10 @@ int run(int argc, char** argv) {
     }
     policies.push_back(*spec);
   }
-  for (const char* f : {"/vmlinuz", "/initrd-iperf.img", "/iperf3-credentials"})
-    if (!std::filesystem::exists(o.guest_dir + f)) {
-      fmt::print(stderr, "net_bench: {}{} missing (build the test guest: ninja guest)\n",
-                 o.guest_dir, f);
-      return 2;
-    }
-  if (::geteuid() != 0) {
-    fmt::print(stderr, "net_bench: needs root (network namespaces, taps)\n");
+  if (auto st = check_guest_and_root(
+          o.guest_dir, {"vmlinuz", "initrd-iperf.img", "iperf3-credentials", "iperf3-public.pem"});
+      !st) {
+    fmt::print(stderr, "net_bench: {}\n", st.error().message);
     return 2;
   }
   if (auto v = run_command({"iperf3", "--version"}); !v) {
@@ -290,35 +315,42 @@ int run(int argc, char** argv) {
   const std::string scratch = scratch_tmpl;
 
   const auto t_bench = Clock::now();
-  Json doc{{"benchmark", "net"},
-           {"date_utc", utc_now()},
-           {"machine",
-            {{"nproc", std::thread::hardware_concurrency()},
-             {"kvm", std::filesystem::exists("/dev/kvm")},
-             {"loadavg_at_start", loadavg()},
-             {"shared", "2 vCPUs shared with other engineers' builds and tests; expect noise"}}},
-           {"setup",
-            {{"guest", "deploy/guest initrd-iperf.img, TCG, " + std::to_string(o.size_mib) + " MiB"},
-             {"iperf3", "Debian iperf3 3.12 both ends, RSA+password auth, one TCP stream, -t " +
-                            std::to_string(o.seconds) + " s, -J"},
-             {"path",
-              "client in the rig's netns -> bridge -> tap -> NetworkProxy (output commit) -> "
-              "QEMU netdev stream -> virtio-net"},
-             {"unprotected", "same rig before protect(): the proxy in passthrough"},
-             {"protected", "QmpEngine + CheckpointPipeline + gRPC on loopback to SecondaryVm"},
-             {"tracker", o.tracker},
-             {"epoch_min_ms", o.epoch_min_ms},
-             {"reps", o.reps},
-             {"order", "repetition-major: each rep runs every policy once, a fresh rig per cell"},
-             {"mbit_per_sec", "iperf3 end.sum_received (goodput at the receiver)"},
-             {"retransmits", "iperf3 end.sum_sent.retransmits (the sender's)"},
-             {"cwnd_over_rtt_mbit",
-              "client->guest only: the host kernel's max snd_cwnd / mean RTT (TCP_INFO)"}}}};
+  Json doc{
+      {"benchmark", "net"},
+      {"date_utc", utc_now()},
+      {"machine",
+       {{"nproc", std::thread::hardware_concurrency()},
+        {"kvm", std::filesystem::exists("/dev/kvm")},
+        {"loadavg_at_start", loadavg()},
+        {"shared", "2 vCPUs shared with other engineers' builds and tests; expect noise"}}},
+      {"setup",
+       {{"guest", "deploy/guest initrd-iperf.img, TCG, " + std::to_string(o.size_mib) + " MiB"},
+        {"iperf3", "Debian iperf3 3.12 both ends, RSA+password auth, one TCP stream, -t " +
+                       std::to_string(o.seconds) + " s, -J"},
+        {"path",
+         "client in the rig's netns -> bridge -> tap -> NetworkProxy (output commit) -> "
+         "QEMU netdev stream -> virtio-net"},
+        {"unprotected", "same rig before protect(): the proxy in passthrough"},
+        {"protected", "QmpEngine + CheckpointPipeline + gRPC on loopback to SecondaryVm"},
+        {"tracker", o.tracker},
+        {"policies", o.policies},
+        {"epoch_min_ms", o.epoch_min_ms},
+        {"reps", o.reps},
+        {"order",
+         "repetition-major: each rep runs every policy once (rotated: rep r starts at "
+         "policy r), a fresh rig per cell; 2 s between transfers (iperf3's server "
+         "re-opens its listener after each test)"},
+        {"mbit_per_sec", "iperf3 end.sum_received (goodput at the receiver)"},
+        {"retransmits", "iperf3 end.sum_sent.retransmits (the sender's)"},
+        {"cwnd_over_rtt_mbit",
+         "client->guest only: the host kernel's max snd_cwnd / mean RTT (TCP_INFO)"}}}};
   Json cells = Json::array();
   int n = 0;
   bool any_error = false;
   for (int rep = 1; rep <= o.reps; ++rep)
-    for (const auto& policy : policies) {
+    for (size_t k = 0; k < policies.size(); ++k) {
+      // Each rep starts at the next policy, so no policy always runs first.
+      const PolicySpec& policy = policies[(k + static_cast<size_t>(rep) - 1) % policies.size()];
       Json cell{{"rep", rep}, {"policy", policy.name}, {"loadavg_before", loadavg()}};
       fmt::print("rep {} {}:\n", rep, policy.name);
       const auto c0 = Clock::now();

@@ -1,4 +1,4 @@
-#include "bench/iperf_client.h"
+#include "tests/guest/iperf_client.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 
 #include "common/subprocess.h"
 
-namespace ftd::bench {
+namespace ftd::testing {
 namespace {
 
 using Json = nlohmann::json;
@@ -24,7 +24,8 @@ std::string slurp(const std::string& path) {
 // "user=...\npassword=...\n" as build-guest.sh writes it.
 Result<std::pair<std::string, std::string>> read_credentials(const std::string& path) {
   std::ifstream f(path);
-  if (!f) return make_error(ErrorCode::kNotFound, "{} missing (build the guest: ninja guest)", path);
+  if (!f)
+    return make_error(ErrorCode::kNotFound, "{} missing (build the guest: ninja guest)", path);
   std::string line, user, password;
   while (std::getline(f, line)) {
     if (line.starts_with("user=")) user = line.substr(5);
@@ -98,22 +99,22 @@ Result<IperfResult> run_iperf(const IperfRun& run) {
   std::error_code ec;
   std::filesystem::remove(json_path, ec);
   std::filesystem::remove(err_path, ec);
-  SpawnOptions so{.argv = {"iperf3", "-c", run.server_ip, "-p", std::to_string(run.port), "-t",
-                           std::to_string(run.seconds), "-J", "--logfile", json_path,
-                           "--connect-timeout", "10000", "--username", creds.first,
-                           "--rsa-public-key-path", key},
-                  // iperf3 takes the password from the environment only (or a prompt).
-                  .env = {"IPERF3_PASSWORD=" + creds.second},
-                  .log_path = err_path,
-                  .netns = run.netns};
+  SpawnOptions so{
+      .argv = {"iperf3", "-c", run.server_ip, "-p", std::to_string(run.port), "-t",
+               std::to_string(run.seconds), "-J", "--logfile", json_path, "--connect-timeout",
+               "10000", "--username", creds.first, "--rsa-public-key-path", key},
+      // iperf3 takes the password from the environment only (or a prompt).
+      .env = {"IPERF3_PASSWORD=" + creds.second},
+      .log_path = err_path,
+      .netns = run.netns};
   if (run.reverse) so.argv.push_back("-R");
   FTD_ASSIGN_OR_RETURN(auto proc, Subprocess::spawn(so));
   auto code = proc.wait(std::chrono::seconds(run.seconds + 30));
   if (!code) return std::unexpected(code.error().with_context("iperf3"));
   auto result = parse_iperf_json(slurp(json_path));
   if (!result) {
-    return make_error(result.error().code, "{} (exit {}; stderr: {:.300})",
-                      result.error().message, *code, slurp(err_path));
+    return make_error(result.error().code, "{} (exit {}; stderr: {:.300})", result.error().message,
+                      *code, slurp(err_path));
   }
   if (*code != 0)
     return make_error(ErrorCode::kInternal, "iperf3 exited {}: {:.300}", *code, slurp(err_path));
@@ -132,4 +133,4 @@ nlohmann::json iperf_json(const IperfResult& r) {
           {"mean_rtt_us", r.mean_rtt_us}};
 }
 
-}  // namespace ftd::bench
+}  // namespace ftd::testing
