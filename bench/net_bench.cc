@@ -258,8 +258,9 @@ Json summarize_cells(const Json& cells) {
   for (auto& [pol, dirs] : acc)
     for (auto& [dir, metrics] : dirs)
       for (auto& [name, values] : metrics) {
-        double m = median(values);
-        if (name == "mean_rtt_ms") m /= 1000;
+        if (name == "mean_rtt_ms")  // TCP_INFO reports microseconds
+          for (double& v : values) v /= 1000;
+        const double m = median(values);
         out[pol][dir][name] = {{"median", m}, {"n", values.size()}, {"values", values}};
       }
   return out;
