@@ -502,14 +502,8 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(o.verbose ? spdlog::level::info : spdlog::level::warn);
   o.guest_dir = guest_dir_or_default(o.guest_dir);
-  for (const char* f : {"/vmlinuz", "/initrd.img"})
-    if (!std::filesystem::exists(o.guest_dir + f)) {
-      fmt::print(stderr, "qemu_bench: {}{} missing (build the test guest: ninja guest)\n",
-                 o.guest_dir, f);
-      return 2;
-    }
-  if (::geteuid() != 0) {
-    fmt::print(stderr, "qemu_bench: needs root (network namespaces, taps)\n");
+  if (auto st = check_guest_and_root(o.guest_dir, {"vmlinuz", "initrd.img"}); !st) {
+    fmt::print(stderr, "qemu_bench: {}\n", st.error().message);
     return 2;
   }
 

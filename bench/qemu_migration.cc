@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "qemu/qmp_engine.h"
@@ -27,6 +30,16 @@ std::string guest_dir_or_default(std::string dir) {
   const char* env = std::getenv("FTD_GUEST_DIR");
   const char* home = std::getenv("HOME");
   return env ? env : std::string(home ? home : "/root") + "/.cache/ftd/guest";
+}
+
+Status check_guest_and_root(const std::string& guest_dir, const std::vector<std::string>& files) {
+  for (const auto& f : files)
+    if (!std::filesystem::exists(guest_dir + "/" + f))
+      return make_error(ErrorCode::kNotFound, "{}/{} missing (build the test guest: ninja guest)",
+                        guest_dir, f);
+  if (::geteuid() != 0)
+    return make_error(ErrorCode::kFailedPrecondition, "needs root (network namespaces, taps)");
+  return ok();
 }
 
 Status check_memload(Rig& rig) {

@@ -56,6 +56,10 @@ Result<nlohmann::json> qemu_migrations(QmpClient& qmp, const std::vector<Migrati
 // The test guest's directory: `dir` if set, else $FTD_GUEST_DIR, else ~/.cache/ftd/guest.
 std::string guest_dir_or_default(std::string dir);
 
+// What a QEMU bench needs before it starts: these files in the guest
+// directory, and root (network namespaces, taps).
+Status check_guest_and_root(const std::string& guest_dir, const std::vector<std::string>& files);
+
 // QEMU's total-time, or where query-migrate reported 0 (it does, "completed"
 // with total-time and downtime 0, in about half the runs here) our own clock
 // from the migrate command to the completion event (wall_ms; within ~10 ms of

@@ -19,7 +19,7 @@ QemuConfig Rig::guest_config(const std::string& name) const {
   QemuConfig c;
   c.memory_mib = config_.memory_mib;
   c.kernel = config_.guest_dir + "/vmlinuz";
-  c.initrd = config_.guest_dir + "/initrd.img";
+  c.initrd = config_.guest_dir + "/" + config_.initrd;
   c.append = config_.append;
   c.qmp_socket_path = dir_ + "/" + name + ".qmp";
   c.serial_log_path = dir_ + "/" + name + ".serial";

@@ -40,6 +40,7 @@ struct RigConfig {
   unsigned scan_threads = 2;
   std::string tag;                           // unique per rig (names of files, namespace)
   TrackerKind tracker = TrackerKind::kScan;  // dirty tracker QmpEngine must use
+  std::string initrd = "initrd.img";         // in guest_dir (initrd-iperf.img: with iperf3)
 };
 
 inline constexpr const char* kGuestIp = "10.77.0.2";
@@ -82,6 +83,9 @@ class Rig {
   const std::string& standby_serial_path() const { return standby_config_.serial_log_path; }
   QemuActivator& activator() { return *activator_; }
   SecondaryVm& secondary() { return *vm_; }
+  // The primary NIC's output-commit proxy (it holds output from the start;
+  // set_passthrough() before protect() to measure the guest unprotected).
+  NetworkGate& gate() { return *gate_; }
   net::NetNamespace& netns() { return ns_; }
   const RigConfig& config() const { return config_; }
   // The rig's machine definition for another QEMU of the same guest named

@@ -13,7 +13,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
   libnbd-dev e2fsprogs qemu-utils
   libsystemd-dev systemd dpkg-dev help2man resource-agents pacemaker pacemaker-cli-utils python3 debootstrap
   libquorum-dev libvotequorum-dev corosync corosync-qdevice corosync-qnetd nftables util-linux
-  chromium python3-prometheus-client curl
+  chromium python3-prometheus-client curl iperf3
   libvirt-dev libxml2-dev libvirt-daemon libvirt-daemon-driver-qemu)
 
 [[ -n ${FTD_NO_APT:-} ]] && exit 0

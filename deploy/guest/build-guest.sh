@@ -3,8 +3,12 @@
 #   vmlinuz     Debian cloud kernel (linux-image-6.1.0-*-cloud-amd64-unsigned)
 #   initrd.img  busybox-static + /init (init.sh) + static guest programs + virtio-net,
 #               virtio-blk and ext4 modules
+#   initrd-iperf.img  initrd.img + Debian's iperf3, its shared libraries and keys (ftd.iperf)
+#   iperf3-public.pem, iperf3-credentials  what an iperf3 client needs to authenticate to the
+#               guest's iperf3 server (ftd.iperf knob; key pair and password made per build)
 #   stamp       input hash + kernel version; a build with a matching stamp is reused as is.
-# Needs: apt-get/apt-cache, dpkg, gcc + libc6-dev (static libc), busybox-static, cpio, gzip.
+# Needs: apt-get/apt-cache, dpkg, gcc + libc6-dev (static libc), busybox-static, cpio, gzip,
+#   openssl, and the host's libssl3 + libsctp1 (iperf3's libraries: deploy/install-deps.sh).
 set -euo pipefail
 
 die() { echo "build-guest: $*" >&2; exit 1; }
@@ -20,6 +24,7 @@ INPUT_HASH=$( (cd "$HERE" && cat build-guest.sh init.sh && find src -type f | LC
 
 stamp_matches() {
   [ -f "$OUT/stamp" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] &&
+    [ -f "$OUT/initrd-iperf.img" ] &&
     grep -qx "inputs=$INPUT_HASH" "$OUT/stamp"
 }
 if stamp_matches; then exit 0; fi
@@ -104,13 +109,58 @@ for p in $PROGRAMS; do
   strip "$ROOT/bin/$p"
 done
 install -m 0755 "$HERE/init.sh" "$ROOT/init"
+
 # Uncompressed cpio: a few MB, and TCG unpacks it faster than it inflates gzip.
 (cd "$ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$WORK/initrd.img"
+
+# --- iperf3 (ftd.iperf): Debian's binary, its libraries and the dynamic loader --------
+# Not rebuilt static: Debian's binary is the one a client runs against, and
+# libiperf0 only ships as a shared library. The libraries ldd resolves (libiperf0
+# from the downloaded package, the rest from this host: same Debian release)
+# go to the same paths as on Debian, so the binary runs unchanged. They are a
+# second cpio archive appended to the first (the kernel unpacks both) in
+# initrd-iperf.img: ~8 MB more to load, which the guests of other tests skip.
+IPERF_ROOT=$WORK/iperf-root
+mkdir -p "$IPERF_ROOT/bin"
+(cd "$WORK" && apt-get download -q -o APT::Sandbox::User=root iperf3 libiperf0 >&2) ||
+  die "apt-get download iperf3 libiperf0 failed"
+for deb in "$WORK"/iperf3_*.deb "$WORK"/libiperf0_*.deb; do dpkg -x "$deb" "$WORK/iperf"; done
+IPERF_LIBS=$(LD_LIBRARY_PATH="$WORK/iperf/usr/lib/x86_64-linux-gnu" ldd "$WORK/iperf/usr/bin/iperf3") ||
+  die "ldd iperf3 failed"
+if grep -q 'not found' <<<"$IPERF_LIBS"; then
+  die "iperf3 needs libraries this host lacks (install libssl3 libsctp1): $(grep 'not found' <<<"$IPERF_LIBS" | tr -s '\t\n' ' ')"
+fi
+install -m 0755 "$WORK/iperf/usr/bin/iperf3" "$IPERF_ROOT/bin/iperf3"
+mkdir -p "$IPERF_ROOT/lib/x86_64-linux-gnu" "$IPERF_ROOT/lib64"
+for lib in $(awk '$2 == "=>" && $3 ~ /^\// {print $3}' <<<"$IPERF_LIBS"); do
+  cp -L "$lib" "$IPERF_ROOT/lib/x86_64-linux-gnu/$(basename "$lib")"
+done
+LOADER=$(awk '$1 ~ /^\/.*ld-linux/ {print $1}' <<<"$IPERF_LIBS")
+[ -n "$LOADER" ] || die "no dynamic loader in ldd iperf3"
+cp -L "$LOADER" "$IPERF_ROOT/lib64/$(basename "$LOADER")"
+# iperf3's own authentication (RSA key + user/password): the server in the
+# guest is on a network, so it only serves clients that have these.
+mkdir -p "$IPERF_ROOT/etc/iperf3"
+openssl genrsa -out "$IPERF_ROOT/etc/iperf3/private.pem" 2048 2>/dev/null || die "openssl genrsa failed"
+openssl rsa -in "$IPERF_ROOT/etc/iperf3/private.pem" -pubout -out "$WORK/iperf3-public.pem" 2>/dev/null ||
+  die "openssl rsa -pubout failed"
+IPERF_USER=ftd
+IPERF_PASSWORD=$(openssl rand -hex 16)
+# iperf3's users file: <user>,sha256("{<user>}<password>")
+printf '%s,%s\n' "$IPERF_USER" \
+  "$(printf '{%s}%s' "$IPERF_USER" "$IPERF_PASSWORD" | sha256sum | cut -d' ' -f1)" \
+  >"$IPERF_ROOT/etc/iperf3/users.csv"
+printf 'user=%s\npassword=%s\n' "$IPERF_USER" "$IPERF_PASSWORD" >"$WORK/iperf3-credentials"
+(cd "$IPERF_ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) |
+  cat "$WORK/initrd.img" - >"$WORK/initrd-iperf.img"
 
 # --- publish: files first, stamp last, so a half-written dir never matches -----
 rm -f "$OUT/stamp"
 cp "$WORK/kernel/boot/vmlinuz-$KVER" "$OUT/vmlinuz.tmp" && mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
 cp "$WORK/initrd.img" "$OUT/initrd.img.tmp" && mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+for f in initrd-iperf.img iperf3-public.pem iperf3-credentials; do
+  cp "$WORK/$f" "$OUT/$f.tmp" && mv "$OUT/$f.tmp" "$OUT/$f"
+done
 printf 'inputs=%s\nkernel=%s\npackage=%s\nmodules=%s\n' "$INPUT_HASH" "$KVER" "$PKG" \
   "$(tr '\n' ' ' <"$ROOT/etc/modules.load")" >"$OUT/stamp.tmp"
 mv "$OUT/stamp.tmp" "$OUT/stamp"

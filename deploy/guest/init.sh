@@ -2,7 +2,7 @@
 # /init of the ftd test guest (busybox). Never exits: PID 1 exiting panics the kernel.
 # Kernel cmdline knobs (all optional), see README.md:
 #   ftd.ip=A.B.C.D/NN  ftd.gw=A.B.C.D  ftd.tick=1  ftd.memload=<MiB>:<pages_per_sec>
-#   ftd.bench=1|<MiB>:<passes>  ftd.disklog=1  ftd.diskload=<MiB>:<secs>
+#   ftd.bench=1|<MiB>:<passes>  ftd.disklog=1  ftd.diskload=<MiB>:<secs>  ftd.iperf=<port>
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -56,6 +56,27 @@ case "$DL" in
   "") ;;
   *:*) /bin/ftd-guest-diskload /dev/vda "${DL%%:*}" "${DL#*:}" & ;;
   *) echo "ftd-init bad ftd.diskload=$DL (want <MiB>:<secs>)" ;;
+esac
+
+IPERF=$(knob iperf)
+case "$IPERF" in
+  "") ;;
+  *[!0-9]*) echo "ftd-init bad ftd.iperf=$IPERF (want a TCP port)" ;;
+  *)
+    [ -x /bin/iperf3 ] || echo "ftd-init ftd.iperf needs initrd-iperf.img (no /bin/iperf3)"
+    # Debian's iperf3 server, authenticated (keys from build-guest.sh). The
+    # guest clock stands still while a checkpoint has the VM stopped, so it
+    # falls behind the client's by the paused time: the skew limit on the
+    # client's auth token (default 10 s) would refuse clients of a protected guest.
+    /bin/iperf3 -s -p "$IPERF" --rsa-private-key-path /etc/iperf3/private.pem \
+      --authorized-users-path /etc/iperf3/users.csv --time-skew-threshold 86400 >/dev/null &
+    # READY means it listens (it takes a moment to load its libraries under TCG).
+    i=0
+    while ! netstat -ltn 2>/dev/null | grep -q ":$IPERF " && [ $i -lt 100 ]; do
+      sleep 0.05; i=$((i + 1))
+    done
+    [ $i -lt 100 ] || echo "ftd-init iperf3 not listening on $IPERF"
+    ;;
 esac
 
 echo "FTD-GUEST-READY ip=${IP:-none} kernel=$(uname -r)"

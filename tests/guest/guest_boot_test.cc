@@ -13,6 +13,7 @@
 
 #include "common/subprocess.h"
 #include "tests/guest/guest_testing.h"
+#include "tests/guest/iperf_client.h"
 
 namespace ftd::testing {
 namespace {
@@ -42,12 +43,13 @@ class GuestBootTest : public ::testing::Test {
   }
 
   // Boots and returns the time to FTD-GUEST-READY.
-  double boot(const std::string& append_extra) {
+  double boot(const std::string& append_extra, const std::string& initrd = "initrd.img") {
     serial_ = (work_ / "serial.log").string();
     GuestBoot b{.dir = guest_dir_,
                 .serial_log = serial_,
                 .tap = netns_->tap(),
-                .append_extra = append_extra};
+                .append_extra = append_extra,
+                .initrd = initrd};
     auto t0 = std::chrono::steady_clock::now();
     auto q = Subprocess::spawn({.argv = guest_qemu_argv(b),
                                 .log_path = (work_ / "qemu.log").string(),
@@ -120,6 +122,40 @@ TEST_F(GuestBootTest, BenchAndMemloadKnobsRun) {
   auto stats = wait_for_line(serial_, "ftd-memload written=", seconds(15));
   EXPECT_TRUE(stats) << stats.error().to_string();
   EXPECT_FALSE(wait_for_line(serial_, "ftd-init", milliseconds(1)));  // no init errors
+}
+
+// Debian's iperf3 in the guest (initrd-iperf.img): serves Debian's iperf3
+// client with the build's key and password, and only with them.
+TEST_F(GuestBootTest, IperfServerServesAuthenticatedClientsOnly) {
+  ASSERT_GT(boot("ftd.iperf=5201", "initrd-iperf.img"), 0);
+  EXPECT_FALSE(wait_for_line(serial_, "ftd-init", milliseconds(1)));  // no init errors
+  IperfRun run{.netns = netns_->name(),
+               .server_ip = "10.77.0.2",
+               .guest_dir = guest_dir_.string(),
+               .seconds = 2,
+               .scratch_dir = work_.string()};
+  for (bool reverse : {false, true}) {
+    run.reverse = reverse;
+    if (reverse) std::this_thread::sleep_for(kIperfServerRelisten);
+    auto r = run_iperf(run);
+    ASSERT_TRUE(r) << r.error().to_string();
+    std::cout << "iperf reverse=" << reverse << " mbit=" << r->received_mbit_per_sec << "\n";
+    EXPECT_GT(r->bytes_received, 1'000'000u);  // > 4 Mbit/s even on a loaded host
+    EXPECT_GT(r->seconds, 1.5);
+  }
+
+  // The same key with a wrong password is refused.
+  const fs::path wrong = work_ / "wrong-creds";
+  fs::create_directories(wrong);
+  fs::copy_file(guest_dir_ / "iperf3-public.pem", wrong / "iperf3-public.pem");
+  std::ofstream(wrong / "iperf3-credentials") << "user=ftd\npassword=not-the-password\n";
+  run.guest_dir = wrong.string();
+  run.reverse = false;
+  std::this_thread::sleep_for(kIperfServerRelisten);
+  auto refused = run_iperf(run);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("authoriz"), std::string::npos)
+      << refused.error().to_string();
 }
 
 }  // namespace

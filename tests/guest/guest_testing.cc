@@ -73,7 +73,7 @@ std::vector<std::string> guest_qemu_argv(const GuestBoot& b) {
           "-kernel",
           (b.dir / "vmlinuz").string(),
           "-initrd",
-          (b.dir / "initrd.img").string(),
+          (b.dir / b.initrd).string(),
           "-append",
           append,
           "-serial",

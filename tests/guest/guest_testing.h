@@ -48,6 +48,7 @@ struct GuestBoot {
   std::string mac = "52:54:00:12:34:56";
   int memory_mib = 128;
   std::string append_extra;
+  std::string initrd = "initrd.img";  // in dir; initrd-iperf.img adds iperf3 (ftd.iperf)
 };
 std::vector<std::string> guest_qemu_argv(const GuestBoot& boot);
 
