@@ -204,7 +204,7 @@ grep -q "migration.done" "$work/a.log"
 check "  nodeA's ftd logged migration.done" 0 $?
 run_on b promote 2>"$work/b-promote.log"
 check "nodeB promote" 0 $?
-grep -q "promote.path=planned" "$work/b-promote.log"
+grep -q "promote.path=already-running" "$work/b-promote.log"
 check "  ...found the VM handed over (no failover)" 0 $?
 grep -q "promote.path=failover" "$work/b-promote.log"
 check "  ...and did not fail over" 1 $?
