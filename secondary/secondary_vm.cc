@@ -87,6 +87,7 @@ Result<uint64_t> SecondaryVm::accept_stream(grpc::ServerContext* context, uint64
   }
   active_stream_ = context;
   peer_ = context->peer();
+  last_refusal_.clear();
   replica_epoch = replica_.resume_epoch();  // 0 mid-resync: the primary must sync again
   (void)lifecycle_.enter(receiving_state(replica_), "primary " + peer_ + " connected");
   return ++stream_generation_;
@@ -138,6 +139,8 @@ grpc::Status SecondaryVm::serve(grpc::ServerContext* context, Stream* stream) {
             "first message on a Replicate stream must be Hello"};
   if (auto st = check_hello(m.hello(), config_); !st.ok()) {
     spdlog::warn("replication.rejected peer={} reason=\"{}\"", context->peer(), st.error_message());
+    MutexLock lock(mu_);
+    last_refusal_ = fmt::format("refused primary {}: {}", context->peer(), st.error_message());
     return st;
   }
   uint64_t replica_epoch = 0;
@@ -359,7 +362,10 @@ v1::VmStatus SecondaryVm::status() const {
     s.set_disk_last_seq(replica_.disk_state().last_seq);
   }
   s.set_peer(peer_);
-  s.set_detail(lifecycle_.state() == VmState::kActive ? activation_.detail : last_error_);
+  if (lifecycle_.state() == VmState::kActive)
+    s.set_detail(activation_.detail);
+  else
+    s.set_detail(last_error_.empty() ? last_refusal_ : last_error_);
   auto now = Clock::now();
   size_t recent = 0;
   for (auto t : applied_times_)

@@ -107,6 +107,9 @@ class SecondaryVm {
   uint64_t stream_generation_ FTD_GUARDED_BY(mu_) = 0;
   ActivationReport activation_ FTD_GUARDED_BY(mu_);
   std::string last_error_ FTD_GUARDED_BY(mu_);
+  // Why the last primary's Hello was refused (spec mismatch, another VM, ...),
+  // shown while no primary streams; cleared when one is accepted.
+  std::string last_refusal_ FTD_GUARDED_BY(mu_);
   std::string peer_ FTD_GUARDED_BY(mu_);
   uint64_t last_apply_us_ FTD_GUARDED_BY(mu_) = 0;
   uint64_t bytes_received_ FTD_GUARDED_BY(mu_) = 0;

@@ -2,7 +2,11 @@
 # The Pacemaker agent deploy/ocf/ftd against real ftd daemons (synthetic
 # engine, loopback): Debian's ocf-tester (every action, cold-boot promote),
 # then the failover promote (a live primary is SIGKILLed, promote activates
-# the replica, monitor says promoted), then validate-all's refusals.
+# the replica, monitor says promoted), then validate-all's refusals, then two
+# instances ("nodeA", "nodeB"): cold start and protection by notification, a
+# promote of the replica while the peer still runs refused, then Pacemaker's
+# sequence for a move (pre-demote notification, demote, promote): a planned
+# migration, which promote finds done.
 # Usage: ocf_agent_test.sh SOURCE_DIR BUILD_DIR
 set -uo pipefail
 SRC=$1 BUILD=$2
@@ -16,6 +20,8 @@ cleanup() {
   [[ -n $primary_pid ]] && kill -KILL "$primary_pid" 2>/dev/null
   # The agent's own stop (SIGTERM, then SIGKILL) ends the daemon it started.
   run_agent stop >/dev/null 2>&1
+  run_on a stop >/dev/null 2>&1
+  run_on b stop >/dev/null 2>&1
   rm -rf "$work" "$replica"
 }
 trap cleanup EXIT
@@ -91,6 +97,8 @@ run_agent promote promote_wait=10 2>"$work/promote.log"
 check "promote (failover)" 0 $?
 grep -q "failed over at epoch" "$work/promote.log"
 check "  ...by ftctl failover" 0 $?
+grep -q "promote.path=failover" "$work/promote.log"
+check "  ...logged as the failover path" 0 $?
 run_agent monitor
 check "monitor after failover: promoted" 8 $?
 check "  promotion score of the running VM" 1000 "$(score)"
@@ -126,6 +134,85 @@ run_agent stop ftd=/nonexistent/ftd 2>/dev/null
 check "stop without ftd installed" 0 $?
 run_agent meta-data | python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.stdin)'
 check "meta-data is well-formed XML" 0 $?
+
+# 5. Two nodes on loopback, each with its own agent state, socket and replica:
+#    Pacemaker's calls for a cold start, then for `pcs resource move`.
+declare -A ports=([a]=$(free_port) [b]=$(free_port))
+for n in a b; do
+  mkdir -p "$replica/$n" "$work/rsctmp-$n"
+  printf 'engine = "synthetic"\nmemory-mib = 16\nlisten = "127.0.0.1:%s"\nreplica-dir = "%s"\n' \
+    "${ports[$n]}" "$replica/$n" >"$work/$n.conf"
+done
+peers="nodeA=127.0.0.1:${ports[a]} nodeB=127.0.0.1:${ports[b]}"
+run_on() { # run_on a|b ACTION [K=V...]: the agent as Pacemaker calls it on nodeA/nodeB
+  local n=$1 action=$2 envs=()
+  shift 2
+  for p in vm=vmt config="$work/$n.conf" control="unix:$work/$n.sock" ftd="$FTD" ftctl="$FTCTL" \
+    log="$work/$n.log" peers="$peers" allow_cold_boot=true "$@"; do envs+=("OCF_RESKEY_$p"); done
+  env -i PATH="$PATH" OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE=vmt HA_RSCTMP="$work/rsctmp-$n" \
+    OCF_RESKEY_crm_feature_set=3.16.2 OCF_RESKEY_CRM_meta_on_node="node${n^^}" "${envs[@]}" \
+    "$AGENT" "$action"
+}
+state_of() { # role/state of the VM on a|b, from ftctl status --json
+  "$FTCTL" -c "unix:$work/$1.sock" status --json 2>/dev/null |
+    python3 -c 'import json, sys; v = json.load(sys.stdin)[0]; print(v["role"] + "/" + v["state"])' 2>/dev/null
+}
+wait_state() { # wait_state a|b ROLE/STATE SECONDS
+  for _ in $(seq $(($3 * 5))); do [[ $(state_of "$1") == "$2" ]] && return 0; sleep 0.2; done
+  return 1
+}
+notify() { # notify a|b TYPE OPERATION [K=V...]
+  local n=$1 t=$2 o=$3
+  shift 3
+  run_on "$n" notify CRM_meta_notify_type="$t" CRM_meta_notify_operation="$o" "$@"
+}
+run_on a start && run_on b start
+check "two nodes start as replicas" 0 $?
+run_on a promote 2>"$work/a-promote.log"
+check "nodeA promote (first start: cold boot)" 0 $?
+grep -q "promote.path=cold-boot" "$work/a-promote.log"
+check "  ...logged as cold boot" 0 $?
+notify a post promote CRM_meta_notify_unpromoted_uname=nodeB 2>/dev/null
+wait_state b secondary/protected 30
+check "post-promote notification protects the VM to nodeB" 0 $?
+run_on b monitor
+check "nodeB monitor: unpromoted replica" 0 $?
+
+# crm_resource --force-promote of the replica while nodeA runs the VM (no
+# demote): two copies must never run, so promote refuses after promote_wait.
+run_on b promote promote_wait=2 2>"$work/b-force.log"
+check "promote while the peer still runs the VM" 1 $?
+grep -q "not failing over from a live primary" "$work/b-force.log"
+check "  ...says why" 0 $?
+run_on a monitor
+check "  ...the peer still runs it" 8 $?
+check "  ...and still replicates to nodeB" secondary/protected "$(state_of b)"
+
+# pcs resource move: both sides get the pre-demote notification (nodeA
+# demoted, nodeB promoted), then nodeA is demoted, then nodeB promoted.
+move=(CRM_meta_notify_demote_uname=nodeA CRM_meta_notify_promote_uname=nodeB)
+notify a pre demote "${move[@]}" 2>/dev/null && notify b pre demote "${move[@]}" 2>/dev/null
+check "pre-demote notifications" 0 $?
+run_on a demote 2>"$work/a-demote.log"
+check "nodeA demote with nodeB in sync" 0 $?
+grep -q "planned migration to nodeB" "$work/a-demote.log"
+check "  ...by planned migration" 0 $?
+grep -o "downtime [0-9.]* ms" "$work/a-demote.log" | head -n 1
+run_on a monitor
+check "nodeA after demote: unpromoted (the same daemon, now the replica)" 0 $?
+grep -q "migration.done" "$work/a.log"
+check "  nodeA's ftd logged migration.done" 0 $?
+run_on b promote 2>"$work/b-promote.log"
+check "nodeB promote" 0 $?
+grep -q "promote.path=already-running" "$work/b-promote.log"
+check "  ...found the VM handed over (no failover)" 0 $?
+grep -q "promote.path=failover" "$work/b-promote.log"
+check "  ...and did not fail over" 1 $?
+run_on b monitor
+check "nodeB monitor: promoted" 8 $?
+# (The synthetic engine cannot protect an activated replica, so nodeB does
+# not protect the VM back to nodeA here; the e2e PlannedMigration tests cover
+# that with QEMU.)
 
 echo "ocf agent: $failures check(s) failed"
 exit $((failures > 0))

@@ -17,6 +17,7 @@
 #include "common/hash.h"
 #include "proto/status_mapping.h"
 #include "tests/e2e/disk_log_client.h"
+#include "tests/e2e/disk_log_failover.h"
 #include "tests/e2e/process_tree.h"
 #include "tests/e2e/protected_pair.h"
 #include "tests/system/daemon_harness.h"
@@ -27,45 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kDiskMib = 64;
-constexpr int kDiskLogPort = 7001;
-constexpr size_t kRecordBytes = 64;  // deploy/guest/src/ftd-guest-disklog.c
-
-Result<std::string> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "cannot read {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result<uint64_t> file_hash(const std::string& path) {
-  FTD_ASSIGN_OR_RETURN(std::string bytes, read_all(path));
-  return hash64(std::as_bytes(std::span(bytes)));
-}
-
-// The record log inside an (unmounted) ext4 image, via debugfs: the number of
-// records, after checking that record i is "ftd-rec <i>" for every i.
-Result<uint64_t> records_in_image(const std::string& image, const std::string& scratch) {
-  FTD_TRY(run_command({"debugfs", "-R", fmt::format("dump /records.log {}", scratch), image}));
-  FTD_ASSIGN_OR_RETURN(std::string log, read_all(scratch));
-  if (log.size() % kRecordBytes != 0)
-    return make_error(ErrorCode::kCorrupt, "records.log has {} bytes: a torn record", log.size());
-  const uint64_t n = log.size() / kRecordBytes;
-  for (uint64_t i = 0; i < n; ++i) {
-    const std::string want = fmt::format("ftd-rec {:020}", i + 1);
-    if (log.compare(i * kRecordBytes, want.size(), want) != 0)
-      return make_error(ErrorCode::kCorrupt, "record {} reads '{}'", i + 1,
-                        log.substr(i * kRecordBytes, want.size()));
-  }
-  return n;
-}
-
-// e2fsck -fn: forced read-only check; exit 0 means a clean filesystem.
-Status fsck_clean(const std::string& image) {
-  auto out = run_command({"e2fsck", "-f", "-n", image}, 60s);
-  if (!out) return std::unexpected(out.error().with_context("e2fsck -fn " + image));
-  return ok();
-}
 
 // At a quiesced epoch: `replica` equals `source` byte for byte (xxh3), is
 // fsck-clean and holds exactly records 1..`records` (`scratch`: a dump file).
@@ -83,21 +45,6 @@ void expect_quiesced_copy(const std::string& what, const std::string& source,
   auto in_image = records_in_image(replica, scratch);
   ASSERT_TRUE(in_image) << in_image.error().to_string();
   EXPECT_EQ(*in_image, records);
-}
-
-// Until `d` says its disk is protected (the mirror's copy is ready and a
-// checkpoint after it acknowledged), or 120 s.
-::testing::AssertionResult disk_protected(Daemon& d) {
-  std::string last;
-  if (wait_until(
-          [&] {
-            auto s = d.status();
-            if (s) last = s->disk_detail();
-            return s && s->disk_protected();
-          },
-          120s))
-    return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "disk never protected: " << last;
 }
 
 class DiskFailoverTest : public ::testing::Test {
@@ -118,10 +65,8 @@ class DiskFailoverTest : public ::testing::Test {
   }
   // The guest's console without its tick lines.
   std::string console_events(const std::string& name) const {
-    auto text = read_all(pair_->path(name));
-    if (!text) return text.error().to_string();
     std::string out, line;
-    std::istringstream in(*text);
+    std::istringstream in(slurp(pair_->path(name)));
     while (std::getline(in, line))
       if (line.find("ftd-tick") == std::string::npos) out += line + "\n";
     return out;
@@ -135,11 +80,9 @@ class DiskFailoverTest : public ::testing::Test {
 
 TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   Daemon& primary = pair_->primary();
-  Daemon& secondary = pair_->secondary();
-  // RAM is protected; the disk only once the mirror's first copy is ready
-  // and a checkpoint after it was acknowledged.
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(disk_protected(primary));
+  auto disk = wait_disk_protected(primary);
+  ASSERT_TRUE(disk) << disk.error().to_string();
   auto st = primary.status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->disk_bytes(), uint64_t{kDiskMib} << 20);
@@ -161,42 +104,22 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
   // 2. Write storm, then the primary host loses power.
   client = connect();
   ASSERT_TRUE(client) << client.error().to_string();
-  DiskLogClient& log = **client;
-  ASSERT_TRUE(log.wait_for(*quiesced + 100, 120s)) << log.progress().error;
-  ASSERT_TRUE(secondary.status());  // a fresh control connection for the failover call
-  ASSERT_TRUE(pair_->lan().kill_host(HostId::kPrimary));
-  const DiskLogProgress at_kill = log.progress();
-  auto fo = secondary.failover();
+  auto fo = kill_primary_host_fail_over_disk_log(*pair_, **client, *quiesced + 100);
   ASSERT_TRUE(fo) << fo.error().to_string();
-  std::printf("[e2e] primary host killed at record %lu; failover to epoch %lu: %s\n",
-              static_cast<unsigned long>(at_kill.last), static_cast<unsigned long>(fo->epoch()),
-              fo->message().c_str());
-
-  // The same connection continues with the next numbers, written by the
-  // activated guest onto the replica disk.
-  ASSERT_TRUE(log.wait_for(at_kill.last + 50, 120s)) << log.progress().error;
-  auto final_record = log.stop(60s);
-  ASSERT_TRUE(final_record) << final_record.error().to_string();
-  const DiskLogProgress end = log.progress();
-  EXPECT_EQ(end.breaks, 0u) << "record numbers lost, repeated or reordered on the stream";
-  EXPECT_EQ(end.first, *quiesced + 1);
-  EXPECT_EQ(end.last, *final_record);
-
-  // Stop the activated guest, then look at its disk from the host.
-  for (pid_t q : qemu_children(secondary.process().pid())) ASSERT_TRUE(kill_if_qemu(q));
-  EXPECT_TRUE(fsck_clean(pair_->replica_disk()));
-  auto records = records_in_image(pair_->replica_disk(), pair_->path("final.log"));
-  ASSERT_TRUE(records) << records.error().to_string();
   std::printf(
       "[e2e] RESULT quiesced_record=%lu records_at_kill=%lu final_record=%lu "
       "records_on_replica=%lu failover_epoch=%lu activation_ms=%.1f\n",
-      static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(at_kill.last),
-      static_cast<unsigned long>(*final_record), static_cast<unsigned long>(*records),
-      static_cast<unsigned long>(fo->epoch()), fo->activation_us() / 1e3);
+      static_cast<unsigned long>(*quiesced), static_cast<unsigned long>(fo->at_kill),
+      static_cast<unsigned long>(fo->final_record), static_cast<unsigned long>(fo->on_replica),
+      static_cast<unsigned long>(fo->reply.epoch()), fo->reply.activation_us() / 1e3);
+  // The same connection went on with the next record numbers.
+  EXPECT_EQ(fo->end.breaks, 0u) << "record numbers lost, repeated or reordered on the stream";
+  EXPECT_EQ(fo->end.first, *quiesced + 1);
+  EXPECT_EQ(fo->end.last, fo->final_record);
   // Every record reported fsynced before the kill is there, and the guest
   // wrote on after the failover: exactly the records it reported.
-  EXPECT_GE(*records, at_kill.last);
-  EXPECT_EQ(*records, *final_record);
+  EXPECT_GE(fo->on_replica, fo->at_kill);
+  EXPECT_EQ(fo->on_replica, fo->final_record);
 }
 
 // Re-protection with a disk: after the failover above, the survivor is
@@ -207,7 +130,7 @@ TEST_F(DiskFailoverTest, FsyncedRecordsSurvivePrimaryHostLoss) {
 // guest on that replica with every record.
 TEST_F(DiskFailoverTest, ReprotectedToTheReturningHostAndFailedOverAgain) {
   Daemon& secondary = pair_->secondary();
-  ASSERT_TRUE(disk_protected(pair_->primary()));
+  ASSERT_TRUE(wait_disk_protected(pair_->primary()));
   auto client = connect();
   ASSERT_TRUE(client) << client.error().to_string();
   ASSERT_TRUE((*client)->wait_for(30, 120s)) << (*client)->progress().error;
@@ -295,7 +218,7 @@ class DiskQcow2Test : public DiskFailoverTest {
 };
 
 TEST_F(DiskQcow2Test, RawReplicaEqualsTheQcow2ImagesContents) {
-  ASSERT_TRUE(disk_protected(pair_->primary()));
+  ASSERT_TRUE(wait_disk_protected(pair_->primary()));
   auto st = pair_->primary().status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->disk_bytes(), uint64_t{kDiskMib} << 20) << "the guest-visible size, not the file's";

@@ -110,6 +110,8 @@ std::vector<std::string> ProtectedPair::daemon_args(HostId self, bool primary,
                 "--fence-peer", lan_->ns(HostId::kPrimary), "--fence-timeout-ms", "5000"});
   }
   a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
+  const auto& own = primary ? options_.primary_extra_args : options_.secondary_extra_args;
+  a.insert(a.end(), own.begin(), own.end());
   return a;
 }
 
@@ -145,6 +147,7 @@ Status ProtectedPair::start_all() {
   FTD_ASSIGN_OR_RETURN(Daemon pri, start_daemon(true));
   primary_.emplace(std::move(pri));
   reaper_.adopt_children_of(primary_->process().pid());
+  if (!options_.wait_protected) return ok();
 
   const auto t0 = std::chrono::steady_clock::now();
   std::string last;
@@ -275,6 +278,21 @@ Result<Daemon*> ProtectedPair::restart_primary_daemon(const std::vector<std::str
 Result<Daemon*> ProtectedPair::restart_secondary_as_primary(const std::vector<std::string>& extra) {
   return restart_daemon(secondary_, HostId::kSecondary,
                         daemon_args(HostId::kSecondary, true, secondary_run(), ""), extra);
+}
+
+Result<Daemon*> ProtectedPair::restart_secondary_daemon(
+    const std::vector<std::string>& secondary_extra_args) {
+  if (corosync_)
+    return make_error(ErrorCode::kUnimplemented, "restart_secondary_daemon: not with corosync");
+  reaper_.adopt_children_of(secondary_->process().pid());
+  secondary_->process().kill(SIGTERM);
+  FTD_TRY(secondary_->process().wait(30s));
+  secondary_.reset();
+  options_.secondary_extra_args = secondary_extra_args;
+  FTD_ASSIGN_OR_RETURN(Daemon d, start_daemon(false));
+  secondary_.emplace(std::move(d));
+  reaper_.adopt_children_of(secondary_->process().pid());
+  return &*secondary_;
 }
 
 std::string ProtectedPair::tail(const std::string& name, size_t max) const {

@@ -53,6 +53,13 @@ struct PairOptions {
   std::string append_extra;
   // Extra flags for both daemons (e.g. heartbeat settings).
   std::vector<std::string> extra_args;
+  // Extra flags for one daemon only, after extra_args (e.g. two different
+  // VM specs, which must keep the pair from ever syncing).
+  std::vector<std::string> primary_extra_args;
+  std::vector<std::string> secondary_extra_args;
+  // false: start() returns once both daemons answer, without waiting for
+  // `protected` or the guest (a pair that must not sync).
+  bool wait_protected = true;
 };
 
 class ProtectedPair {
@@ -99,6 +106,11 @@ class ProtectedPair {
   // VM that failed over to this host. It replaces secondary(); its peer is
   // the primary's host.
   Result<Daemon*> restart_secondary_as_primary(const std::vector<std::string>& extra);
+  // Stops the secondary's ftd (SIGTERM: its standby QEMU goes with it) and
+  // starts it again on its host, same replica directory, with
+  // `secondary_extra_args` instead of the pair's; returns once its control
+  // API answers. Not with corosync.
+  Result<Daemon*> restart_secondary_daemon(const std::vector<std::string>& secondary_extra_args);
   // The corosync cluster (arbiter "corosync"), else null.
   test::CorosyncCluster* corosync() { return corosync_.get(); }
 

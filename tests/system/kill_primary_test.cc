@@ -156,6 +156,10 @@ TEST(SecondaryRejects, WrongVmNameAndGeometryWithClearErrors) {
   auto s = secondary->status();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->epoch(), 0u);
+  EXPECT_EQ(s->state(), v1::VM_STATE_WAITING);
+  // The secondary's own status says whom it refused and why.
+  EXPECT_NE(s->detail().find("refused primary"), std::string::npos) << s->detail();
+  EXPECT_NE(s->detail().find("not 'other'"), std::string::npos) << s->detail();
   std::ifstream in(work.path() / "secondary.log");
   std::stringstream ss;
   ss << in.rdbuf();
