@@ -15,6 +15,12 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 using testing::unix_now_s;
 
+// Reproduced without ftd: two plain QEMUs, anonymous RAM too (bench/README.md).
+constexpr const char* kQemuTcgPanicNote =
+    "guest kernel panic on the destination after QEMU's own pre-copy: a QEMU 7.2 TCG issue, "
+    "reproduced between two plain QEMUs without ftd (bench/qemu_tcg_migration_repro.py, "
+    "results/qemu_tcg_migration_repro.json); this parameter set ended here";
+
 // Polls the destination until its guest runs: the migration is complete
 // there too and autostart (armed by listen()) has resumed it.
 Status wait_running(QmpClient& qmp, std::chrono::seconds timeout) {
@@ -128,6 +134,9 @@ Result<Json> run_config(const QemuSideOptions& o, const MigrationRun& cfg, const
       r["destination_console_tail"] = file_tail(target->serial_log_path(), 800);
       out["guest_lost"] =
           fmt::format("run {}: no ping reply within 5 s after the destination ran", i);
+      if (r["destination_console_tail"].get<std::string>().find("Kernel panic") !=
+          std::string::npos)
+        out["guest_lost_cause"] = kQemuTcgPanicNote;
     }
     runs.push_back(r);
     if (lost) break;

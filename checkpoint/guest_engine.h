@@ -39,6 +39,9 @@ class GuestEngine {
   // Size of the replicated disk in bytes (0: none), announced in the Hello so
   // that a secondary with another replica disk size refuses the stream.
   virtual uint64_t disk_bytes() const { return 0; }
+  // ms its VM process took to start (launch -> ready), 0 when unknown: what
+  // a standby of this VM would take (ftctl plan's migration turnaround).
+  virtual double start_ms() const { return 0; }
   // Called while paused, at the start of a full sync: the replica lost the
   // disk writes of the epochs it never acknowledged. An engine that can
   // starts its disk copy over (its epochs are incomplete until the copy

@@ -39,6 +39,7 @@ class ThrottledEngine final : public GuestEngine {
   std::optional<std::vector<uint32_t>> take_dirty_log() override { return inner_.take_dirty_log(); }
   Result<DiskEpoch> take_disk_writes() override { return inner_.take_disk_writes(); }
   uint64_t disk_bytes() const override { return inner_.disk_bytes(); }
+  double start_ms() const override { return inner_.start_ms(); }
 
   // After each checkpoint of the loop: feeds the epoch just captured to the
   // controller and logs throttle.start / throttle.stop with the evidence.

@@ -54,6 +54,19 @@ double percentile_of(std::vector<double> v, double p) {
   return v[k];
 }
 
+double protect_back_connects_at(double ready_ms) {
+  constexpr double kWaitForPeerMs = 5000, kBetweenCallsMs = 200;
+  constexpr double kFirstBackoffMs = 100, kMaxBackoffMs = 1000;
+  for (double call = 0;; call += kWaitForPeerMs + kBetweenCallsMs) {
+    double at = call, backoff = kFirstBackoffMs;
+    while (at < call + kWaitForPeerMs) {
+      if (at >= ready_ms) return at;
+      at += backoff;
+      backoff = std::min(backoff * 2, kMaxBackoffMs);
+    }
+  }
+}
+
 double pages_per_interval(const PlanInputs& in, double interval_ms) {
   return std::min(ram_pages(in), in.dirty_pages_per_s * interval_ms / 1000.0);
 }
@@ -122,12 +135,34 @@ FtdMigrationPrediction predict_ftd_migration(const PlanInputs& in, double epoch_
   const double handover = rtt_apply_ms(in);
   const double activation = in.devstate_ms + in.resume_ms;
   out.downtime_ms = pause + ack + handover + activation;
-  // Differential re-protection: both sides digest their whole RAM (the scan
-  // time, find_ms, is a full xxh3 pass over RAM), then only the pages the
-  // guest wrote since the handover cross, then the first checkpoint.
-  const double changed = in.dirty_pages_per_s * (in.find_ms + out.downtime_ms) / 1000.0;
-  out.reprotect_ms = in.find_ms + in.ship_fixed_ms + in.ship_ms_per_page * changed + epoch_ms;
-  out.total_ms = out.downtime_ms + out.reprotect_ms;
+  // The old host's turnaround (docs/planning.md): a guest launched here on
+  // memfd is copied into the replica image first; then its standby QEMU
+  // starts, as this VM's QEMU did.
+  const double pages = ram_pages(in);
+  out.seed_ms = in.needs_seed ? pages * in.seed_ms_per_page : 0;
+  out.turnaround_ms = out.seed_ms + in.qemu_start_ms;
+  // Differential re-protection back: the new primary's first connection
+  // attempt after the old host is ready, the old host digests its image, the new
+  // primary copies + digests each page and compares, the pages the guest
+  // wrote since the handover cross, then the first checkpoint is acked.
+  out.digest_ms = pages * in.digest_ms_per_page;
+  out.compare_ms = pages * (in.digest_ms_per_page + copy_ms_per_page(in));
+  out.connect_wait_ms = protect_back_connects_at(out.turnaround_ms) - out.turnaround_ms;
+  const double before_compare = out.connect_wait_ms + out.digest_ms + out.compare_ms;
+  out.changed_pages = pages_per_interval(in, out.turnaround_ms + before_compare);
+  const double send_ms =
+      in.ship_fixed_ms + in.ship_ms_per_page * out.changed_pages + rtt_apply_ms(in);
+  const double first_checkpoint = epoch_ms + fixed + in.commit_p50_ms;
+  out.reprotect_ms = before_compare + send_ms + first_checkpoint;
+  out.total_ms = out.downtime_ms + out.turnaround_ms + out.reprotect_ms;
+  // Without the seed: the old host is ready sooner, the reconnect falls
+  // elsewhere in the schedule, fewer pages change before the compare.
+  const double wait_unseeded = protect_back_connects_at(in.qemu_start_ms) - in.qemu_start_ms;
+  const double before_unseeded = wait_unseeded + out.digest_ms + out.compare_ms;
+  const double changed_unseeded = pages_per_interval(in, in.qemu_start_ms + before_unseeded);
+  out.total_without_seed_ms = out.downtime_ms + in.qemu_start_ms + before_unseeded +
+                              in.ship_fixed_ms + in.ship_ms_per_page * changed_unseeded +
+                              rtt_apply_ms(in) + first_checkpoint;
   return out;
 }
 

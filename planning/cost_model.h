@@ -36,6 +36,12 @@ struct PlanInputs {
   double commit_p50_ms = 0, commit_p99_ms = 0;  // capture done -> ack: ship + RTT + apply
   double link_bytes_per_s = 0;                  // the replication/migration link
   std::string link_source;                      // "configured ..." or "measured ..."
+  // The old host's turnaround after a planned migration (it becomes the
+  // secondary and is digested + compared), measured on this host:
+  double qemu_start_ms = 0;       // this VM's QEMU: launch -> QMP ready (the standby's twin)
+  double digest_ms_per_page = 0;  // xxh3-128 of one guest page, timed over all of RAM
+  double seed_ms_per_page = 0;    // copying a page into fresh tmpfs memory (the replica seed)
+  bool needs_seed = false;        // the guest runs on memfd here: migrating copies its RAM out
 };
 
 struct ProtectionPrediction {
@@ -51,10 +57,27 @@ struct ProtectionPrediction {
 // ftd's planned migration from a pair in sync (docs/states.md).
 struct FtdMigrationPrediction {
   double final_pages = 0;
-  double downtime_ms = 0;   // final pause + ship/ack + handover + activation there
-  double total_ms = 0;      // + differential re-protection back to this host
-  double reprotect_ms = 0;  // digest both RAMs, send what changed, first checkpoint
+  double downtime_ms = 0;      // final pause + ship/ack + handover + activation there
+  double total_ms = 0;         // downtime + turnaround + re-protection back to this host
+  double turnaround_ms = 0;    // this host becomes the secondary: seed + standby start
+  double seed_ms = 0;          // (part of turnaround) RAM copied into the replica image
+  double reprotect_ms = 0;     // retry wait, digest both RAMs, send what changed, first checkpoint
+  double connect_wait_ms = 0;  // (part of reprotect) old host ready -> the stream reaches it
+  double digest_ms = 0;        // (part of reprotect) the old host digests its replica image
+  double compare_ms = 0;       // (part of reprotect) the new primary copies + digests + compares
+  double changed_pages = 0;    // written since the handover: what the re-protection sends
+  // The same migration from a guest already on a replica image (every
+  // migration after the first): no seed.
+  double total_without_seed_ms = 0;
 };
+
+// When the new primary's stream first reaches an old host that is ready
+// `ready_ms` after the handover: ManagedVm::protect_back calls protect()
+// (which waits 5 s for the peer, PrimaryVm::wait_for_peer) and sleeps
+// 200 ms between calls; inside a call the replication client reconnects
+// after 100 ms, doubling up to 1 s (ReplicationClient). Returns the first
+// attempt at or after `ready_ms`.
+double protect_back_connects_at(double ready_ms);
 
 struct PrecopyParams {
   double bandwidth_bytes_per_s = 0;  // min(link, QEMU max-bandwidth)

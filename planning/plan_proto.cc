@@ -3,14 +3,15 @@
 namespace ftd::planning {
 
 // One list of the scalar fields, so the two directions cannot drift apart.
-#define FTD_PLAN_SCALARS(X)                                                                    \
-  X(ram_bytes)                                                                                 \
-  X(page_size)                                                                                 \
-  X(zero_page_fraction)                                                                        \
-  X(sample_s) X(sampled_epoch_ms) X(checkpoints_per_sec) X(dirty_pages_per_s) X(stop_ms)       \
-      X(find_ms) X(copy_ms) X(devstate_ms) X(resume_ms) X(devstate_bytes) X(compression_ratio) \
-          X(ship_fixed_ms) X(ship_ms_per_page) X(commit_p50_ms) X(commit_p99_ms)               \
-              X(link_bytes_per_s) X(link_source)
+#define FTD_PLAN_SCALARS(X)                                                                        \
+  X(ram_bytes)                                                                                     \
+  X(page_size)                                                                                     \
+  X(zero_page_fraction)                                                                            \
+  X(sample_s)                                                                                      \
+  X(sampled_epoch_ms) X(checkpoints_per_sec) X(dirty_pages_per_s) X(stop_ms) X(find_ms) X(copy_ms) \
+      X(devstate_ms) X(resume_ms) X(devstate_bytes) X(compression_ratio) X(ship_fixed_ms)          \
+          X(ship_ms_per_page) X(commit_p50_ms) X(commit_p99_ms) X(link_bytes_per_s) X(link_source) \
+              X(qemu_start_ms) X(digest_ms_per_page) X(seed_ms_per_page) X(needs_seed)
 
 v1::PlanInputs to_proto(const PlanInputs& in) {
   v1::PlanInputs p;

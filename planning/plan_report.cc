@@ -64,7 +64,11 @@ nlohmann::json plan_json(const PlanInputs& in, const PlanQuestion& q) {
             {"commit_p50_ms", in.commit_p50_ms},
             {"commit_p99_ms", in.commit_p99_ms},
             {"link_bytes_per_s", in.link_bytes_per_s},
-            {"link_source", in.link_source}}},
+            {"link_source", in.link_source},
+            {"qemu_start_ms", in.qemu_start_ms},
+            {"digest_ms_per_page", in.digest_ms_per_page},
+            {"seed_ms_per_page", in.seed_ms_per_page},
+            {"needs_seed", in.needs_seed}}},
           {"protection",
            {{"epoch_ms", pro.epoch_ms},
             {"pages_per_checkpoint", pro.pages_per_checkpoint},
@@ -78,8 +82,15 @@ nlohmann::json plan_json(const PlanInputs& in, const PlanQuestion& q) {
           {"ftd_migration",
            {{"final_pages", mig.final_pages},
             {"downtime_ms", mig.downtime_ms},
+            {"turnaround_ms", mig.turnaround_ms},
+            {"seed_ms", mig.seed_ms},
             {"reprotect_ms", mig.reprotect_ms},
-            {"total_ms", mig.total_ms}}},
+            {"connect_wait_ms", mig.connect_wait_ms},
+            {"digest_ms", mig.digest_ms},
+            {"compare_ms", mig.compare_ms},
+            {"changed_pages", mig.changed_pages},
+            {"total_ms", mig.total_ms},
+            {"total_without_seed_ms", mig.total_without_seed_ms}}},
           {"qemu_precopy",
            {{"bandwidth_bytes_per_s", params.bandwidth_bytes_per_s},
             {"downtime_limit_ms", params.downtime_limit_ms},
@@ -109,6 +120,11 @@ std::string plan_table(const PlanInputs& in, const PlanQuestion& q) {
                    in.commit_p99_ms);
   t += fmt::format("  link                {:.1f} MiB/s ({})\n", mib(in.link_bytes_per_s),
                    in.link_source);
+  t += fmt::format(
+      "  turnaround parts    QEMU start {:.0f} ms / digest {:.4f} ms/page / seed {:.4f} "
+      "ms/page ({})\n",
+      in.qemu_start_ms, in.digest_ms_per_page, in.seed_ms_per_page,
+      in.needs_seed ? "RAM on memfd: seeded" : "RAM on a replica image: no seed");
   t += fmt::format("protection at epoch {:.0f} ms (limited by {})\n", epoch, pro.limited_by);
   t += fmt::format("  pause               p50 {:.1f} / p99 {:.1f} ms ({:.0f} pages/checkpoint)\n",
                    pro.pause_p50_ms, pro.pause_p99_ms, pro.pages_per_checkpoint);
@@ -119,8 +135,12 @@ std::string plan_table(const PlanInputs& in, const PlanQuestion& q) {
   t += "ftd planned migration (pair in sync)\n";
   t += fmt::format("  downtime            {:.1f} ms ({:.0f} pages in the final checkpoint)\n",
                    mig.downtime_ms, mig.final_pages);
-  t += fmt::format("  total               {:.1f} ms (re-protect back {:.1f} ms)\n", mig.total_ms,
-                   mig.reprotect_ms);
+  t += fmt::format(
+      "  total               {:.1f} ms (turnaround {:.1f} ms incl. seed {:.1f} ms, re-protect "
+      "back {:.1f} ms, {:.0f} pages)\n",
+      mig.total_ms, mig.turnaround_ms, mig.seed_ms, mig.reprotect_ms, mig.changed_pages);
+  t += fmt::format("  total, no seed      {:.1f} ms (a guest already on a replica image)\n",
+                   mig.total_without_seed_ms);
   t += fmt::format("QEMU pre-copy at {:.1f} MiB/s, downtime-limit {:.0f} ms\n",
                    mib(params.bandwidth_bytes_per_s), params.downtime_limit_ms);
   if (pre.converges) {

@@ -1,9 +1,16 @@
 #include "planning/plan_sampler.h"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <thread>
+
+#include "checkpoint/page_digests.h"
+#include "common/mapped_region.h"
+#include "common/unique_fd.h"
 
 namespace ftd::planning {
 namespace {
@@ -42,6 +49,36 @@ double zero_page_fraction(std::span<const std::byte> ram, size_t page_size) {
     zero += all_zero;
   }
   return static_cast<double>(zero) / static_cast<double>(pages);
+}
+
+double digest_ms_per_page(std::span<const std::byte> ram, size_t page_size) {
+  const size_t pages = page_size ? ram.size() / page_size : 0;
+  if (pages == 0) return 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  uint64_t fold = 0;
+  for (size_t i = 0; i < pages; ++i) fold ^= digest_page(ram.subspan(i * page_size, page_size)).low;
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  [[maybe_unused]] volatile uint64_t keep = fold;  // the digests must be computed
+  return ms / static_cast<double>(pages);
+}
+
+Result<double> seed_ms_per_page(std::span<const std::byte> ram, size_t page_size,
+                                size_t max_bytes) {
+  const size_t bytes = std::min(ram.size(), max_bytes) / page_size * page_size;
+  if (bytes == 0) return 0.0;
+  // memfd pages are shmem pages, as the replica image's on tmpfs: the same
+  // first-touch allocation the seed pays.
+  UniqueFd fd(::memfd_create("ftd-plan-seed", MFD_CLOEXEC));
+  if (!fd) return errno_error("memfd_create for the seed sample");
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
+    return errno_error("size the seed sample");
+  FTD_ASSIGN_OR_RETURN(MappedRegion sample, MappedRegion::map_fd(fd.get(), bytes, true));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::memcpy(sample.data(), ram.data(), bytes);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return ms / static_cast<double>(bytes / page_size);
 }
 
 Result<PlanInputs> summarise(const PlanSamples& s, double window_s, double epoch_ms,
@@ -125,6 +162,11 @@ Result<PlanInputs> sample_plan_inputs(const CheckpointPipeline& pipeline,
                                  ram.size(), page_size, options));
   // Read while the guest runs: a racy count, good enough for an estimate.
   in.zero_page_fraction = zero_page_fraction(ram, page_size);
+  // The turnaround's per-page costs, measured now, under this host's load.
+  in.digest_ms_per_page = digest_ms_per_page(ram, page_size);
+  FTD_ASSIGN_OR_RETURN(in.seed_ms_per_page, seed_ms_per_page(ram, page_size, kSeedSampleBytes));
+  in.qemu_start_ms = options.qemu_start_ms;
+  in.needs_seed = options.needs_seed;
   return in;
 }
 

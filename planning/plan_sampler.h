@@ -16,7 +16,15 @@ namespace ftd::planning {
 struct SampleOptions {
   std::chrono::milliseconds window{5000};
   double link_mbps = 0;  // > 0: use this link (Mbit/s); else the shipper's measured throughput
+  // Known to the daemon, not sampled: how long this VM's QEMU took to start
+  // (0: unknown, e.g. re-attached) and whether its RAM is memfd (a
+  // migration then seeds the replica image from it).
+  double qemu_start_ms = 0;
+  bool needs_seed = false;
 };
+
+// The seed sample: enough pages to time the copy, little enough to be cheap.
+inline constexpr size_t kSeedSampleBytes = 16u << 20;
 
 // Needs protection running: refuses with kFailedPrecondition when the window
 // saw fewer than 3 acknowledged checkpoints.
@@ -29,5 +37,13 @@ Result<PlanInputs> summarise(const PlanSamples& samples, double window_s, double
 
 // Fraction of `ram`'s pages that are all zero.
 double zero_page_fraction(std::span<const std::byte> ram, size_t page_size);
+
+// ms per page of xxh3-128 digests over all of `ram` (what both sides of a
+// differential sync pay per page).
+double digest_ms_per_page(std::span<const std::byte> ram, size_t page_size);
+
+// ms per page of copying up to `max_bytes` of `ram` into fresh shared memory
+// (what seeding the replica image pays per page).
+Result<double> seed_ms_per_page(std::span<const std::byte> ram, size_t page_size, size_t max_bytes);
 
 }  // namespace ftd::planning

@@ -211,6 +211,11 @@ Result<HandoverOutcome> PrimaryVm::hand_over(const std::string& new_secondary,
     pipeline_->start();
     spdlog::error("migration.aborted vm={} reason=\"{}\" guest={}", config_.vm_name,
                   why.to_string(), resumed ? "running here" : resumed.error().to_string());
+    {
+      MutexLock lock(mu_);
+      failed_migration_ = fmt::format("planned migration to {} failed ({}), the VM runs on here",
+                                      config_.peer, why.to_string());
+    }
     return std::unexpected(why.with_context("planned migration of VM '" + config_.vm_name +
                                             "' (the VM runs on here)"));
   };
@@ -381,6 +386,8 @@ v1::VmStatus PrimaryVm::status() const {
     s.set_detail(fmt::format("pause: stop={}us dirty={}us copy={}us devstate={}us resume={}us",
                              p.last_pause.stop_us, p.last_pause.dirty_us, p.last_pause.copy_us,
                              p.last_pause.devstate_us, p.last_pause.resume_us));
+  MutexLock lock(mu_);
+  if (!failed_migration_.empty()) s.set_detail(failed_migration_ + "; " + s.detail());
   return s;
 }
 

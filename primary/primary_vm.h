@@ -128,6 +128,9 @@ class PrimaryVm {
   bool alone_ FTD_GUARDED_BY(mu_) = false;  // ran without the secondary: state pinned
   CondVar handover_cv_;
   std::optional<v1::HandoverReply> handover_reply_ FTD_GUARDED_BY(mu_);
+  // Why the last planned migration did not happen ("": none failed), shown
+  // in the status detail while the VM runs on here.
+  std::string failed_migration_ FTD_GUARDED_BY(mu_);
 };
 
 }  // namespace ftd

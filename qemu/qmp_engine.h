@@ -71,6 +71,7 @@ class QmpEngine final : public GuestEngine {
   std::optional<DiskCaptureStatus> disk_status() const;
   // The mirrored disk's size (0 without disk capture).
   uint64_t disk_bytes() const override { return disk_ ? disk_->disk_size() : 0; }
+  double start_ms() const override { return qemu_.start_ms(); }
   // A new mirror job with a full copy (guest stopped: the pipeline's pause).
   Result<bool> restart_disk_copy() override;
 

@@ -434,7 +434,15 @@ Result<planning::PlanInputs> ManagedVm::plan(const planning::SampleOptions& opti
     return make_error(ErrorCode::kFailedPrecondition, "VM '{}': no plan: {}", config_.vm_name,
                       why_not);
   }
-  auto inputs = planning::sample_plan_inputs(vm->pipeline(), vm->engine().memory(), options);
+  planning::SampleOptions with_host = options;
+  with_host.qemu_start_ms = vm->engine().start_ms();
+  {
+    // A guest that runs on a replica image (it was activated here) keeps that
+    // image when it migrates; one launched here on memfd is copied into it.
+    MutexLock lock(mu_);
+    with_host.needs_seed = secondary_ == nullptr;
+  }
+  auto inputs = planning::sample_plan_inputs(vm->pipeline(), vm->engine().memory(), with_host);
   end();
   if (inputs)
     spdlog::info(

@@ -685,5 +685,57 @@ TEST_F(PlannedMigration, SourceHostDiesMidHandoverTheTargetRunsTheOnlyCopy) {
   finish(line, t_kill);
 }
 
+// The mirror case (issue 8): the *target* host dies as soon as the source
+// has logged the handover of its final checkpoint (unplugged first, ~30 ms,
+// then powered off), so it dies before, while or just after it activates.
+// The target never released anything (a migrated-to guest holds its output
+// until its new secondary acks), so the source's paused guest is still what
+// every client saw: the source must end as the only running copy, its guest
+// resumed, the same TCP stream intact, and say that the migration failed.
+// DISABLED: it fails today. Run of 2026-11-25 00:23: the target logged
+// migration.takeover, the source got no answer (CANCELLED), its lease came
+// back under a raised term (lease_regained_unshared=no) and it fenced
+// itself: no copy ran. Safe, but the VM is lost; the fix (the target holds
+// output until the source confirms the HandoverReply) is in docs/states.md,
+// not built. Enable it with that fix.
+TEST_F(PlannedMigration, DISABLED_TargetHostDiesMidHandoverTheSourceRunsTheOnlyCopy) {
+  auto migration = std::async(std::launch::async, [&] { return pair_->primary().migrate(60); });
+  auto handover = wait_for_line(pair_->path("primary.log"), "migration.handover", 60s);
+  ASSERT_TRUE(handover) << handover.error().to_string();
+  const double t_kill = unix_now_s();
+  ASSERT_TRUE(lan().isolate(HostId::kSecondary));
+  ASSERT_TRUE(lan().kill_host(HostId::kSecondary));
+  auto answer = migration.get();
+  const std::string answered =
+      answer ? "ok: " + answer->message() : "error: " + answer.error().to_string();
+  std::printf("migrate answer: %s\n", answered.c_str());
+  EXPECT_FALSE(answer) << "a migration to a dead host reported success";
+  std::string last;
+  v1::VmStatus now;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = pair_->primary().status();
+        if (!s) return false;
+        now = *s;
+        last = std::string(state_name(s->state())) + " " + s->detail();
+        // Running alone (degraded): the peer is gone, the arbiter let it
+        // release output.
+        return s->role() == "primary" && s->state() == v1::VM_STATE_DEGRADED &&
+               s->output_held() == 0;
+      },
+      90s))
+      << "the source does not run the VM alone: " << last << " / "
+      << failover_state(pair_->primary());
+  const double t_running = unix_now_s();
+  EXPECT_NE(now.detail().find("migration"), std::string::npos)
+      << "the status does not say the migration failed: " << now.detail();
+  json line{{"scenario", "planned-migration-target-host-dies-mid-handover"},
+            {"expected", "the source resumes and runs the only copy, stream intact"},
+            {"migrate_answer", answered},
+            {"source_after", last},
+            {"kill_to_running_alone_ms", (t_running - t_kill) * 1e3}};
+  finish(line, t_kill);
+}
+
 }  // namespace
 }  // namespace ftd::testing

@@ -192,6 +192,52 @@ TEST(FtdMigration, DowntimeIsFinalPauseAckHandoverActivation) {
   EXPECT_GT(m.total_ms, m.downtime_ms + 50);
 }
 
+TEST(FtdMigration, TotalAddsTheOldHostsTurnaroundAndTheDifferentialSync) {
+  PlanInputs in = sampled();
+  in.qemu_start_ms = 700;
+  in.digest_ms_per_page = 0.002;  // 32768 pages: 65.536 ms per pass
+  in.seed_ms_per_page = 0.05;     // 1638.4 ms for 128 MiB
+  in.needs_seed = true;
+  const auto m = predict_ftd_migration(in, 50);
+  const double pages = 32768;
+  EXPECT_NEAR(m.seed_ms, pages * 0.05, 1e-6);
+  EXPECT_NEAR(m.turnaround_ms, pages * 0.05 + 700, 1e-6);
+  EXPECT_NEAR(m.digest_ms, pages * 0.002, 1e-6);
+  // Compare: copy (2 ms / 200 pages) + digest per page.
+  EXPECT_NEAR(m.compare_ms, pages * (0.01 + 0.002), 1e-6);
+  // Pages written from the handover until the compare: 4000/s over the
+  // turnaround, half a retry interval, the digest and the compare.
+  // Ready at 2338.4 ms: the reconnects of the first protect() fall at 0,
+  // 100, 300, 700, 1500, 2500 ms, so the stream arrives at 2500.
+  EXPECT_NEAR(m.connect_wait_ms, 2500 - m.turnaround_ms, 1e-6);
+  const double before_compare = m.connect_wait_ms + m.digest_ms + m.compare_ms;
+  EXPECT_NEAR(m.changed_pages, 4000 * (m.turnaround_ms + before_compare) / 1000, 1e-6);
+  // Send them (ship 1 + 0.01/page + rtt/apply 1), then the first checkpoint
+  // (epoch 50 + fixed pause 5 + commit 4).
+  const double send = 1 + 0.01 * m.changed_pages + 1;
+  EXPECT_NEAR(m.reprotect_ms, before_compare + send + 50 + 5 + 4, 1e-6);
+  EXPECT_NEAR(m.total_ms, m.downtime_ms + m.turnaround_ms + m.reprotect_ms, 1e-9);
+  // Without the seed: ready at 700 ms, connected at 700 (an attempt is due
+  // then), fewer pages written before the compare.
+  const double before_unseeded = 0 + m.digest_ms + m.compare_ms;
+  const double changed_unseeded = 4000 * (700 + before_unseeded) / 1000;
+  EXPECT_NEAR(m.total_without_seed_ms,
+              m.downtime_ms + 700 + before_unseeded + 1 + 0.01 * changed_unseeded + 1 + 59, 1e-6);
+  in.needs_seed = false;
+  const auto unseeded = predict_ftd_migration(in, 50);
+  EXPECT_EQ(unseeded.seed_ms, 0);
+  EXPECT_NEAR(unseeded.total_ms, m.total_without_seed_ms, 1e-6);
+}
+
+TEST(FtdMigration, ProtectBackReconnectsOnItsBackoffSchedule) {
+  EXPECT_EQ(protect_back_connects_at(0), 0);
+  EXPECT_EQ(protect_back_connects_at(50), 100);
+  EXPECT_EQ(protect_back_connects_at(301), 700);
+  EXPECT_EQ(protect_back_connects_at(1600), 2500);
+  EXPECT_EQ(protect_back_connects_at(4600), 5200);  // the next protect() after 5 s + 200 ms
+  EXPECT_EQ(protect_back_connects_at(5250), 5300);
+}
+
 TEST(PagesPerInterval, LinearThenCappedAtRam) {
   PlanInputs in = textbook(1000);
   EXPECT_NEAR(pages_per_interval(in, 50), 50, 1e-9);

@@ -63,5 +63,21 @@ TEST(PlanSampler, CountsZeroPages) {
   EXPECT_NEAR(zero_page_fraction(ram, 4096), 6.0 / 8, 1e-12);
 }
 
+TEST(PlanSampler, TimesDigestAndSeedPerPage) {
+  std::vector<std::byte> ram(4096 * 4096, std::byte{0x5a});  // 16 MiB
+  const double digest = digest_ms_per_page(ram, 4096);
+  EXPECT_GT(digest, 0);
+  EXPECT_LT(digest, 5);  // xxh3 of 4 KiB is ~µs; generous for a loaded host
+  // Only max_bytes are copied: a 1 MiB sample and the whole 16 MiB both give
+  // a per-page cost of the same kind (positive, well under a ms a page).
+  auto small = seed_ms_per_page(ram, 4096, 1 << 20);
+  ASSERT_TRUE(small) << small.error().to_string();
+  EXPECT_GT(*small, 0);
+  EXPECT_LT(*small, 5);
+  auto none = seed_ms_per_page({}, 4096, 1 << 20);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 0);
+}
+
 }  // namespace
 }  // namespace ftd::planning
