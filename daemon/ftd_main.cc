@@ -117,7 +117,7 @@ SecondaryVmConfig replica_config(const Options& o) {
           .disk_bytes = o.engine.disk_mib << 20,
           .vm_spec_digest = vm_spec_digest(o.engine),
           .replica_dir = o.replica_dir,
-          .decode_threads = o.engine.decode_threads};
+          .decode_threads = o.pipeline.decode_threads};
 }
 
 // The replication address the peer reaches this host at: --advertise, or
