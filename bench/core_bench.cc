@@ -99,6 +99,7 @@ struct CellSpec {
   bool scan = false;      // hide the dirty log: the pipeline scans pages
   bool prefault = false;  // touch all guest RAM first (real pages, not the zero page)
   bool tls = false;       // mutual TLS on the Replicate stream (--tls)
+  unsigned threads = 2;   // encode threads on the primary = decode threads on the secondary
 };
 
 // --tls: certificates for both ends, made once per run.
@@ -131,6 +132,8 @@ struct CellResult {
   double raw_bytes_per_sec = 0;
   double compression_ratio = 0;
   uint64_t apply_p50_us = 0, apply_p99_us = 0;
+  // Per checkpoint on the shipper thread: delta-encode + compress + shadow, then the gRPC send.
+  uint64_t encode_p50_us = 0, send_p50_us = 0;
   uint64_t acks = 0;
   uint64_t backpressure_waits = 0;
   double lag_epochs_end = 0;
@@ -212,7 +215,8 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
   FTD_ASSIGN_OR_RETURN(rig.vm, SecondaryVm::open({.vm_name = vm_name,
                                                   .memory_bytes = bytes,
                                                   .page_size = 4096,
-                                                  .replica_dir = rig.replica_dir.string()},
+                                                  .replica_dir = rig.replica_dir.string(),
+                                                  .decode_threads = spec.threads},
                                                  std::make_unique<SyntheticActivator>(ec, false)));
   // With --tls the same set-up as two daemons: the secondary is hostB and
   // accepts only hostA, the primary is hostA and pins hostB.
@@ -239,6 +243,7 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
 
   PipelineConfig pc;
   pc.epochs = EpochPolicy::fixed(std::chrono::milliseconds(1000 / spec.ckpt_per_sec));
+  pc.encode_threads = spec.threads;
   FTD_ASSIGN_OR_RETURN(rig.pipeline, CheckpointPipeline::create(*rig.probe, *rig.client, pc));
   auto* pipeline = rig.pipeline.get();
   auto* acks = &rig.acks;
@@ -302,6 +307,7 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
   rig.probe->start_recording();
   const double cpu0 = process_cpu_s();
   const auto t0 = Clock::now();
+  const auto window_start = CheckpointPipeline::Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(steady_s));
   const uint64_t epoch1 = pipeline->last_captured_epoch();
   const uint64_t writes1 = rig.engine->writes_done();
@@ -337,6 +343,13 @@ Status run_cell(const CellSpec& spec, double steady_s, bool verify, CellResult& 
   r.wire_bytes_per_sec = static_cast<double>(sent) / dt;
   r.raw_bytes_per_sec = static_cast<double>(raw) / dt;
   r.compression_ratio = sent ? static_cast<double>(raw) / static_cast<double>(sent) : 0;
+  std::vector<uint64_t> encodes, sends;
+  for (const ShipSample& sh : pipeline->plan_samples_since(window_start).ships) {
+    encodes.push_back(sh.encode_us);
+    sends.push_back(sh.ship_us - sh.encode_us);
+  }
+  r.encode_p50_us = percentile(encodes, 50);
+  r.send_p50_us = percentile(sends, 50);
   r.apply_p50_us = percentile(applies, 50);
   r.apply_p99_us = percentile(applies, 99);
   r.acks = applies.size();
@@ -377,6 +390,9 @@ nlohmann::json to_json(const CellResult& r) {
           {"target_ckpt_per_sec", r.spec.ckpt_per_sec},
           {"dirty_source", r.spec.scan ? "page_scanner" : "dirty_log"},
           {"tls", r.spec.tls},
+          {"threads", r.spec.threads},
+          {"encode_p50_us", r.encode_p50_us},
+          {"send_p50_us", r.send_p50_us},
           {"cpu_seconds_per_second", r.cpu_per_s},
           {"prefault", r.spec.prefault},
           {"ran", r.ran},
@@ -429,6 +445,7 @@ int run(int argc, char** argv) {
   std::vector<uint64_t> sizes_mib{256, 1024, 4096};
   std::vector<uint64_t> dirty_rates{1000, 10000, 50000};
   std::vector<uint32_t> ckpt_rates{10, 25, 50};
+  std::vector<unsigned> thread_counts{2};
   double steady_s = 3.0;
   bool quick = false, no_scan_cell = false, no_verify = false, verbose = false;
   bool malloc_reuse = false;
@@ -441,6 +458,10 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1u, 1000u));
   app.add_option("--steady-s", steady_s, "steady-state window per cell (s)")
       ->check(CLI::Range(0.2, 600.0));
+  app.add_option("--threads", thread_counts,
+                 "encode threads (primary) = decode threads (secondary); each cell runs once per "
+                 "value, back to back (1 = one lz4 block, the old single-threaded path)")
+      ->check(CLI::Range(1u, 64u));
   app.add_flag("--quick", quick, "1 s steady window");
   app.add_flag("--no-scan-cell", no_scan_cell, "skip the dirty-log vs page-scanner comparison");
   app.add_flag("--no-verify", no_verify, "skip the final replica == guest check");
@@ -489,21 +510,24 @@ int run(int argc, char** argv) {
   for (uint64_t size : sizes_mib)
     for (uint64_t dirty : dirty_rates)
       for (uint32_t ckpt : ckpt_rates) {
-        // Back to back, so both see the same machine load.
-        cells.push_back({size, dirty, ckpt, false, false, false});
-        if (tls) cells.push_back({size, dirty, ckpt, false, false, true});
+        // Back to back, so all see the same machine load.
+        for (unsigned threads : thread_counts) {
+          cells.push_back({size, dirty, ckpt, false, false, false, threads});
+          if (tls) cells.push_back({size, dirty, ckpt, false, false, true, threads});
+        }
       }
   if (!no_scan_cell) {
     // Same cell both ways, RAM prefaulted so the scanner reads real pages.
-    cells.push_back({256, 10000, 25, false, true});
-    cells.push_back({256, 10000, 25, true, true});
+    cells.push_back({256, 10000, 25, false, true, false, thread_counts.front()});
+    cells.push_back({256, 10000, 25, true, true, false, thread_counts.front()});
   }
 
   fmt::print(
       "{:>5} {:>6} {:>4} {:>4} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>7} "
-      "{:>6} {:>3} {:>4} {:>5}\n",
+      "{:>6} {:>3} {:>4} {:>5} {:>3} {:>6} {:>6} {:>7}\n",
       "MiB", "dirty", "tgt", "src", "ckpt/s", "p50us", "p99us", "fc50us", "pages", "wireMB/s",
-      "compr", "ap50us", "ap99us", "sync_s", "ok", "tls", "cpu/s");
+      "compr", "ap50us", "ap99us", "sync_s", "ok", "tls", "cpu/s", "thr", "enc50", "send50",
+      "rawMB/s");
   std::vector<CellResult> results;
   bool any_bad = false;
   for (const auto& spec : cells) {
@@ -522,17 +546,18 @@ int run(int argc, char** argv) {
     r.loadavg = read_first_line("/proc/loadavg");
     if (!r.error.empty() || (r.ran && !no_verify && !r.verified)) any_bad = true;
     if (!r.ran) {
-      fmt::print("{:>5} {:>6} {:>4} {:>4}  {}\n", spec.size_mib, spec.dirty_per_sec,
-                 spec.ckpt_per_sec, spec.scan ? "scan" : "log",
+      fmt::print("{:>5} {:>6} {:>4} {:>4}  threads={} {}\n", spec.size_mib, spec.dirty_per_sec,
+                 spec.ckpt_per_sec, spec.scan ? "scan" : "log", spec.threads,
                  r.error.empty() ? "skipped: " + r.skipped : "ERROR: " + r.error);
     } else {
       fmt::print(
           "{:>5} {:>6} {:>4} {:>4} {:>6.1f} {:>7} {:>7} {:>7} {:>7.0f} {:>8.2f} {:>6.1f} "
-          "{:>6} {:>7} {:>6.2f} {:>3} {:>4} {:>5.2f}{}{}\n",
+          "{:>6} {:>7} {:>6.2f} {:>3} {:>4} {:>5.2f} {:>3} {:>6} {:>6} {:>7.1f}{}{}\n",
           spec.size_mib, spec.dirty_per_sec, spec.ckpt_per_sec, spec.scan ? "scan" : "log",
           r.ckpt_per_sec, r.pause_p50_us, r.pause_p99_us, r.find_copy_p50_us, r.dirty_pages_mean,
           r.wire_bytes_per_sec / 1e6, r.compression_ratio, r.apply_p50_us, r.apply_p99_us, r.sync_s,
           no_verify ? "-" : (r.verified ? "yes" : "NO"), spec.tls ? "on" : "off", r.cpu_per_s,
+          spec.threads, r.encode_p50_us, r.send_p50_us, r.raw_bytes_per_sec / 1e6,
           r.verified || no_verify ? "" : "  " + r.verify_note,
           r.steady ? "" : fmt::format("  (not steady after {:.0f} s warm-up)", r.warmup_s));
     }
@@ -561,15 +586,16 @@ int run(int argc, char** argv) {
                  {"dirty_pages_per_sec", best->spec.dirty_per_sec},
                  {"target_ckpt_per_sec", best->spec.ckpt_per_sec},
                  {"ckpt_per_sec", best->ckpt_per_sec},
+                 {"threads", best->spec.threads},
                  {"definition",
                   "largest raw_bytes_per_sec (dirty pages + device state before delta and "
                   "compression) of a verified dirty-log cell that kept >= 95 % of its target "
                   "checkpoint rate"}};
     fmt::print(
         "largest sustained raw dirty-page throughput: {:.1f} MB/s ({:.2f} % of memcpy) at "
-        "{} MiB, {} pages/s, {} ckpt/s\n",
+        "{} MiB, {} pages/s, {} ckpt/s, {} threads\n",
         best->raw_bytes_per_sec / 1e6, 100 * best->raw_bytes_per_sec / (*memcpy_bw * 1e9),
-        best->spec.size_mib, best->spec.dirty_per_sec, best->spec.ckpt_per_sec);
+        best->spec.size_mib, best->spec.dirty_per_sec, best->spec.ckpt_per_sec, best->spec.threads);
   }
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);

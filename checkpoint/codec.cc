@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/byte_buffer.h"
 #include "common/hash.h"
@@ -83,6 +85,82 @@ std::optional<size_t> compress_into(Compression c, std::span<const std::byte> ra
 // lz4's best case is ~255 output bytes per input byte.
 uint64_t lz4_max_output(size_t stored) { return uint64_t{stored} * 255 + 16; }
 
+constexpr size_t kSegmentEntrySize = 8;  // raw_size u32, stored_size u32
+
+// One kLz4Segments segment: where its raw bytes go, where its lz4 block is.
+struct Segment {
+  uint64_t raw_at = 0, raw_size = 0;
+  uint64_t stored_at = 0, stored_size = 0;  // within the stored payload
+};
+
+// Parses and bounds-checks the segment table of a kLz4Segments payload
+// against `raw_size` (the header's) before anything is allocated.
+Result<std::vector<Segment>> segment_table(std::span<const std::byte> stored, uint64_t raw_size) {
+  if (stored.size() < 4) return make_error(ErrorCode::kCorrupt, "segmented payload truncated");
+  const uint32_t count = get_le<uint32_t>(stored, 0);
+  if (count == 0 || count > kMaxPayloadSegments)
+    return make_error(ErrorCode::kCorrupt, "{} payload segments (1 to {} allowed)", count,
+                      kMaxPayloadSegments);
+  const uint64_t table = 4 + uint64_t{count} * kSegmentEntrySize;
+  if (stored.size() < table)
+    return make_error(ErrorCode::kCorrupt, "segment table of {} entries in {} bytes", count,
+                      stored.size());
+  std::vector<Segment> segments(count);
+  uint64_t raw_at = 0, stored_at = table;
+  for (uint32_t i = 0; i < count; ++i) {
+    Segment& g = segments[i];
+    g.raw_size = get_le<uint32_t>(stored, 4 + i * kSegmentEntrySize);
+    g.stored_size = get_le<uint32_t>(stored, 8 + i * kSegmentEntrySize);
+    if (g.raw_size == 0 || g.stored_size == 0 ||
+        g.raw_size > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE) ||
+        g.stored_size > static_cast<uint64_t>(INT32_MAX) ||
+        g.raw_size > lz4_max_output(g.stored_size))
+      return make_error(ErrorCode::kCorrupt, "segment {}: {} stored bytes cannot hold {}", i,
+                        g.stored_size, g.raw_size);
+    g.raw_at = raw_at;
+    g.stored_at = stored_at;
+    raw_at += g.raw_size;  // <= 64 x 2^32: no overflow
+    stored_at += g.stored_size;
+  }
+  if (raw_at != raw_size || stored_at != stored.size())
+    return make_error(ErrorCode::kCorrupt,
+                      "segments hold {} raw bytes in {} stored, header says {} in {}", raw_at,
+                      stored_at, raw_size, stored.size());
+  return segments;
+}
+
+// Runs task(i) for i in 0..n-1: on the workers (one range of i each) or here.
+void for_each_index(size_t n, RangeWorkers* workers, const std::function<void(size_t)>& task) {
+  if (!workers || workers->ways() == 1 || n < 2) {
+    for (size_t i = 0; i < n; ++i) task(i);
+    return;
+  }
+  const unsigned ways = workers->ways();
+  workers->run([&](unsigned w) {
+    for (size_t i = n * w / ways; i < n * (w + 1) / ways; ++i) task(i);
+  });
+}
+
+Status decompress_segments(std::span<const std::byte> stored, uint64_t raw_size, ByteBuffer& raw,
+                           RangeWorkers* workers) {
+  FTD_ASSIGN_OR_RETURN(std::vector<Segment> segments, segment_table(stored, raw_size));
+  raw.resize(raw_size);
+  std::vector<char> bad(segments.size(), 0);
+  for_each_index(segments.size(), workers, [&](size_t i) {
+    const Segment& g = segments[i];
+    const int n =
+        LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data() + g.stored_at),
+                            reinterpret_cast<char*>(raw.data() + g.raw_at),
+                            static_cast<int>(g.stored_size), static_cast<int>(g.raw_size));
+    bad[i] = n < 0 || static_cast<uint64_t>(n) != g.raw_size;
+  });
+  for (size_t i = 0; i < segments.size(); ++i)
+    if (bad[i])
+      return make_error(ErrorCode::kCorrupt, "lz4 segment {} does not decompress to {} bytes", i,
+                        segments[i].raw_size);
+  return ok();
+}
+
 // zstd expands far more than lz4 (a run of zeros: ~30000x), and the content
 // size its frame names is as forgeable as our header. So the buffer starts at
 // what lz4 could reach and grows (x4, decompressing again) only while the
@@ -103,7 +181,8 @@ Status decompress_zstd(std::span<const std::byte> stored, uint64_t raw_size, Byt
 
 // Sizes `raw` and fills it; `raw_size` has passed check_expansion().
 Status decompress(Compression c, std::span<const std::byte> stored, uint64_t raw_size,
-                  ByteBuffer& raw) {
+                  ByteBuffer& raw, RangeWorkers* workers) {
+  if (c == Compression::kLz4Segments) return decompress_segments(stored, raw_size, raw, workers);
   if (c == Compression::kNone) {
     raw.resize(raw_size);
     if (!raw.empty()) std::memcpy(raw.data(), stored.data(), raw.size());  // null when empty: UB
@@ -136,6 +215,8 @@ Status check_expansion(Compression c, std::span<const std::byte> stored, uint64_
     if (raw_size > lz4_max_output(stored.size()))
       return make_error(ErrorCode::kCorrupt, "lz4 payload of {} bytes cannot expand to {}",
                         stored.size(), raw_size);
+  } else if (c == Compression::kLz4Segments) {
+    FTD_TRY(segment_table(stored, raw_size));
   } else if (c == Compression::kZstd) {
     // Our encoder always records the content size in the frame header. A
     // cheap early reject only: the frame's claim is not trusted either.
@@ -216,6 +297,64 @@ Result<DiskEpoch> get_disk_section(std::span<const std::byte> section, const Che
   return disk;
 }
 
+// Writes pages [first, end) of the raw payload: XOR deltas against their
+// base when there is one, else the contents as they are.
+void fill_pages(const CheckpointInput& in, size_t first, size_t end, ByteBuffer& raw) {
+  const size_t ps = in.page_size;
+  if (!in.base_pages.empty()) {
+    xor_into(raw.data() + first * ps, in.pages.data() + first * ps,
+             in.base_pages.data() + first * ps, (end - first) * ps);
+  } else if (!in.base_memory.empty()) {
+    for (size_t i = first; i < end; ++i)
+      xor_into(raw.data() + i * ps, in.pages.data() + i * ps,
+               in.base_memory.data() + uint64_t{in.page_indices[i]} * ps, ps);
+  } else if (end > first) {
+    std::memcpy(raw.data() + first * ps, in.pages.data() + first * ps, (end - first) * ps);
+  }
+}
+
+// kLz4Segments: segment w holds pages [n*w/ways, n*(w+1)/ways) (the last one
+// also the device state and disk data); each worker delta-encodes and
+// compresses its own, then the table and the blocks are appended to `out` in
+// order. The raw tail (device state, disk data) is already in scratch.raw.
+// nullopt when that is not smaller than the raw payload (`out` unchanged).
+std::optional<size_t> encode_segments(const CheckpointInput& in, unsigned ways,
+                                      RangeWorkers& workers, EncodeScratch& scratch,
+                                      ByteBuffer& out) {
+  ByteBuffer& raw = scratch.raw;
+  const size_t n = in.page_indices.size();
+  const size_t ps = in.page_size;
+  scratch.segments.resize(ways);
+  std::vector<int> sizes(ways, 0);
+  workers.run([&](unsigned w) {
+    const size_t first = n * w / ways, end = n * (w + 1) / ways;
+    fill_pages(in, first, end, raw);
+    const size_t raw_end = w + 1 == ways ? raw.size() : end * ps;
+    const int len = static_cast<int>(raw_end - first * ps);  // <= raw size < LZ4_MAX_INPUT_SIZE
+    ByteBuffer& seg = scratch.segments[w];
+    seg.resize(static_cast<size_t>(LZ4_compressBound(len)));
+    sizes[w] = LZ4_compress_default(reinterpret_cast<const char*>(raw.data() + first * ps),
+                                    reinterpret_cast<char*>(seg.data()), len,
+                                    static_cast<int>(seg.size()));
+  });
+  size_t total = 4 + ways * kSegmentEntrySize;
+  for (int z : sizes) {
+    if (z <= 0) return std::nullopt;
+    total += static_cast<size_t>(z);
+  }
+  if (total >= raw.size()) return std::nullopt;
+  put_le<uint32_t>(out, ways);
+  for (unsigned w = 0; w < ways; ++w) {
+    const size_t first = n * w / ways, end = n * (w + 1) / ways;
+    const size_t raw_end = w + 1 == ways ? raw.size() : end * ps;
+    put_le<uint32_t>(out, static_cast<uint32_t>(raw_end - first * ps));
+    put_le<uint32_t>(out, static_cast<uint32_t>(sizes[w]));
+  }
+  for (unsigned w = 0; w < ways; ++w)
+    put(out, scratch.segments[w].data(), static_cast<size_t>(sizes[w]));
+  return total;
+}
+
 }  // namespace
 
 std::string_view to_string(Compression c) {
@@ -226,12 +365,15 @@ std::string_view to_string(Compression c) {
       return "lz4";
     case Compression::kZstd:
       return "zstd";
+    case Compression::kLz4Segments:
+      return "lz4-segments";
   }
   return "?";
 }
 
 Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
-                                      ByteBuffer& out, EncodeScratch& scratch) {
+                                      ByteBuffer& out, EncodeScratch& scratch,
+                                      RangeWorkers* workers, size_t min_segmented_bytes) {
   const size_t n_pages = in.page_indices.size();
   if (in.page_size == 0 || in.page_size % 8 != 0)
     return make_error(ErrorCode::kInvalidArgument, "page size {} invalid", in.page_size);
@@ -270,14 +412,6 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
   const bool xor_delta = !in.base_pages.empty() || !in.base_memory.empty();
   ByteBuffer& raw = scratch.raw;
   raw.resize(in.pages.size() + in.device_state.size() + disk_bytes);
-  if (!in.base_pages.empty()) {
-    xor_into(raw.data(), in.pages.data(), in.base_pages.data(), in.pages.size());
-  } else if (!in.base_memory.empty()) {
-    for (size_t i = 0; i < n_pages; ++i)
-      xor_into(raw.data() + i * in.page_size, in.pages.data() + i * in.page_size,
-               in.base_memory.data() + uint64_t{in.page_indices[i]} * in.page_size, in.page_size);
-  } else if (!in.pages.empty())
-    std::memcpy(raw.data(), in.pages.data(), in.pages.size());
   if (!in.device_state.empty())
     std::memcpy(raw.data() + in.pages.size(), in.device_state.data(), in.device_state.size());
   if (has_disk) {
@@ -315,17 +449,28 @@ Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPoli
       chosen = c;
     }
   };
+  const unsigned ways = workers ? workers->ways() : 1;
+  // Every segment holds at least one page.
+  const bool segmented = ways > 1 && n_pages >= ways && raw.size() >= min_segmented_bytes &&
+                         raw.size() <= static_cast<size_t>(LZ4_MAX_INPUT_SIZE) &&
+                         (policy == CompressionPolicy::kAuto || policy == CompressionPolicy::kLz4);
+  if (segmented) {
+    stored = encode_segments(in, ways, *workers, scratch, out);
+    if (stored) chosen = Compression::kLz4Segments;
+  } else {
+    fill_pages(in, 0, n_pages, raw);
+  }
   switch (policy) {
     case CompressionPolicy::kNone:
       break;
     case CompressionPolicy::kLz4:
-      try_codec(Compression::kLz4);
+      if (!segmented) try_codec(Compression::kLz4);
       break;
     case CompressionPolicy::kZstd:
       try_codec(Compression::kZstd);
       break;
     case CompressionPolicy::kAuto:
-      try_codec(Compression::kLz4);
+      if (!segmented) try_codec(Compression::kLz4);
       if (!stored || *stored * 3 > raw.size()) try_codec(Compression::kZstd);
       break;
   }
@@ -389,7 +534,7 @@ Result<CheckpointHeader> peek_header(std::span<const std::byte> in) {
     return make_error(ErrorCode::kCorrupt, "bad checkpoint magic {:#x}", h.magic);
   if (h.version != kCheckpointVersion)
     return make_error(ErrorCode::kCorrupt, "unsupported checkpoint version {}", h.version);
-  if (get_le<uint8_t>(in, 6) > static_cast<uint8_t>(Compression::kZstd))
+  if (get_le<uint8_t>(in, 6) > static_cast<uint8_t>(Compression::kLz4Segments))
     return make_error(ErrorCode::kCorrupt, "unknown compression {}", get_le<uint8_t>(in, 6));
   if (h.disk_flags & ~(kDiskPresent | kDiskComplete) ||
       ((h.disk_flags & kDiskPresent) == 0 && (h.disk_flags != 0 || h.disk_record_count != 0)))
@@ -412,7 +557,7 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> in,
 }
 
 Status decode_checkpoint_into(std::span<const std::byte> in, std::span<const std::byte> memory,
-                              DecodedCheckpoint& d) {
+                              DecodedCheckpoint& d, RangeWorkers* workers) {
   FTD_ASSIGN_OR_RETURN(CheckpointHeader h, peek_header(in));
   const auto body = in.first(in.size() - 8);
   const uint64_t want = get_le<uint64_t>(in, in.size() - 8);
@@ -473,7 +618,7 @@ Status decode_checkpoint_into(std::span<const std::byte> in, std::span<const std
 
   ByteBuffer& raw = d.pages;  // decompressed in place, then cut down to the pages
   FTD_TRY(decompress(h.compression, body.subspan(payload_at, h.payload_stored_size),
-                     h.payload_raw_size, raw));
+                     h.payload_raw_size, raw, workers));
   const std::byte* disk_data = raw.data() + page_bytes + h.device_state_size;
   for (DiskWrite& w : disk.writes) {
     if (w.kind != DiskWrite::Kind::kData) continue;
@@ -486,10 +631,15 @@ Status decode_checkpoint_into(std::span<const std::byte> in, std::span<const std
                         raw.begin() + static_cast<ptrdiff_t>(page_bytes + h.device_state_size));
   raw.resize(page_bytes);
   if (h.flags & kFlagXorDelta) {
-    for (size_t i = 0; i < d.page_indices.size(); ++i) {
-      std::byte* p = raw.data() + i * h.page_size;
-      xor_into(p, p, memory.data() + uint64_t{d.page_indices[i]} * h.page_size, h.page_size);
-    }
+    // In page ranges, one per worker: each page is resolved by exactly one.
+    const size_t n = d.page_indices.size();
+    const size_t ways = workers && page_bytes >= kMinSegmentedBytes ? workers->ways() : 1;
+    for_each_index(ways, ways > 1 ? workers : nullptr, [&](size_t w) {
+      for (size_t i = n * w / ways; i < n * (w + 1) / ways; ++i) {
+        std::byte* p = raw.data() + i * h.page_size;
+        xor_into(p, p, memory.data() + uint64_t{d.page_indices[i]} * h.page_size, h.page_size);
+      }
+    });
   }
   return ok();
 }

@@ -12,7 +12,11 @@
 //                 kind u8 (0 data, 1 zeroes), 3 zero bytes}
 //   payload       compressed([pages][device state][disk data]); pages are XOR
 //                 deltas against the base epoch's content when kFlagXorDelta
-//                 is set; disk data is the kData records' bytes, in order
+//                 is set; disk data is the kData records' bytes, in order.
+//                 kLz4Segments (version 3): segment_count u32, then per
+//                 segment {raw_size u32, stored_size u32}, then the segments,
+//                 each an independent lz4 block of consecutive raw bytes (so
+//                 both ends can (de)compress them on several cores)
 //   checksum      u64 xxh3 over everything above
 //
 // The decoder trusts nothing: every size is bounds-checked against the buffer
@@ -25,16 +29,17 @@
 #include <vector>
 
 #include "common/byte_buffer.h"
+#include "common/range_workers.h"
 #include "common/result.h"
 #include "disk/disk_write.h"
 
 namespace ftd {
 
-enum class Compression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
+enum class Compression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2, kLz4Segments = 3 };
 std::string_view to_string(Compression c);
 
 inline constexpr uint32_t kCheckpointMagic = 0x4b435446;  // "FTCK"
-inline constexpr uint16_t kCheckpointVersion = 2;         // 2: disk section
+inline constexpr uint16_t kCheckpointVersion = 3;         // 2: disk section, 3: lz4 segments
 inline constexpr uint8_t kFlagXorDelta = 1;               // pages are XOR deltas vs base epoch
 inline constexpr uint8_t kFlagSyncChunk = 2;  // initial-sync part: no device state, not consistent
 inline constexpr size_t kCheckpointHeaderSize = 64;
@@ -46,6 +51,10 @@ inline constexpr size_t kDiskRecordSize = 24;
 inline constexpr uint32_t kMaxDiskRecords = 1u << 20;
 inline constexpr uint32_t kMaxDiskWriteLength = 32u << 20;
 inline constexpr uint64_t kMaxDiskBytesPerCheckpoint = 1ull << 30;
+// kLz4Segments: at most this many segments, and only payloads of at least
+// kMinSegmentedBytes are split (below that a thread wake-up costs more than it saves).
+inline constexpr uint32_t kMaxPayloadSegments = 64;
+inline constexpr size_t kMinSegmentedBytes = 1 << 20;
 
 struct CheckpointHeader {
   uint32_t magic = kCheckpointMagic;
@@ -96,13 +105,20 @@ struct EncodeStats {
 // pipeline in perf at 50k dirty pages/s), and glibc returns them to the
 // kernel on free (threads' arenas cannot hold blocks over 64 MiB).
 struct EncodeScratch {
-  ByteBuffer raw;        // delta'd pages + device state + disk data
-  ByteBuffer candidate;  // a second compressor's output while comparing
+  ByteBuffer raw;                    // delta'd pages + device state + disk data
+  ByteBuffer candidate;              // a second compressor's output while comparing
+  std::vector<ByteBuffer> segments;  // kLz4Segments: one lz4 block per worker
 };
 
 // Encodes into `out` (replacing its contents), reusing `scratch` and `out`'s capacity.
+// With `workers` of more than one way, kAuto and kLz4 split a large payload
+// into that many kLz4Segments segments, delta-encoded and compressed in
+// parallel (the output is in page order whatever the scheduling).
+// `min_segmented_bytes`: smaller payloads stay one block (tests and fuzz seeds lower it).
 Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
-                                      ByteBuffer& out, EncodeScratch& scratch);
+                                      ByteBuffer& out, EncodeScratch& scratch,
+                                      RangeWorkers* workers = nullptr,
+                                      size_t min_segmented_bytes = kMinSegmentedBytes);
 // Convenience for tests and tools: fresh buffers.
 Result<EncodeStats> encode_checkpoint(const CheckpointInput& in, CompressionPolicy policy,
                                       std::vector<std::byte>& out);
@@ -126,7 +142,8 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> encoded,
                                             std::span<const std::byte> memory);
 // The same into `out`, reusing its buffers' capacity (the secondary decodes
 // every checkpoint into one). On error `out` holds nothing meaningful.
+// `workers`: decompress kLz4Segments segments and resolve XOR deltas in parallel.
 Status decode_checkpoint_into(std::span<const std::byte> encoded, std::span<const std::byte> memory,
-                              DecodedCheckpoint& out);
+                              DecodedCheckpoint& out, RangeWorkers* workers = nullptr);
 
 }  // namespace ftd

@@ -54,7 +54,8 @@ CheckpointPipeline::CheckpointPipeline(GuestEngine& engine,
       page_size_(engine.page_size()),
       page_count_(engine.memory().size() / engine.page_size()),
       scanner_(engine.page_size(), config.scan_threads),
-      shadow_(std::move(shadow)) {
+      shadow_(std::move(shadow)),
+      encode_workers_(config.encode_threads) {
   ship_thread_ = std::thread([this] { ship_loop(); });
 }
 
@@ -263,6 +264,7 @@ Status CheckpointPipeline::queue_sync_pages(std::span<const uint32_t> pages, uin
     Captured c{.epoch = 0, .base_epoch = 0, .flags = kFlagSyncChunk, .xor_delta = false};
     c.pages.assign(pages.begin() + static_cast<ptrdiff_t>(first),
                    pages.begin() + static_cast<ptrdiff_t>(first + n));
+    c.contents = take_spare_buffer();  // a fresh 64 MiB chunk would fault in every page
     copy_pages(c.pages, c.contents);
     // The guest runs during the sync: the next scan must compare against what
     // was copied, not against what the last scan saw (see PageScanner::rebase).
@@ -439,11 +441,20 @@ CheckpointPipeline::CapturePlan CheckpointPipeline::plan_capture() {
             plan.extra_disk.push_back(w);
   }
   plan.disk_error = disk_error_;
-  if (!spare_buffers_.empty()) {
-    plan.buffer = std::move(spare_buffers_.back());
-    spare_buffers_.pop_back();
-  }
+  plan.buffer = take_spare_buffer_locked();
   return plan;
+}
+
+std::vector<std::byte> CheckpointPipeline::take_spare_buffer() {
+  MutexLock lock(mu_);
+  return take_spare_buffer_locked();
+}
+
+std::vector<std::byte> CheckpointPipeline::take_spare_buffer_locked() {
+  if (spare_buffers_.empty()) return {};
+  std::vector<std::byte> b = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return b;
 }
 
 CheckpointPipeline::Captured CheckpointPipeline::capture_paused(CapturePlan plan, PauseBreakdown& p,
@@ -659,13 +670,24 @@ Status CheckpointPipeline::ship(Captured& c) {
                      .base_memory = c.xor_delta ? shadow_.bytes() : std::span<const std::byte>{},
                      .device_state = c.device_state,
                      .disk = c.disk.get()};
-  FTD_ASSIGN_OR_RETURN(EncodeStats es,
-                       encode_checkpoint(in, config_.compression, encoded_, encode_scratch_));
-  for (size_t i = 0; i < c.pages.size(); ++i)
-    std::memcpy(shadow_.data() + size_t{c.pages[i]} * page_size_,
-                c.contents.data() + i * page_size_, page_size_);
+  FTD_ASSIGN_OR_RETURN(EncodeStats es, encode_checkpoint(in, config_.compression, encoded_,
+                                                         encode_scratch_, &encode_workers_));
+  // The shadow takes the new contents, in page ranges on the encoder's workers
+  // when there are enough pages to be worth their wake-up.
+  const size_t n = c.pages.size();
+  auto to_shadow = [&](size_t first, size_t end) {
+    for (size_t i = first; i < end; ++i)
+      std::memcpy(shadow_.data() + size_t{c.pages[i]} * page_size_,
+                  c.contents.data() + i * page_size_, page_size_);
+  };
+  if (const size_t ways = encode_workers_.ways(); ways > 1 && n >= 256)
+    encode_workers_.run([&](unsigned w) { to_shadow(n * w / ways, n * (w + 1) / ways); });
+  else
+    to_shadow(0, n);
+  const auto encoded = Clock::now();
   FTD_TRY(transport_.send(c.epoch, encoded_));
-  stats_.record_sent(es.raw_bytes, es.encoded_bytes, us_between(started, Clock::now()));
+  stats_.record_sent(es.raw_bytes, es.encoded_bytes, us_between(started, Clock::now()),
+                     us_between(started, encoded));
   return ok();
 }
 

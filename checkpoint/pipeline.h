@@ -38,6 +38,7 @@
 #include "checkpoint/transport.h"
 #include "common/mapped_region.h"
 #include "common/mutex.h"
+#include "common/range_workers.h"
 
 namespace ftd {
 
@@ -46,6 +47,8 @@ struct PipelineConfig {
   size_t max_inflight = 4;
   CompressionPolicy compression = CompressionPolicy::kAuto;
   unsigned scan_threads = 2;
+  // Threads that delta-encode and compress each checkpoint (segmented lz4, codec.h).
+  unsigned encode_threads = 2;
   size_t sync_chunk_pages = 16384;  // 64 MiB of 4 KiB pages per initial-sync message
   int max_sync_rounds = 5;          // pre-copy passes after the first full copy
   ThrottleConfig throttle;          // slow the guest under sustained overload (throttle.h)
@@ -152,6 +155,9 @@ class CheckpointPipeline {
   void ship_loop();
   Status ship(Captured& c);
   void copy_pages(std::span<const uint32_t> pages, std::vector<std::byte>& out) const;
+  // A page buffer the shipper is done with (already faulted in), or an empty one.
+  std::vector<std::byte> take_spare_buffer() FTD_EXCLUDES(mu_);
+  std::vector<std::byte> take_spare_buffer_locked() FTD_REQUIRES(mu_);
   // Called while paused at the start of a full sync (engine_.restart_disk_copy).
   void restart_disk_copy();
   // Logs `why` and marks the disk not protected (sticky until a new copy).
@@ -195,6 +201,7 @@ class CheckpointPipeline {
   MappedRegion shadow_;           // RAM as the secondary has it once everything queued is applied
   EncodeScratch encode_scratch_;  // reused by every encode (already faulted in)
   ByteBuffer encoded_;            // the checkpoint being sent, reused likewise
+  RangeWorkers encode_workers_;   // config_.encode_threads ways
 
   // ---- shared, guarded by mu_
   mutable Mutex mu_;

@@ -51,10 +51,12 @@ void StatsRecorder::record_pause(const PauseBreakdown& p) {
   ++checkpoints_;
 }
 
-void StatsRecorder::record_sent(uint64_t raw_bytes, uint64_t encoded_bytes, uint64_t ship_us) {
+void StatsRecorder::record_sent(uint64_t raw_bytes, uint64_t encoded_bytes, uint64_t ship_us,
+                                uint64_t encode_us) {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
-  push_capped(plan_ships_, now, ShipSample{raw_bytes, encoded_bytes, ship_us}, kPlanSamples);
+  push_capped(plan_ships_, now, ShipSample{raw_bytes, encoded_bytes, ship_us, encode_us},
+              kPlanSamples);
   sends_.emplace_back(now, encoded_bytes);
   while (now - sends_.front().first > kWindow) sends_.pop_front();
   raw_ += raw_bytes;

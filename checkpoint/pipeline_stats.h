@@ -27,7 +27,8 @@ struct PauseBreakdown {
 // known, what shipping it cost and how long until the secondary acknowledged it.
 struct ShipSample {
   uint64_t raw_bytes = 0, encoded_bytes = 0;
-  uint64_t ship_us = 0;  // delta-encode + compress + send, on the shipper thread
+  uint64_t ship_us = 0;    // delta-encode + compress + send, on the shipper thread
+  uint64_t encode_us = 0;  // the delta-encode + compress + shadow update part of it
 };
 struct PlanSamples {
   std::vector<PauseBreakdown> pauses;  // captured in the window, oldest first
@@ -101,7 +102,8 @@ class StatsRecorder {
   using Clock = std::chrono::steady_clock;
 
   void record_pause(const PauseBreakdown& p);
-  void record_sent(uint64_t raw_bytes, uint64_t encoded_bytes, uint64_t ship_us = 0);
+  void record_sent(uint64_t raw_bytes, uint64_t encoded_bytes, uint64_t ship_us = 0,
+                   uint64_t encode_us = 0);
   // A checkpoint was acknowledged `us` after its capture finished.
   void record_commit(uint64_t us);
   void record_apply(uint64_t apply_us);

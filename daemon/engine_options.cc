@@ -43,6 +43,13 @@ void add_pipeline_options(CLI::App& app, PipelineOptions& o) {
   app.add_option("--compression", o.compression, "auto|none|lz4|zstd")
       ->check(CLI::IsMember({"auto", "none", "lz4", "zstd"}));
   app.add_option("--scan-threads", o.scan_threads, "threads hashing guest RAM for dirty pages");
+  app.add_option("--encode-threads", o.encode_threads,
+                 "primary: threads delta-encoding and compressing each checkpoint (1: one lz4 "
+                 "block, no helper thread)")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--decode-threads", o.decode_threads,
+                 "secondary: threads decompressing and resolving each checkpoint")
+      ->check(CLI::Range(1u, 64u));
   app.add_option("--throttle", o.throttle,
                  "when the secondary cannot keep up: off (epochs stretch, the guest runs free) "
                  "or on (the guest is stopped in short windows so epochs stay under "
@@ -132,6 +139,7 @@ PipelineConfig to_config(const PipelineOptions& o) {
           .max_inflight = o.max_inflight,
           .compression = c,
           .scan_threads = o.scan_threads,
+          .encode_threads = o.encode_threads,
           .throttle = {.enabled = o.throttle == "on",
                        .max_epoch = std::chrono::milliseconds(o.throttle_max_epoch_ms),
                        .window = std::chrono::milliseconds(o.throttle_window_ms),

@@ -26,6 +26,10 @@ struct PipelineOptions {
   size_t max_inflight = 4;
   std::string compression = "auto";
   unsigned scan_threads = 2;
+  // Cores a checkpoint is delta-encoded + compressed on (primary), and
+  // decompressed + resolved on (secondary): lz4 segments, docs/formats.md.
+  unsigned encode_threads = 2;
+  unsigned decode_threads = 2;
   // Overload throttle (checkpoint/throttle.h, docs/latency.md): off | on.
   std::string throttle = "off";
   int throttle_max_epoch_ms = 200;

@@ -116,7 +116,8 @@ SecondaryVmConfig replica_config(const Options& o) {
           .page_size = 4096,
           .disk_bytes = o.engine.disk_mib << 20,
           .vm_spec_digest = vm_spec_digest(o.engine),
-          .replica_dir = o.replica_dir};
+          .replica_dir = o.replica_dir,
+          .decode_threads = o.pipeline.decode_threads};
 }
 
 // The replication address the peer reaches this host at: --advertise, or

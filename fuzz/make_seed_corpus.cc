@@ -54,6 +54,7 @@ void checkpoint_seeds(const fs::path& dir) {
     CompressionPolicy policy;
     size_t device_bytes;
     uint32_t disk_writes = 0;  // > 0: a disk section with that many records
+    unsigned segments = 1;     // > 1: kLz4Segments with that many blocks
   };
   const std::vector<Case> cases = {
       {"none-256", 256, {0, 3, 200}, false, 0, CompressionPolicy::kNone, 40},
@@ -72,6 +73,8 @@ void checkpoint_seeds(const fs::path& dir) {
       {"disk-lz4", 256, {4, 8}, false, 0, CompressionPolicy::kLz4, 32, 4},
       {"disk-none", 4096, {}, false, 0, CompressionPolicy::kNone, 16, 2},
       {"disk-zstd-xor", 256, {1, 100}, true, 0, CompressionPolicy::kZstd, 24, 3},
+      {"lz4-segments-xor", 256, {1, 2, 5, 40, 41, 255}, true, 0, CompressionPolicy::kLz4, 64, 0, 3},
+      {"lz4-segments-disk", 4096, {3, 4, 12}, false, 0, CompressionPolicy::kLz4, 100, 2, 2},
   };
   uint64_t epoch = 1;
   for (const auto& c : cases) {
@@ -106,8 +109,14 @@ void checkpoint_seeds(const fs::path& dir) {
       disk.writes.push_back(std::move(w));
     }
     if (c.disk_writes > 0) in.disk = &disk;
-    std::vector<std::byte> encoded;
-    if (auto st = encode_checkpoint(in, c.policy, encoded); !st) {
+    // Segmented lz4 (kLz4Segments) only from a real multi-way encoder: these
+    // seeds are far below kMinSegmentedBytes, so the threshold is lowered.
+    RangeWorkers workers(c.segments);
+    ByteBuffer encoded_buffer;
+    EncodeScratch scratch;
+    auto st = encode_checkpoint(in, c.policy, encoded_buffer, scratch, &workers, 0);
+    const std::vector<std::byte> encoded(encoded_buffer.begin(), encoded_buffer.end());
+    if (!st) {
       std::fprintf(stderr, "%s: %s\n", c.name.c_str(), st.error().to_string().c_str());
       std::exit(1);
     }

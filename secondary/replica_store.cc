@@ -229,7 +229,7 @@ Result<ApplyStats> ReplicaStore::apply(std::span<const std::byte> encoded) {
                         h.base_epoch, base);
   }
   DecodedCheckpoint& d = decoded_;
-  FTD_TRY(decode_checkpoint_into(encoded, ram_.bytes(), d));
+  FTD_TRY(decode_checkpoint_into(encoded, ram_.bytes(), d, decode_workers_.get()));
   if (!sync_chunk) FTD_TRY(check_disk(h, d.disk));  // sync chunks carry no disk section
   // A sync chunk leaves the replica at "epoch 0, syncing": that is what it
   // acknowledges, never the epoch the replica had before (a stale replica's

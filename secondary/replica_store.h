@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -78,6 +79,10 @@ class ReplicaStore {
                                    uint64_t disk_bytes = 0);
 
   ReplicaStore(ReplicaStore&&) = default;
+  // Decompress and resolve checkpoints on `threads` cores (1: the caller's alone).
+  void set_decode_threads(unsigned threads) {
+    decode_workers_ = threads > 1 ? std::make_unique<RangeWorkers>(threads) : nullptr;
+  }
   ReplicaStore& operator=(ReplicaStore&&) = default;
 
   // Last consistent epoch (0 = nothing consistent yet): what failover activates.
@@ -181,6 +186,8 @@ class ReplicaStore {
   // Reused by every apply: a fresh multi-MiB decode buffer per checkpoint
   // costs a page fault per 4 KiB (perf: the secondary's top cost at 50k pages/s).
   DecodedCheckpoint decoded_;
+  // Decodes on this many cores (set_decode_threads); null: the applying thread alone.
+  std::unique_ptr<RangeWorkers> decode_workers_;
   std::function<void(ApplyStep)> step_hook_;
 };
 

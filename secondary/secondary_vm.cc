@@ -68,7 +68,9 @@ SecondaryVm::SecondaryVm(SecondaryVmConfig config, ReplicaStore replica,
       replica_path_(replica.ram_path()),
       activator_(std::move(activator)),
       replica_(std::move(replica)),
-      lifecycle_(config_.vm_name, VmRole::kSecondary, VmState::kWaiting) {}
+      lifecycle_(config_.vm_name, VmRole::kSecondary, VmState::kWaiting) {
+  replica_.set_decode_threads(config_.decode_threads);
+}
 
 uint64_t SecondaryVm::replica_epoch() const {
   MutexLock lock(mu_);

@@ -313,7 +313,7 @@ TEST(CodecCorruption, ForgedHeaderFieldsWithValidChecksum) {
   }
   {
     auto bad = good;
-    poke<uint8_t>(bad, 6, 3);
+    poke<uint8_t>(bad, 6, 4);  // 3 is lz4 segments
     reseal(bad);
     expect_rejected(bad, f.memory, "compression");
   }
