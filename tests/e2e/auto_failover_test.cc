@@ -124,19 +124,24 @@ class AutoFailover : public ::testing::Test {
     watcher_.emplace(pair_->primary(), pair_->secondary());
     return ::testing::AssertionSuccess();
   }
-  // Waits until the primary reports `state`; a failure names the last one seen.
-  ::testing::AssertionResult primary_reaches(v1::VmState state, std::chrono::seconds timeout) {
+  // Waits until `d` reports `state` (and, with `as_primary`, the primary
+  // role); a failure names the last state seen.
+  ::testing::AssertionResult reaches(Daemon& d, v1::VmState state, std::chrono::seconds timeout,
+                                     bool as_primary = false) {
     std::string last;
     if (wait_until(
             [&] {
-              auto s = pair_->primary().status();
-              if (s) last = std::string(state_name(s->state())) + " " + s->detail();
-              return s && s->state() == state;
+              auto s = d.status();
+              if (s) last = fmt::format("{} {} {}", s->role(), state_name(s->state()), s->detail());
+              return s && s->state() == state && (!as_primary || s->role() == "primary");
             },
             timeout))
       return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "primary never " << state_name(state) << "; last: " << last;
+    return ::testing::AssertionFailure() << "never " << (as_primary ? "primary and " : "")
+                                         << state_name(state) << "; last: " << last;
+  }
+  ::testing::AssertionResult primary_reaches(v1::VmState state, std::chrono::seconds timeout) {
+    return reaches(pair_->primary(), state, timeout);
   }
 
   // Waits until the record stream answered something new, then `settle`, and
@@ -220,15 +225,8 @@ TEST_F(AutoFailover, ReprotectToReturningHostThenFailBack) {
   const double t_protect = unix_now_s();
   auto reply = pair_->secondary().protect(HostLan::address(HostId::kPrimary) + ":7400");
   ASSERT_TRUE(reply) << reply.error().to_string();
-  std::string last;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = pair_->secondary().status();
-        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
-        return s && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED;
-      },
-      240s))
-      << "not protected again: " << last;
+  ASSERT_TRUE(reaches(pair_->secondary(), v1::VM_STATE_PROTECTED, 240s, /*as_primary=*/true))
+      << "not protected again";
   const double t_protected = unix_now_s();
   std::this_thread::sleep_for(3s);
 
@@ -562,15 +560,8 @@ TEST_F(PrimaryDaemonRestart, ActivatedStandbyReattachedAfterItsDaemonDied) {
   watcher_.emplace(pair_->primary(), pair_->secondary());
   auto back = pair_->return_as_secondary(HostId::kPrimary);
   ASSERT_TRUE(back) << back.error().to_string();
-  std::string last;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto s = pair_->secondary().status();
-        if (s) last = std::string(state_name(s->state())) + " " + s->detail();
-        return s && s->role() == "primary" && s->state() == v1::VM_STATE_PROTECTED;
-      },
-      180s))
-      << "the re-attached guest was never protected: " << last;
+  ASSERT_TRUE(reaches(pair_->secondary(), v1::VM_STATE_PROTECTED, 180s, /*as_primary=*/true))
+      << "the re-attached guest was never protected";
   const double t_protected = unix_now_s();
   auto now = pair_->secondary().status();
   ASSERT_TRUE(now);
