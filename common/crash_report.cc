@@ -20,6 +20,7 @@ namespace ftd {
 #endif
 #endif
 
+#ifndef FTD_SANITIZED
 namespace {
 
 // std::terminate runs on the failing thread in normal context, where the
@@ -53,6 +54,7 @@ namespace {
 }
 
 }  // namespace
+#endif
 
 void install_crash_report(const char* argv0) {
 #ifndef FTD_SANITIZED
