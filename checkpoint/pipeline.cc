@@ -539,8 +539,10 @@ void CheckpointPipeline::mark_disk_unprotected(const std::string& why) {
   spdlog::error("disk.unprotected epoch={} error=\"{}\" retry_in_ms={}", captured_epoch_.load() + 1,
                 why, config_.disk_retry_interval.count());
   MutexLock lock(mu_);
-  if (!disk_error_) next_disk_retry_ = Clock::now() + config_.disk_retry_interval;
-  if (!disk_error_) disk_error_ = why;
+  if (!disk_error_) {
+    disk_error_ = why;
+    next_disk_retry_ = Clock::now() + config_.disk_retry_interval;
+  }
   disk_progress_.error = *disk_error_;
   disk_progress_.complete = false;
 }
@@ -554,7 +556,7 @@ void CheckpointPipeline::retry_disk_copy_if_due() {
     // Before the attempt: a retry that fails again waits a whole interval.
     next_disk_retry_ = Clock::now() + config_.disk_retry_interval;
     why = *disk_error_;
-    attempt = disk_progress_.copy_retries = ++disk_retries_;
+    attempt = ++disk_progress_.copy_retries;
   }
   // The cause may have been transient (a full spill directory, an NBD client
   // that went away): only a new full copy makes the replica disk whole again.

@@ -218,7 +218,6 @@ class CheckpointPipeline {
   // replica disk cannot be trusted again without a new full copy of the disk.
   std::optional<std::string> disk_error_ FTD_GUARDED_BY(mu_);
   Clock::time_point next_disk_retry_ FTD_GUARDED_BY(mu_);
-  uint64_t disk_retries_ FTD_GUARDED_BY(mu_) = 0;
   DiskProgress disk_progress_ FTD_GUARDED_BY(mu_);
   bool need_full_sync_ FTD_GUARDED_BY(mu_) = true;
   std::optional<uint64_t> catch_up_from_ FTD_GUARDED_BY(mu_);  // replica epoch to rebuild from
